@@ -1,0 +1,73 @@
+"""fplab — a verification laboratory for the numerics behind diffusion models.
+
+The public API (``../shared/API.md``) is importable as ``import fplab as fp``.  Names resolve
+lazily on first use, so ``import fplab`` stays fast: numba, scipy-heavy and torch modules load
+only when a name that needs them is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it.  Submodules listed as themselves (fp.metrics, fp.nn).
+_EXPORTS: dict[str, str] = {
+    # grids
+    "Grid": "fplab.grid",
+    "load_grid": "fplab.grid",
+    # SDEs
+    "SDE": "fplab.sdes",
+    "SDES": "fplab.sdes",
+    "OU": "fplab.sdes",
+    "Heat": "fplab.sdes",
+    "VP": "fplab.sdes",
+    "VE": "fplab.sdes",
+    "SubVP": "fplab.sdes",
+    "GBM": "fplab.sdes",
+    "DoubleWell": "fplab.sdes",
+    "CustomSDE": "fplab.sdes",
+    "LinearSDE": "fplab.sdes",
+    # distributions and exact answers
+    "GaussianMixture": "fplab.distributions",
+    "LogNormal": "fplab.distributions",
+    "LogNormalMixture": "fplab.distributions",
+    "exact_marginal": "fplab.exact",
+    "exact_score": "fplab.exact",
+    # grid solvers
+    "solve_fokker_planck": "fplab.fd",
+    "FPSolution": "fplab.fd",
+    # Monte Carlo and samplers
+    "simulate": "fplab.mc",
+    "simulate_coupled": "fplab.mc",
+    "sample_reverse": "fplab.reverse",
+    "grid_score": "fplab.reverse",
+    # measurements
+    "observed_order": "fplab.convergence",
+    "OrderFit": "fplab.convergence",
+    "richardson": "fplab.convergence",
+    # errors
+    "ConfigError": "fplab.errors",
+    "NumericalError": "fplab.errors",
+}
+_SUBMODULES = ("metrics", "backward_heat", "nn", "sdes", "fd", "mc", "reverse", "study", "report")
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"fplab.{name}")
+        globals()[name] = module
+        return module
+    msg = f"module 'fplab' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,5 @@
+"""``python -m fplab`` runs the command-line interface."""
+
+from fplab.cli import main
+
+raise SystemExit(main())

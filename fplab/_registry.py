@@ -1,0 +1,90 @@
+"""Name -> entry catalogues.  Every scheme, SDE, method, sampler, metric and study kind lives in one.
+
+Tests, ``fplab list``, spec validation and error messages iterate the registries, so a new
+entry is added in exactly one place by decorating it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["Registry", "unknown_choice_message"]
+
+
+def unknown_choice_message(what: str, value: object, allowed: list[str]) -> str:
+    """Message for a value outside ``allowed``: what was received, what is allowed, a close match."""
+    listed = ", ".join(repr(a) for a in sorted(allowed))
+    msg = f"unknown {what} {value!r}; choose one of {listed}"
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
+    return msg
+
+
+class Registry(Generic[T]):
+    """A named catalogue of entries (classes or functions).
+
+    Parameters
+    ----------
+    what : str
+        The argument name users type for a key of this registry (e.g. ``"time_scheme"``); used in
+        error messages.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator adding an entry under the kebab-case key ``name``."""
+        if name != name.lower() or " " in name or "_" in name:
+            msg = f"registry keys are lower-case kebab strings, got {name!r}"
+            raise ValueError(msg)
+
+        def deco(entry: T) -> T:
+            if name in self._entries:
+                msg = f"{self.what} {name!r} is registered twice"
+                raise ValueError(msg)
+            self._entries[name] = entry
+            try:
+                entry.registry_name = name  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):
+                pass
+            return entry
+
+        return deco
+
+    def get(self, name: object) -> T:
+        """Entry for ``name``; ``ValueError`` listing the allowed keys (and a close match) otherwise."""
+        if not isinstance(name, str):
+            msg = f"{self.what} must be a string naming one of {self.names()}, got {type(name).__name__}"
+            raise TypeError(msg)
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ValueError(unknown_choice_message(self.what, name, self.names())) from None
+
+    def names(self) -> list[str]:
+        """Registered keys, sorted."""
+        return sorted(self._entries)
+
+    def items(self) -> list[tuple[str, T]]:
+        """(key, entry) pairs, sorted by key."""
+        return sorted(self._entries.items())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.what!r}: {', '.join(self.names())})"

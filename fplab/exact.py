@@ -1,0 +1,131 @@
+"""Exact laws and scores: Gaussian mixtures pushed through linear SDEs, log-normals through GBM.
+
+For a linear SDE (``fplab.sdes.LinearSDE``) the transition s -> t is X_t = m X_s + c + √v Z, so a
+Gaussian-mixture initial law stays one, with
+    means_k -> m means_k + c,     covs_k -> m² covs_k + v I,     weights unchanged.
+For geometric Brownian motion, log X_t = log X_s + (μ - σ²/2)(t - s) + σ (W_t - W_s), so a
+log-normal mixture stays one.  These maps are the lab's ground truth, right to round-off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from fplab._typing import FloatArray
+from fplab._validate import as_samples, check_real, restore_shape
+from fplab.distributions import GaussianMixture, LogNormalMixture
+from fplab.sdes.base import SDE
+from fplab.sdes.linear import LinearSDE
+from fplab.sdes.nonlinear import GBM
+
+__all__ = ["ExactScore", "exact_marginal", "exact_score"]
+
+
+def _unsupported(sde: Any, p0: Any) -> str:
+    return (
+        f"no closed-form marginal for {type(sde).__name__} with initial law {type(p0).__name__}: "
+        "exact_marginal covers linear SDEs (OU, Heat, VP, VE, SubVP) with a GaussianMixture and GBM "
+        "with a LogNormalMixture; use fp.solve_fokker_planck for a grid solution"
+    )
+
+
+def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
+    """The exact law of X_t given X_{t0} ~ p0.
+
+    Parameters
+    ----------
+    sde : SDE            a LinearSDE (OU, Heat, VP, VE, SubVP) or GBM
+    p0 : GaussianMixture (linear SDEs) or LogNormalMixture (GBM)
+    t : float            time, t >= t0
+    t0 : float           time at which X ~ p0 (default 0)
+
+    Returns
+    -------
+    GaussianMixture or LogNormalMixture
+
+    Raises
+    ------
+    TypeError   for an SDE / initial-law pair with no closed form (it names the grid solver instead)
+    ValueError  for t < t0 or a dimension mismatch
+    """
+    t = check_real(t, "t")
+    t0 = check_real(t0, "t0")
+    if t < t0:
+        msg = f"t must be >= t0, got t={t}, t0={t0}"
+        raise ValueError(msg)
+    if isinstance(sde, LinearSDE) and isinstance(p0, GaussianMixture):
+        sde.check_dim(p0.dim, "p0")
+        m, c, v = sde.transition(t0, t)
+        d = p0.dim
+        means = m * p0.means + np.broadcast_to(c, (d,))
+        covs = m * m * p0.covs + v * np.eye(d)[None]
+        return GaussianMixture(p0.weights, means, covs)
+    if isinstance(sde, GBM) and isinstance(p0, LogNormalMixture):
+        dt = t - t0
+        mu = p0.mu + (sde.mu - 0.5 * sde.sigma**2) * dt
+        sig = np.sqrt(p0.sigma**2 + sde.sigma**2 * dt)
+        return LogNormalMixture(p0.weights, mu, sig)
+    raise TypeError(_unsupported(sde, p0))
+
+
+class ExactScore:
+    """s(x, t) = ∇ log p_t(x) for the exact marginal p_t of ``exact_marginal(sde, p0, t)``.
+
+    Call with x of shape (n, d) (or (n,) in 1-D) and t a float or an array of shape (n,)
+    (one time per sample, as in denoising score matching).  Returns the shape of x.
+    """
+
+    def __init__(self, sde: SDE, p0: Any, t0: float = 0.0) -> None:
+        exact_marginal(sde, p0, t0, t0=t0)  # validates the pair now, not at the first call
+        self.sde = sde
+        self.p0 = p0
+        self.t0 = t0
+        if isinstance(p0, GaussianMixture):
+            # C_k = U_k diag(λ_k) U_k^T, so m² C_k + v I = U_k diag(m² λ_k + v) U_k^T per sample
+            self._lam, self._u = np.linalg.eigh(p0.covs)
+
+    def __call__(self, x: Any, t: Any) -> FloatArray:
+        tt = np.asarray(t, dtype=np.float64)
+        if tt.ndim == 0:
+            return exact_marginal(self.sde, self.p0, float(tt), t0=self.t0).score(x)
+        xs, flat = as_samples(x, getattr(self.p0, "dim", None))
+        tt = tt.reshape(-1)
+        if tt.shape[0] != xs.shape[0]:
+            msg = f"t has {tt.shape[0]} times but x has {xs.shape[0]} samples; pass one t or one per sample"
+            raise ValueError(msg)
+        if isinstance(self.p0, GaussianMixture):
+            out = self._mixture_score_per_time(xs, tt)
+        else:
+            out = np.empty_like(xs)
+            for ti in np.unique(tt):
+                sel = tt == ti
+                out[sel] = np.asarray(self(xs[sel], float(ti))).reshape(-1, xs.shape[1])
+        return restore_shape(out, flat)
+
+    def _mixture_score_per_time(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        """Score with a different time per sample; x (n, d), t (n,) -> (n, d)."""
+        assert isinstance(self.sde, LinearSDE)
+        p0 = self.p0
+        uniq, inv = np.unique(t, return_inverse=True)
+        coeffs = np.array([self.sde.transition(self.t0, float(s))[0:3:2] for s in uniq])
+        cvec = np.array([np.broadcast_to(self.sde.transition(self.t0, float(s))[1], (x.shape[1],)) for s in uniq])
+        m, v, c = coeffs[inv, 0], coeffs[inv, 1], cvec[inv]
+        n, k = x.shape[0], p0.n_components
+        logr = np.empty((n, k))
+        grads = np.empty((n, k, x.shape[1]))
+        for j in range(k):
+            lam = m[:, None] ** 2 * self._lam[j][None, :] + v[:, None]  # (n, d)
+            diff = x - (m[:, None] * p0.means[j] + c)  # (n, d)
+            z = diff @ self._u[j]  # coordinates in the eigenbasis
+            logr[:, j] = p0._logw[j] - 0.5 * (np.sum(z * z / lam, axis=1) + np.sum(np.log(lam), axis=1))
+            grads[:, j, :] = -(z / lam) @ self._u[j].T
+        r = np.exp(logr - special.logsumexp(logr, axis=1, keepdims=True))
+        return np.einsum("nk,nkd->nd", r, grads)
+
+
+def exact_score(sde: SDE, p0: Any, *, t0: float = 0.0) -> ExactScore:
+    """Callable s(x, t) = ∇ log p_t(x) of the exact marginal (see :class:`ExactScore`)."""
+    return ExactScore(sde, p0, t0=check_real(t0, "t0"))

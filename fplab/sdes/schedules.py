@@ -1,0 +1,100 @@
+"""Noise schedules β(t) of the VP and sub-VP SDEs, each with its exact integral B(t) = ∫_0^t β.
+
+The exact integral is what keeps the marginals closed-form: the VP transition from s to t has
+mean factor exp(-(B(t) - B(s))/2) and variance 1 - exp(-(B(t) - B(s))).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fplab._registry import Registry
+from fplab._typing import FloatArray
+
+__all__ = ["SCHEDULES", "Schedule"]
+
+SCHEDULES: Registry[type[Schedule]] = Registry("schedule")
+
+
+class Schedule:
+    """β(t) on [0, T] with its exact integral.  Subclasses implement ``beta`` and ``integral``."""
+
+    def __init__(self, beta_min: float, beta_max: float, T: float) -> None:
+        self.beta_min = beta_min
+        self.beta_max = beta_max
+        self.T = T
+
+    def beta(self, t: Any) -> FloatArray:
+        """β(t), vectorised."""
+        raise NotImplementedError
+
+    def integral(self, t: Any) -> FloatArray:
+        """B(t) = ∫_0^t β(u) du, vectorised."""
+        raise NotImplementedError
+
+
+@SCHEDULES.register("linear")
+class LinearSchedule(Schedule):
+    """β(t) = β_min + (t/T)(β_max - β_min)  (Song et al. 2021, Ho et al. 2020 in continuous time)."""
+
+    def beta(self, t: Any) -> FloatArray:
+        u = np.asarray(t, dtype=np.float64) / self.T
+        return self.beta_min + u * (self.beta_max - self.beta_min)
+
+    def integral(self, t: Any) -> FloatArray:
+        tt = np.asarray(t, dtype=np.float64)
+        return self.beta_min * tt + 0.5 * (self.beta_max - self.beta_min) * tt**2 / self.T
+
+
+@SCHEDULES.register("quadratic")
+class QuadraticSchedule(Schedule):
+    """β(t) = (√β_min + (t/T)(√β_max - √β_min))²  (the 'quadratic' schedule of DDPM codebases)."""
+
+    def beta(self, t: Any) -> FloatArray:
+        u = np.asarray(t, dtype=np.float64) / self.T
+        s0, s1 = math.sqrt(self.beta_min), math.sqrt(self.beta_max)
+        return (s0 + u * (s1 - s0)) ** 2
+
+    def integral(self, t: Any) -> FloatArray:
+        tt = np.asarray(t, dtype=np.float64)
+        s0 = math.sqrt(self.beta_min)
+        r = (math.sqrt(self.beta_max) - s0) / self.T
+        return s0 * s0 * tt + s0 * r * tt**2 + r * r * tt**3 / 3.0
+
+
+@SCHEDULES.register("cosine")
+class CosineSchedule(Schedule):
+    """Nichol & Dhariwal (2021) cosine schedule in continuous time.
+
+    ᾱ(t) = f(τ)/f(0), f(τ) = cos²((τ + s)/(1 + s) · π/2), τ = (t/T) τ_max, s = 0.008, so
+    B(t) = -log ᾱ(t) and β(t) = dB/dt = π τ_max tan((τ + s)/(1 + s) · π/2) / (T (1 + s)).
+
+    Notes
+    -----
+    At τ = 1 the schedule gives ᾱ = 0 and β = ∞; as in DPM-Solver's continuous cosine schedule,
+    τ is capped at τ_max (the time where the discrete schedule's β clip of 0.999 becomes active,
+    ≈ 0.9946), so β stays finite on [0, T].  ``beta_min``/``beta_max`` do not enter.
+    """
+
+    s = 0.008
+
+    def __init__(self, beta_min: float, beta_max: float, T: float) -> None:
+        super().__init__(beta_min, beta_max, T)
+        # Cap from DPM-Solver (Lu et al. 2022): tau where d(-log abar)/dtau reaches 999
+        self.tau_max = (
+            math.atan(999.0 * (1.0 + self.s) / math.pi) * 2.0 * (1.0 + self.s) / math.pi - self.s
+        )
+        self._log_f0 = math.log(math.cos(self.s / (1.0 + self.s) * math.pi / 2.0))
+
+    def _angle(self, t: Any) -> FloatArray:
+        tau = np.asarray(t, dtype=np.float64) / self.T * self.tau_max
+        return (tau + self.s) / (1.0 + self.s) * (math.pi / 2.0)
+
+    def beta(self, t: Any) -> FloatArray:
+        return math.pi * self.tau_max * np.tan(self._angle(t)) / (self.T * (1.0 + self.s))
+
+    def integral(self, t: Any) -> FloatArray:
+        return -2.0 * (np.log(np.cos(self._angle(t))) - self._log_f0)
