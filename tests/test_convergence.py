@@ -54,7 +54,7 @@ def test_exact_power_law_interval_contains_planted_order():
     ("h", "err", "match"),
     [
         ([0.1, 0.05, 0.025], [1.0, 0.5], "same length"),
-        ([0.1], [1.0], ">= 2"),
+        ([0.1], [1.0], "at least 2"),
         ([0.1, 0.05, 0.05], [1.0, 0.5, 0.4], "distinct"),
         ([0.1, -0.05, 0.025], [1.0, 0.5, 0.2], "h must be > 0"),
         ([0.1, 0.05, 0.025], [1.0, 0.0, 0.2], "err must be > 0"),
