@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fplab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p_list = sub.add_parser("list", help="show the SDEs, schemes, methods, samplers, metrics, grids and studies")
+    p_list = sub.add_parser(
+        "list", help="show the SDEs, schemes, methods, samplers, metrics, grids and studies"
+    )
     p_list.set_defaults(func=_cmd_list)
 
     p_demo = sub.add_parser("demo", help="exact-vs-Monte-Carlo check on an OU bimodal mixture")

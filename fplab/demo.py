@@ -12,7 +12,9 @@ import fplab as fp
 __all__ = ["run_demo"]
 
 
-def run_demo(out: Path, n_paths: int = 200_000, n_steps: int = 200, seed: int = 0) -> dict[str, float]:
+def run_demo(
+    out: Path, n_paths: int = 200_000, n_steps: int = 200, seed: int = 0
+) -> dict[str, float]:
     """Simulate OU from a bimodal mixture with NumPy Euler–Maruyama; compare moments and a
     histogram with the exact Gaussian-mixture marginal.  Writes ``out/demo/result.json``."""
     sde = fp.OU(theta=1.0, mu=0.0, sigma=2**0.5)
@@ -22,7 +24,11 @@ def run_demo(out: Path, n_paths: int = 200_000, n_steps: int = 200, seed: int = 
     x = p0.sample(n_paths, seed=rng)
     dt = t1 / n_steps
     for k in range(n_steps):
-        x = x + sde.drift(x, k * dt) * dt + sde.diffusion(x, k * dt)[:, None] * np.sqrt(dt) * rng.standard_normal(x.shape)
+        x = (
+            x
+            + sde.drift(x, k * dt) * dt
+            + sde.diffusion(x, k * dt)[:, None] * np.sqrt(dt) * rng.standard_normal(x.shape)
+        )
     exact = fp.exact_marginal(sde, p0, t1)
     grid = fp.Grid.uniform(-6.0, 6.0, 120)
     hist, _ = np.histogram(x[:, 0], bins=grid.edges[0], density=True)
@@ -41,7 +47,9 @@ def run_demo(out: Path, n_paths: int = 200_000, n_steps: int = 200, seed: int = 
     tmp.write_text(json.dumps(result, indent=2))
     tmp.replace(folder / "result.json")
     print(f"OU from a bimodal mixture, t = {t1}, Euler–Maruyama dt = {dt}, {n_paths} paths")
-    print(f"  mean   MC {result['mean_mc']:+.4f}  exact {result['mean_exact']:+.4f}  (s.e. {result['mean_stderr']:.4f})")
+    print(
+        f"  mean   MC {result['mean_mc']:+.4f}  exact {result['mean_exact']:+.4f}  (s.e. {result['mean_stderr']:.4f})"
+    )
     print(f"  var    MC {result['var_mc']:.4f}   exact {result['var_exact']:.4f}")
     print(f"  L1(histogram, exact density) = {result['l1_hist_vs_exact']:.4f}")
     print(f"wrote {folder / 'result.json'}")

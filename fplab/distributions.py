@@ -79,7 +79,9 @@ class GaussianMixture:
         elif c.ndim == 2 and c.shape == (d, d) and k == 1:
             c = c.reshape(1, d, d)
         if c.shape != (k, d, d):
-            msg = f"covs must have shape (K, d, d) = ({k}, {d}, {d}) or (K,) variances, got {c.shape}"
+            msg = (
+                f"covs must have shape (K, d, d) = ({k}, {d}, {d}) or (K,) variances, got {c.shape}"
+            )
             raise ValueError(msg)
         if not np.allclose(c, np.swapaxes(c, 1, 2), rtol=1e-10, atol=1e-14):
             msg = "covs must be symmetric"
@@ -316,6 +318,6 @@ class LogNormalMixture:
         )
 
 
-def LogNormal(mu: float, sigma: float) -> LogNormalMixture:  # noqa: N802 - reads as a law
+def LogNormal(mu: float, sigma: float) -> LogNormalMixture:
     """The log-normal law of X with log X ~ N(mu, sigma²) (a one-component LogNormalMixture)."""
     return LogNormalMixture([1.0], [mu], [sigma])

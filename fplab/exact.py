@@ -111,7 +111,12 @@ class ExactScore:
         p0 = self.p0
         uniq, inv = np.unique(t, return_inverse=True)
         coeffs = np.array([self.sde.transition(self.t0, float(s))[0:3:2] for s in uniq])
-        cvec = np.array([np.broadcast_to(self.sde.transition(self.t0, float(s))[1], (x.shape[1],)) for s in uniq])
+        cvec = np.array(
+            [
+                np.broadcast_to(self.sde.transition(self.t0, float(s))[1], (x.shape[1],))
+                for s in uniq
+            ]
+        )
         m, v, c = coeffs[inv, 0], coeffs[inv, 1], cvec[inv]
         n, k = x.shape[0], p0.n_components
         logr = np.empty((n, k))
@@ -120,7 +125,9 @@ class ExactScore:
             lam = m[:, None] ** 2 * self._lam[j][None, :] + v[:, None]  # (n, d)
             diff = x - (m[:, None] * p0.means[j] + c)  # (n, d)
             z = diff @ self._u[j]  # coordinates in the eigenbasis
-            logr[:, j] = p0._logw[j] - 0.5 * (np.sum(z * z / lam, axis=1) + np.sum(np.log(lam), axis=1))
+            logr[:, j] = p0._logw[j] - 0.5 * (
+                np.sum(z * z / lam, axis=1) + np.sum(np.log(lam), axis=1)
+            )
             grads[:, j, :] = -(z / lam) @ self._u[j].T
         r = np.exp(logr - special.logsumexp(logr, axis=1, keepdims=True))
         return np.einsum("nk,nkd->nd", r, grads)

@@ -1,6 +1,6 @@
 """The SDE catalogue.  Adding an SDE is one decorated class in ``linear.py`` or ``nonlinear.py``."""
 
-from fplab.sdes.base import SDES, SDE, PolyCoefficients, build_sde
+from fplab.sdes.base import SDE, SDES, PolyCoefficients, build_sde
 from fplab.sdes.linear import OU, VE, VP, Heat, LinearSDE, SubVP
 from fplab.sdes.nonlinear import GBM, CustomSDE, DoubleWell
 from fplab.sdes.schedules import SCHEDULES

@@ -25,7 +25,7 @@ from fplab._registry import Registry
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_real, restore_shape
 
-__all__ = ["SDES", "SDE", "PolyCoefficients"]
+__all__ = ["SDE", "SDES", "PolyCoefficients"]
 
 #: every registered SDE class, by the key users type in study specs (``"ou"``, ``"vp"``, ...)
 SDES: Registry[type[SDE]] = Registry("sde")
@@ -83,19 +83,24 @@ class SDE:
     T: float | None = None
 
     # -- public, validated ------------------------------------------------------------------
+    def _state(self, x: Any) -> tuple[FloatArray, bool]:
+        xs, flat = as_samples(x)
+        self.check_dim(xs.shape[1])
+        return xs, flat
+
     def drift(self, x: Any, t: float) -> FloatArray:
         """f(x, t); x of shape (n, d) -> (n, d), or (n,) -> (n,)."""
-        xs, flat = as_samples(x, self.dim)
+        xs, flat = self._state(x)
         return restore_shape(self._drift(xs, check_real(t, "t")), flat)
 
     def diffusion(self, x: Any, t: float) -> FloatArray:
         """g(x, t), the scalar noise amplitude; x of shape (n, d) or (n,) -> shape (n,)."""
-        xs, _ = as_samples(x, self.dim)
+        xs, _ = self._state(x)
         return self._diffusion(xs, check_real(t, "t"))
 
     def diffusion_dx(self, x: Any, t: float) -> FloatArray:
         """∇_x g(x, t) (needed by Milstein); x of shape (n, d) -> (n, d), or (n,) -> (n,)."""
-        xs, flat = as_samples(x, self.dim)
+        xs, flat = self._state(x)
         return restore_shape(self._diffusion_dx(xs, check_real(t, "t")), flat)
 
     def check_dim(self, d: int, name: str = "x") -> None:
@@ -131,7 +136,9 @@ class SDE:
             msg = f"{type(self).__name__} has state-dependent noise; use diffusion(x, t)"
             raise ValueError(msg)
         tt = np.asarray(t, dtype=np.float64)
-        out = np.array([self._diffusion(np.zeros((1, self.dim or 1)), float(s))[0] for s in tt.ravel()])
+        out = np.array(
+            [self._diffusion(np.zeros((1, self.dim or 1)), float(s))[0] for s in tt.ravel()]
+        )
         return (out**2).reshape(tt.shape)
 
     def __repr__(self) -> str:

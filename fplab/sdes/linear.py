@@ -18,7 +18,7 @@ from scipy import integrate
 
 from fplab._typing import FloatArray
 from fplab._validate import check_nonnegative, check_positive, check_real
-from fplab.sdes.base import SDES, SDE, PolyCoefficients
+from fplab.sdes.base import SDE, SDES, PolyCoefficients
 from fplab.sdes.schedules import SCHEDULES, Schedule
 
 __all__ = ["OU", "VE", "VP", "Heat", "LinearSDE", "SubVP"]
@@ -37,7 +37,7 @@ class LinearSDE(SDE):
 
     def b(self, t: Any) -> FloatArray:
         """b(t), shape t.shape + (d_b,) with d_b = 1 (broadcast) or d."""
-        return np.zeros(np.shape(t) + (1,))
+        return np.zeros((*np.shape(t), 1))
 
     def g2(self, t: Any) -> FloatArray:
         """g(t)^2, same shape as t."""
@@ -49,13 +49,20 @@ class LinearSDE(SDE):
 
         Default: adaptive quadrature of the formulas in the module docstring (rtol 1e-12).
         """
-        A = lambda u0, u1: integrate.quad(lambda u: float(self.a(u)), u0, u1, epsabs=0, epsrel=1e-13)[0]  # noqa: E731
+
+        def A(u0: float, u1: float) -> float:  # ∫_{u0}^{u1} a
+            return integrate.quad(lambda u: float(self.a(u)), u0, u1, epsabs=0, epsrel=1e-13)[0]
+
         m = math.exp(A(s, t))
-        v = integrate.quad(lambda u: math.exp(2 * A(u, t)) * float(self.g2(u)), s, t, epsabs=0, epsrel=1e-12)[0]
+        v = integrate.quad(
+            lambda u: math.exp(2 * A(u, t)) * float(self.g2(u)), s, t, epsabs=0, epsrel=1e-12
+        )[0]
         b0 = np.atleast_1d(self.b(s))
         c = np.array(
             [
-                integrate.quad(lambda u, i=i: math.exp(A(u, t)) * float(np.atleast_1d(self.b(u))[i]), s, t)[0]
+                integrate.quad(
+                    lambda u, i=i: math.exp(A(u, t)) * float(np.atleast_1d(self.b(u))[i]), s, t
+                )[0]
                 for i in range(b0.shape[-1])
             ]
         )
@@ -116,7 +123,11 @@ class OU(LinearSDE):
             self.dim = len(self.mu)  # type: ignore[misc]  # a vector mean fixes d
 
     def params(self) -> dict[str, Any]:
-        return {"theta": self.theta, "mu": list(self.mu) if isinstance(self.mu, tuple) else self.mu, "sigma": self.sigma}
+        return {
+            "theta": self.theta,
+            "mu": list(self.mu) if isinstance(self.mu, tuple) else self.mu,
+            "sigma": self.sigma,
+        }
 
     def a(self, t: Any) -> FloatArray:
         return np.full(np.shape(t), -self.theta)
@@ -132,7 +143,11 @@ class OU(LinearSDE):
         dt = t - s
         m = math.exp(-self.theta * dt)
         # v = σ²(1 - e^{-2θΔ})/(2θ) written with expm1 so that θΔ -> 0 keeps full precision
-        v = self.sigma**2 * dt if self.theta == 0 else self.sigma**2 * -math.expm1(-2 * self.theta * dt) / (2 * self.theta)
+        v = (
+            self.sigma**2 * dt
+            if self.theta == 0
+            else self.sigma**2 * -math.expm1(-2 * self.theta * dt) / (2 * self.theta)
+        )
         c = self._mu * -math.expm1(-self.theta * dt)
         return m, c, v
 
@@ -165,7 +180,11 @@ class _BetaSDE(LinearSDE):
     autonomous = False
 
     def __init__(
-        self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0, schedule: str = "linear"
+        self,
+        beta_min: float = 0.1,
+        beta_max: float = 20.0,
+        T: float = 1.0,
+        schedule: str = "linear",
     ) -> None:
         self.beta_min = check_nonnegative(beta_min, "beta_min")
         self.beta_max = check_positive(beta_max, "beta_max")
@@ -177,7 +196,12 @@ class _BetaSDE(LinearSDE):
         self._schedule: Schedule = SCHEDULES.get(schedule)(self.beta_min, self.beta_max, self.T)
 
     def params(self) -> dict[str, Any]:
-        return {"beta_min": self.beta_min, "beta_max": self.beta_max, "T": self.T, "schedule": self.schedule}
+        return {
+            "beta_min": self.beta_min,
+            "beta_max": self.beta_max,
+            "T": self.T,
+            "schedule": self.schedule,
+        }
 
     def beta(self, t: Any) -> FloatArray:
         """β(t), vectorised."""

@@ -11,7 +11,7 @@ from scipy import integrate
 
 from fplab._typing import FloatArray
 from fplab._validate import check_positive, check_real
-from fplab.sdes.base import SDES, SDE, PolyCoefficients
+from fplab.sdes.base import SDE, SDES, PolyCoefficients
 
 __all__ = ["GBM", "CustomSDE", "DoubleWell"]
 
@@ -46,12 +46,16 @@ class GBM(SDE):
 
     def exact_solution(self, x0: Any, t: float, w: Any) -> FloatArray:
         """Pathwise solution X_t = X_0 exp((μ - σ²/2) t + σ W_t) given W_t (same shape as x0)."""
-        return np.asarray(x0) * np.exp((self.mu - 0.5 * self.sigma**2) * t + self.sigma * np.asarray(w))
+        return np.asarray(x0) * np.exp(
+            (self.mu - 0.5 * self.sigma**2) * t + self.sigma * np.asarray(w)
+        )
 
     def poly_coefficients(self, times: Any, d: int = 1) -> PolyCoefficients:
         tt = np.ascontiguousarray(np.atleast_1d(np.asarray(times, dtype=np.float64)))
         z = np.zeros_like(tt)
-        return PolyCoefficients(tt, z + self.mu, np.zeros((tt.shape[0], d)), z.copy(), z.copy(), z + self.sigma)
+        return PolyCoefficients(
+            tt, z + self.mu, np.zeros((tt.shape[0], d)), z.copy(), z.copy(), z + self.sigma
+        )
 
 
 @SDES.register("double-well")
@@ -67,7 +71,9 @@ class DoubleWell(SDE):
         # normalising constant of the 1-D factor exp(-2V/σ²), by adaptive quadrature
         c = 2.0 / self.sigma**2
         self._log_z1 = math.log(
-            integrate.quad(lambda x: math.exp(-c * (x**4 / 4 - x**2 / 2)), -np.inf, np.inf, epsrel=1e-13)[0]
+            integrate.quad(
+                lambda x: math.exp(-c * (x**4 / 4 - x**2 / 2)), -np.inf, np.inf, epsrel=1e-13
+            )[0]
         )
 
     def params(self) -> dict[str, Any]:
@@ -101,7 +107,9 @@ class DoubleWell(SDE):
     def poly_coefficients(self, times: Any, d: int = 1) -> PolyCoefficients:
         tt = np.ascontiguousarray(np.atleast_1d(np.asarray(times, dtype=np.float64)))
         z = np.zeros_like(tt)
-        return PolyCoefficients(tt, z + 1.0, np.zeros((tt.shape[0], d)), z - 1.0, z + self.sigma, z.copy())
+        return PolyCoefficients(
+            tt, z + 1.0, np.zeros((tt.shape[0], d)), z - 1.0, z + self.sigma, z.copy()
+        )
 
 
 class CustomSDE(SDE):
@@ -163,7 +171,9 @@ class CustomSDE(SDE):
         if out.shape != x.shape:
             out = np.broadcast_to(out, x.shape).copy() if out.size in (1, x.size) else out
         if out.shape != x.shape:
-            msg = f"drift returned shape {out.shape} for x of shape {x.shape}; it must return (n, d)"
+            msg = (
+                f"drift returned shape {out.shape} for x of shape {x.shape}; it must return (n, d)"
+            )
             raise ValueError(msg)
         return out
 
