@@ -32,13 +32,46 @@ def _unsupported(sde: Any, p0: Any) -> str:
     )
 
 
+def _as_initial_law(p0: Any) -> Any:
+    """Accept fplab mixtures, scipy frozen normal / multivariate normal / log-normal laws, and
+    points (a number or a (d,) array: a Dirac mass).  Returns a mixture or a (d,) float array."""
+    if isinstance(p0, GaussianMixture | LogNormalMixture):
+        return p0
+    dist = getattr(p0, "dist", None)
+    if dist is not None and hasattr(p0, "args"):  # scipy.stats frozen univariate law
+        shapes_loc_scale = dist._parse_args(*p0.args, **p0.kwds)
+        name = getattr(dist, "name", "")
+        if name == "norm":
+            _, loc, scale = shapes_loc_scale
+            return GaussianMixture([1.0], [[float(loc)]], [float(scale) ** 2])
+        if name == "lognorm":
+            (shape,), loc, scale = shapes_loc_scale
+            if float(loc) == 0.0:
+                return LogNormalMixture([1.0], [np.log(float(scale))], [float(shape)])
+    if (
+        hasattr(p0, "mean")
+        and hasattr(p0, "cov")
+        and type(p0).__name__.startswith("multivariate_normal")
+    ):
+        return GaussianMixture(
+            [1.0], [np.asarray(p0.mean, dtype=float)], [np.asarray(p0.cov, dtype=float)]
+        )
+    if isinstance(p0, int | float | np.floating | np.integer | list | tuple | np.ndarray):
+        x0 = np.atleast_1d(np.asarray(p0, dtype=np.float64))
+        if x0.ndim == 1 and np.all(np.isfinite(x0)):
+            return x0
+    return p0
+
+
 def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
     """The exact law of X_t given X_{t0} ~ p0.
 
     Parameters
     ----------
     sde : SDE            a LinearSDE (OU, Heat, VP, VE, SubVP) or GBM
-    p0 : GaussianMixture (linear SDEs) or LogNormalMixture (GBM)
+    p0 : GaussianMixture (linear SDEs) or LogNormalMixture (GBM); also a scipy.stats frozen
+        normal / multivariate normal / log-normal, or a point x0 (float or (d,) array: X_{t0} = x0,
+        then t > t0 is required)
     t : float            time, t >= t0
     t0 : float           time at which X ~ p0 (default 0)
 
@@ -56,6 +89,23 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
     if t < t0:
         msg = f"t must be >= t0, got t={t}, t0={t0}"
         raise ValueError(msg)
+    p0 = _as_initial_law(p0)
+    if isinstance(p0, np.ndarray):
+        if t == t0:
+            msg = "a point initial law x0 has no density at t = t0; ask for t > t0"
+            raise ValueError(msg)
+        if isinstance(sde, LinearSDE):
+            sde.check_dim(p0.shape[0], "p0")
+            m, c, v = sde.transition(t0, t)
+            d = p0.shape[0]
+            return GaussianMixture([1.0], [m * p0 + np.broadcast_to(c, (d,))], [v])
+        if isinstance(sde, GBM):
+            if p0.shape != (1,) or p0[0] <= 0:
+                msg = f"GBM needs a positive scalar start x0, got {p0.tolist()}"
+                raise ValueError(msg)
+            dt = t - t0
+            mu = np.log(p0) + (sde.mu - 0.5 * sde.sigma**2) * dt
+            return LogNormalMixture([1.0], mu, [sde.sigma * np.sqrt(dt)])
     if isinstance(sde, LinearSDE) and isinstance(p0, GaussianMixture):
         sde.check_dim(p0.dim, "p0")
         m, c, v = sde.transition(t0, t)
@@ -79,7 +129,11 @@ class ExactScore:
     """
 
     def __init__(self, sde: SDE, p0: Any, t0: float = 0.0) -> None:
-        exact_marginal(sde, p0, t0, t0=t0)  # validates the pair now, not at the first call
+        p0 = _as_initial_law(p0)
+        if isinstance(p0, np.ndarray):
+            exact_marginal(sde, p0, t0 + 1.0, t0=t0)  # validates the pair now
+        else:
+            exact_marginal(sde, p0, t0, t0=t0)
         self.sde = sde
         self.p0 = p0
         self.t0 = t0
@@ -92,6 +146,9 @@ class ExactScore:
         if tt.ndim == 0:
             return exact_marginal(self.sde, self.p0, float(tt), t0=self.t0).score(x)
         xs, flat = as_samples(x, getattr(self.p0, "dim", None))
+        if isinstance(self.p0, np.ndarray):
+            msg = "per-sample times need a GaussianMixture or LogNormalMixture p0, not a point"
+            raise TypeError(msg)
         tt = tt.reshape(-1)
         if tt.shape[0] != xs.shape[0]:
             msg = f"t has {tt.shape[0]} times but x has {xs.shape[0]} samples; pass one t or one per sample"

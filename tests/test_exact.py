@@ -134,3 +134,22 @@ def test_unsupported_pairs_point_to_the_grid_solver():
         fp.exact_marginal(fp.OU(), BIMODAL_1D, 0.5, t0=1.0)
     with pytest.raises(ValueError, match="dimensional"):
         fp.exact_marginal(fp.OU(mu=[0.0, 1.0]), BIMODAL_1D, 0.5)
+
+
+def test_point_and_scipy_initial_laws():
+    from scipy import stats
+
+    ou = fp.OU(theta=1.0, mu=0.0, sigma=1.0)
+    p = fp.exact_marginal(ou, 2.0, 0.5)
+    assert p.mean()[0] == pytest.approx(2.0 * np.exp(-0.5), rel=1e-14)
+    assert p.cov()[0, 0] == pytest.approx(0.5 * (1 - np.exp(-1.0)), rel=1e-14)
+    q = fp.exact_marginal(ou, stats.norm(1.0, 0.5), 0.5)
+    assert q.cov()[0, 0] == pytest.approx(0.25 * np.exp(-1.0) + 0.5 * (1 - np.exp(-1.0)), rel=1e-14)
+    gbm = fp.GBM(mu=0.1, sigma=0.3)
+    ln = fp.exact_marginal(gbm, stats.lognorm(0.2, scale=np.exp(0.4)), 2.0)
+    assert ln.mu[0] == pytest.approx(0.4 + (0.1 - 0.045) * 2.0)
+    assert ln.sigma[0] == pytest.approx(np.sqrt(0.04 + 0.09 * 2.0))
+    pt = fp.exact_marginal(gbm, 1.5, 1.0)
+    assert pt.mean()[0] == pytest.approx(1.5 * np.exp(0.1), rel=1e-13)
+    with pytest.raises(ValueError, match="t > t0"):
+        fp.exact_marginal(ou, 2.0, 0.0)

@@ -69,32 +69,33 @@ class QuadraticSchedule(Schedule):
 class CosineSchedule(Schedule):
     """Nichol & Dhariwal (2021) cosine schedule in continuous time.
 
-    ᾱ(t) = f(τ)/f(0), f(τ) = cos²((τ + s)/(1 + s) · π/2), τ = (t/T) τ_max, s = 0.008, so
-    B(t) = -log ᾱ(t) and β(t) = dB/dt = π τ_max tan((τ + s)/(1 + s) · π/2) / (T (1 + s)).
+    ᾱ(t) = f(t/T)/f(0), f(τ) = cos²((τ + s)/(1 + s) · π/2), s = 0.008, so B(t) = -log ᾱ(t) and
+    β(t) = dB/dt = π tan((t/T + s)/(1 + s) · π/2) / (T (1 + s)).
 
     Notes
     -----
-    At τ = 1 the schedule gives ᾱ = 0 and β = ∞; as in DPM-Solver's continuous cosine schedule,
-    τ is capped at τ_max (the time where the discrete schedule's β clip of 0.999 becomes active,
-    ≈ 0.9946), so β stays finite on [0, T].  ``beta_min``/``beta_max`` do not enter.
+    ᾱ(T) = 0 and β(T) = ∞ in exact arithmetic (in floating point ᾱ(T) ≈ 4e-33, β(T) ≈ 1.6e16).
+    Samplers and solvers should stop short of T: ``t_max`` = 0.9946 T is where β reaches
+    999/T (the cap DPM-Solver uses for this schedule, Lu et al. 2022).  ``beta_min``/``beta_max``
+    do not enter.
     """
 
     s = 0.008
 
     def __init__(self, beta_min: float, beta_max: float, T: float) -> None:
         super().__init__(beta_min, beta_max, T)
-        # Cap from DPM-Solver (Lu et al. 2022): tau where d(-log abar)/dtau reaches 999
-        self.tau_max = (
+        self._log_f0 = math.log(math.cos(self.s / (1.0 + self.s) * math.pi / 2.0))
+        #: recommended end of the usable time range (β(t_max) = 999/T)
+        self.t_max = T * (
             math.atan(999.0 * (1.0 + self.s) / math.pi) * 2.0 * (1.0 + self.s) / math.pi - self.s
         )
-        self._log_f0 = math.log(math.cos(self.s / (1.0 + self.s) * math.pi / 2.0))
 
     def _angle(self, t: Any) -> FloatArray:
-        tau = np.asarray(t, dtype=np.float64) / self.T * self.tau_max
+        tau = np.asarray(t, dtype=np.float64) / self.T
         return (tau + self.s) / (1.0 + self.s) * (math.pi / 2.0)
 
     def beta(self, t: Any) -> FloatArray:
-        return math.pi * self.tau_max * np.tan(self._angle(t)) / (self.T * (1.0 + self.s))
+        return math.pi * np.tan(self._angle(t)) / (self.T * (1.0 + self.s))
 
     def integral(self, t: Any) -> FloatArray:
         return -2.0 * (np.log(np.cos(self._angle(t))) - self._log_f0)
