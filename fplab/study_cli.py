@@ -1,0 +1,177 @@
+"""``fplab run``, ``fplab report`` and ``fplab check`` (hooked into ``fplab.cli``).
+
+Exit status: 0 success, 1 failed cases or regressions, 2 bad input (spec errors, found before
+anything runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_commands"]
+
+_DEFAULT_CACHE = ".fplab-cache"
+
+
+def _common(p: argparse.ArgumentParser, *, tier: bool = True, run: bool = True) -> None:
+    p.add_argument(
+        "studies",
+        nargs="*",
+        metavar="STUDY",
+        help="study files or names under studies/ (default: every study)",
+    )
+    if tier:
+        p.add_argument(
+            "--tier", choices=("quick", "full"), default="quick", help="sweep tier (default: quick)"
+        )
+    p.add_argument(
+        "--cache",
+        default=_DEFAULT_CACHE,
+        help=f"per-case result cache folder (default: {_DEFAULT_CACHE})",
+    )
+    if run:
+        from fplab.runner import default_workers
+
+        p.add_argument(
+            "--workers",
+            type=int,
+            default=default_workers(),
+            help="parallel worker processes (default: the cores available)",
+        )
+        p.add_argument(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS",
+            help="run the cases on this Dask distributed scheduler instead",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``run``, ``report`` and ``check`` to the ``fplab`` sub-command parser."""
+    p_run = sub.add_parser("run", help="run studies (resumable, parallel) and write their reports")
+    _common(p_run)
+    p_run.add_argument("--out", default="reports", help="report folder (default: reports)")
+    p_run.set_defaults(func=cmd_run)
+
+    p_rep = sub.add_parser("report", help="write reports from the stored results (runs nothing)")
+    _common(p_rep, run=False)
+    p_rep.add_argument("--out", default="reports", help="report folder (default: reports)")
+    p_rep.set_defaults(func=cmd_report)
+
+    p_chk = sub.add_parser("check", help="rerun the quick tier and compare with tests/baselines")
+    _common(p_chk, tier=False)
+    p_chk.add_argument("--update", action="store_true", help="rewrite the baselines deliberately")
+    p_chk.add_argument(
+        "--baselines",
+        default=None,
+        help="baseline folder (default: tests/baselines next to studies/)",
+    )
+    p_chk.set_defaults(func=cmd_check)
+
+
+def _run(args: argparse.Namespace, specs: list[Any], tier: str) -> Any:
+    from fplab.runner import ResultCache, run_cases
+
+    if args.workers < 1:
+        print(f"fplab: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        raise SystemExit(2)
+    cases = [c for spec in specs for c in spec.cases(tier)]
+    kinds = {spec.kind: spec.kind_obj for spec in specs}
+
+    def cost(case: Any) -> float:
+        fn = getattr(kinds[case.kind], "cost", None)
+        return float(fn(case.config)) if fn else 1.0
+
+    return run_cases(
+        cases,
+        cache=ResultCache(args.cache),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=None if args.quiet else sys.stderr,
+        cost=cost,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fplab.report import write_reports
+    from fplab.runner import ResultCache
+    from fplab.study import find_studies
+
+    specs = find_studies(args.studies)  # every spec validated before anything runs
+    outcome = _run(args, specs, args.tier)
+    index = write_reports(args.out, specs, args.tier, ResultCache(args.cache), outcome.failures)
+    n = outcome.n_cached + outcome.n_run + len(outcome.failures)
+    print(
+        f"fplab run: {len(specs)} studies, {n} cases ({outcome.n_cached} cached, "
+        f"{outcome.n_run} run, {len(outcome.failures)} failed) in {outcome.seconds:.1f} s; "
+        f"report: {index}"
+    )
+    for label, error in outcome.failures.items():
+        print(f"  failed: {label}: {error}", file=sys.stderr)
+    return 1 if outcome.failures else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fplab.report import collect, write_reports
+    from fplab.runner import ResultCache
+    from fplab.study import find_studies
+
+    specs = find_studies(args.studies)
+    cache = ResultCache(args.cache)
+    missing = sum(len(collect(s, args.tier, cache).missing) for s in specs)
+    index = write_reports(args.out, specs, args.tier, cache)
+    note = f" ({missing} cases not run yet: `fplab run` fills them in)" if missing else ""
+    print(f"fplab report: {len(specs)} studies -> {index}{note}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from fplab.check import (
+        compare,
+        default_baselines_dir,
+        load_baseline,
+        quantities,
+        write_baseline,
+    )
+    from fplab.report import collect, provenance
+    from fplab.runner import ResultCache
+    from fplab.study import find_studies
+
+    specs = find_studies(args.studies)
+    folder = Path(args.baselines) if args.baselines else default_baselines_dir()
+    outcome = _run(args, specs, "quick")
+    cache = ResultCache(args.cache)
+    prov = provenance()
+    regressions, notes = [], []
+    for label, error in outcome.failures.items():
+        regressions.append(f"{label}: case failed: {error}")
+    for spec in specs:
+        sr = collect(spec, "quick", cache)
+        current = quantities(sr.summary())
+        if args.update:
+            if sr.missing:
+                regressions.append(f"{spec.name}: not updated, {len(sr.missing)} cases failed")
+                continue
+            path = write_baseline(folder, spec, current, prov)
+            notes.append(f"{spec.name}: baseline written to {path}")
+            continue
+        baseline = load_baseline(folder, spec)
+        if baseline is None:
+            regressions.append(
+                f"{spec.name}: no baseline in {folder}; run `fplab check {spec.name} --update`"
+            )
+            continue
+        res = compare(spec, current, baseline)
+        regressions += res.regressions
+        notes += res.notes
+    for line in notes:
+        print(f"  note: {line}")
+    for line in regressions:
+        print(f"  REGRESSION: {line}")
+    verdict = "FAILED" if regressions else "ok"
+    print(f"fplab check: {len(specs)} studies, {len(regressions)} regressions: {verdict}")
+    return 1 if regressions else 0

@@ -1,0 +1,8 @@
+"""Study kinds, one module each; importing this package fills ``fplab.study.STUDY_KINDS``.
+
+A kind module imports the solvers it needs lazily (inside its methods), so a kind whose solver
+package is missing still registers, and only studies of that kind fail -- at validation, with a
+ConfigError -- while ``fplab list`` and the other studies keep working.
+"""
+
+from fplab.studykinds import em_law  # noqa: F401
