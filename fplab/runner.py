@@ -280,7 +280,7 @@ def _run_dask(
 ) -> None:
     from distributed import Client, as_completed
 
-    with Client(address, set_as_default=False) as client:
+    with Client(address) as client:
         n_threads = sum(client.nthreads().values()) or 1
         futures = {
             client.submit(

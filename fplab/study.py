@@ -451,6 +451,8 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
         if not isinstance(order, dict) or not all(_is_num(v) for v in order.values()):
             err("expect.order", f"must be a number or a table name -> number, got {order!r}")
         compared = raw.get("sweep", {}).get("compare", [])
+        if not compared:
+            err("expect.order", "a table of orders needs sweep.compare", "one number")
         for name in order:
             if compared and name not in compared:
                 err(f"expect.order.{name}", "not one of the compared names", _listed(compared))

@@ -13,6 +13,11 @@ from typing import Any
 
 __all__ = ["add_commands"]
 
+
+def _studies(n: int) -> str:
+    return f"{n} study" if n == 1 else f"{n} studies"
+
+
 _DEFAULT_CACHE = ".fplab-cache"
 
 
@@ -106,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     index = write_reports(args.out, specs, args.tier, ResultCache(args.cache), outcome.failures)
     n = outcome.n_cached + outcome.n_run + len(outcome.failures)
     print(
-        f"fplab run: {len(specs)} studies, {n} cases ({outcome.n_cached} cached, "
+        f"fplab run: {_studies(len(specs))}, {n} cases ({outcome.n_cached} cached, "
         f"{outcome.n_run} run, {len(outcome.failures)} failed) in {outcome.seconds:.1f} s; "
         f"report: {index}"
     )
@@ -125,7 +130,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     missing = sum(len(collect(s, args.tier, cache).missing) for s in specs)
     index = write_reports(args.out, specs, args.tier, cache)
     note = f" ({missing} cases not run yet: `fplab run` fills them in)" if missing else ""
-    print(f"fplab report: {len(specs)} studies -> {index}{note}")
+    print(f"fplab report: {_studies(len(specs))} -> {index}{note}")
     return 0
 
 
@@ -173,5 +178,5 @@ def cmd_check(args: argparse.Namespace) -> int:
     for line in regressions:
         print(f"  REGRESSION: {line}")
     verdict = "FAILED" if regressions else "ok"
-    print(f"fplab check: {len(specs)} studies, {len(regressions)} regressions: {verdict}")
+    print(f"fplab check: {_studies(len(specs))}, {len(regressions)} regressions: {verdict}")
     return 1 if regressions else 0

@@ -1,0 +1,99 @@
+"""``fplab run / report / check / list`` end to end on a tiny study (writes only to tmp_path)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fplab.cli import main
+from tests.test_study import GOOD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "tiny.toml").write_text(GOOD)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*argv):
+    return main(list(argv))
+
+
+def test_run_then_rerun_reuses_the_cache(repo, capsys):
+    assert run("run", "--workers", "1", "--cache", "c", "--out", "r") == 0
+    first = capsys.readouterr()
+    assert "1 study, 3 cases (0 cached, 3 run, 0 failed)" in first.out
+    assert "3/3 cases" in first.err  # progress bar on stderr
+    assert (repo / "r" / "index.html").is_file() and (repo / "r" / "tiny" / "report.md").is_file()
+    assert run("run", "tiny", "--workers", "1", "--cache", "c", "--out", "r") == 0
+    assert "(3 cached, 0 run, 0 failed)" in capsys.readouterr().out
+
+
+def test_full_tier_adds_cases_and_report_runs_nothing(repo, capsys):
+    assert (
+        run("run", "--tier", "full", "--workers", "1", "--cache", "c", "--out", "r", "--quiet") == 0
+    )
+    assert "4 cases (0 cached, 4 run" in capsys.readouterr().out
+    shutil.rmtree(repo / "r")
+    assert run("report", "--cache", "c", "--out", "r") == 0
+    assert (repo / "r" / "tiny" / "index.html").is_file()
+    assert run("report", "--cache", "empty", "--out", "r2") == 0
+    assert "3 cases not run yet" in capsys.readouterr().out
+
+
+def test_bad_spec_exits_2_before_anything_runs(repo, capsys):
+    (repo / "studies" / "bad.toml").write_text(GOOD.replace("[sweep]", "[sweep]\nvaluse = 1"))
+    assert run("run", "--cache", "c", "--out", "r") == 2
+    err = capsys.readouterr().err
+    assert "bad.toml: sweep.valuse: unknown key" in err and "allowed:" in err
+    assert not (repo / "c").exists() and not (repo / "r").exists()
+    assert run("run", "nosuch", "--cache", "c") == 2
+
+
+def test_check_update_then_pass_then_name_each_regression(repo, capsys):
+    args = ("check", "--workers", "1", "--cache", "c", "--baselines", "b", "--quiet")
+    assert run(*args) == 1
+    assert "no baseline" in capsys.readouterr().out
+    assert run(*args, "--update") == 0
+    baseline = json.loads((repo / "b" / "tiny.json").read_text())
+    assert set(baseline["errors"]) == {"n_steps=4", "n_steps=8", "n_steps=16"}
+    assert run(*args) == 0
+    assert "0 regressions: ok" in capsys.readouterr().out
+    # plant regressions: a worse error and a shifted order are both named
+    baseline["errors"]["n_steps=8"] *= 0.9
+    baseline["orders"]["em-law"] += 0.3
+    (repo / "b" / "tiny.json").write_text(json.dumps(baseline))
+    assert run(*args) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION: tiny: error of 'n_steps=8' grew" in out
+    assert "REGRESSION: tiny: order of 'em-law'" in out
+    # an improvement within reason is a note, not a failure
+    baseline = json.loads((repo / "b" / "tiny.json").read_text())
+    baseline["orders"]["em-law"] -= 0.3
+    baseline["errors"]["n_steps=8"] /= 0.9 * 0.9
+    (repo / "b" / "tiny.json").write_text(json.dumps(baseline))
+    assert run(*args) == 0
+    assert "improved" in capsys.readouterr().out
+
+
+def test_list_shows_kinds_studies_and_metrics(repo, capsys):
+    assert run("list") == 0
+    out = capsys.readouterr().out
+    assert "study kinds:" in out and "em-law" in out
+    assert "studies/tiny.toml" in out and "A tiny em-law study" in out
+    assert "metrics:" in out
+
+
+def test_shipped_check_subset_matches_baselines(tmp_path, monkeypatch, capsys):
+    """The accuracy regression check the suite runs: the fast shipped studies vs tests/baselines."""
+    monkeypatch.chdir(ROOT)
+    fast = ["em-law-ou-1d"]
+    code = run("check", *fast, "--workers", "1", "--cache", str(tmp_path / "c"), "--quiet")
+    assert code == 0, capsys.readouterr().out

@@ -1,0 +1,145 @@
+"""Runner: per-case cache, resume after interruption, parallel and Dask runs equal the serial run."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fplab.runner import ResultCache, code_version, run_cases
+from fplab.study import load_study
+from fplab.studykinds.em_law import EulerLaw
+
+SPEC = """# Runner test study.
+kind = "em-law"
+
+[problem]
+sde = "vp"
+params = { beta_min = 0.1, beta_max = 10.0, T = 1.0 }
+p0 = { weights = [0.3, 0.7], means = [[-1.5], [1.0]], covs = [[[0.2]], [[0.4]]] }
+grid = { lo = -6.0, hi = 6.0, n = 300 }
+t_final = 0.6
+
+[sweep]
+param = "n_steps"
+quick = [4, 8, 16, 32, 64, 128]
+
+[measure]
+metric = "hellinger"
+"""
+
+
+@pytest.fixture
+def cases(tmp_path):
+    path = tmp_path / "runner.toml"
+    path.write_text(SPEC)
+    return load_study(path).cases("quick")
+
+
+def results(outcome, cases):
+    return [outcome.entries[c.key]["result"] for c in cases]
+
+
+def test_second_run_reads_every_case_from_the_cache(tmp_path, cases):
+    cache = ResultCache(tmp_path / "cache")
+    first = run_cases(cases, cache=cache, progress=None)
+    assert (first.n_run, first.n_cached, first.failures) == (len(cases), 0, {})
+    second = run_cases(cases, cache=cache, progress=None)
+    assert (second.n_run, second.n_cached) == (0, len(cases))
+    assert results(first, cases) == results(second, cases)
+    files = sorted((tmp_path / "cache").rglob("*"))
+    assert not [f for f in files if f.suffix == ".tmp"], "atomic writes leave no temporary files"
+    entry = json.loads(cache.path(cases[0].key).read_text())
+    assert entry["code_version"] == code_version() and entry["config"] == cases[0].config
+
+
+class _InterruptAfter(io.StringIO):
+    """A progress stream that raises KeyboardInterrupt (like Ctrl-C) after n updates."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def write(self, text: str) -> int:
+        self.n -= 1
+        if self.n < 0:
+            raise KeyboardInterrupt
+        return super().write(text)
+
+    def isatty(self) -> bool:
+        return True  # one update per finished case
+
+
+def test_interrupted_run_keeps_finished_cases_and_resumes(tmp_path, cases):
+    cache = ResultCache(tmp_path / "cache")
+    with pytest.raises(KeyboardInterrupt):
+        # start line + 2 finished cases; Ctrl-C lands while the 3rd (already stored) is reported
+        run_cases(cases, cache=cache, progress=_InterruptAfter(3))
+    stored = [c for c in cases if cache.get(c.key) is not None]
+    assert len(stored) == 3
+    resumed = run_cases(cases, cache=cache, progress=None)
+    assert (resumed.n_cached, resumed.n_run) == (3, len(cases) - 3)
+    fresh = run_cases(cases, cache=ResultCache(tmp_path / "fresh"), progress=None)
+    assert results(resumed, cases) == results(fresh, cases)
+
+
+def test_torn_cache_file_counts_as_missing(tmp_path, cases):
+    cache = ResultCache(tmp_path / "cache")
+    path = cache.path(cases[0].key)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"result": ')
+    out = run_cases(cases[:1], cache=cache, progress=None)
+    assert out.n_run == 1 and cache.get(cases[0].key) is not None
+
+
+def test_failed_case_is_reported_and_not_stored(tmp_path, cases, monkeypatch):
+    original = EulerLaw.run_one
+
+    def flaky(self, config):
+        if config["value"] == 8:
+            raise FloatingPointError("overflow in step")
+        return original(self, config)
+
+    monkeypatch.setattr(EulerLaw, "run_one", flaky)
+    cache = ResultCache(tmp_path / "cache")
+    out = run_cases(cases, cache=cache, progress=None)
+    assert list(out.failures) == ["runner: n_steps=8"]
+    assert "FloatingPointError: overflow in step" in out.failures["runner: n_steps=8"]
+    assert out.n_run == len(cases) - 1 and cache.get(cases[1].key) is None
+
+
+def test_progress_bar_shows_done_running_and_eta(tmp_path, cases):
+    stream = io.StringIO()
+    run_cases(cases, cache=ResultCache(tmp_path / "c"), progress=stream)
+    last = stream.getvalue().strip().splitlines()[-1]
+    assert f"{len(cases)}/{len(cases)} cases" in last and "running" in last and "ETA" in last
+
+
+@pytest.mark.slow
+def test_process_pool_and_dask_give_the_serial_results(tmp_path, cases):
+    distributed = pytest.importorskip("distributed")
+    serial = run_cases(cases, cache=ResultCache(tmp_path / "serial"), progress=None)
+    pool = run_cases(cases, cache=ResultCache(tmp_path / "pool"), workers=2, progress=None)
+    assert pool.n_run == len(cases) and results(pool, cases) == results(serial, cases)
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        dask = run_cases(
+            cases,
+            cache=ResultCache(tmp_path / "dask"),
+            scheduler=cluster.scheduler_address,
+            progress=None,
+        )
+    assert dask.n_run == len(cases) and results(dask, cases) == results(serial, cases)
+    # byte-identical cache payloads, whichever executor produced them
+    for c in cases:
+        a = json.loads((tmp_path / "serial" / c.key[:2] / f"{c.key}.json").read_text())["result"]
+        b = json.loads(Path(tmp_path / "dask" / c.key[:2] / f"{c.key}.json").read_text())["result"]
+        assert a == b
