@@ -1,0 +1,19 @@
+"""Reverse-time sampling with a score: ``sample_reverse``, the ``SAMPLERS`` registry and
+``grid_score`` (a score interpolated from a finite-difference Fokker–Planck solution)."""
+
+from __future__ import annotations
+
+from fplab.reverse.gridscore import GridScore, grid_score
+from fplab.reverse.sample import SampleInfo, ScoreValueError, sample_reverse
+from fplab.reverse.samplers import SAMPLERS, Sampler, StepContext
+
+__all__ = [
+    "SAMPLERS",
+    "GridScore",
+    "SampleInfo",
+    "Sampler",
+    "ScoreValueError",
+    "StepContext",
+    "grid_score",
+    "sample_reverse",
+]

@@ -1,0 +1,317 @@
+"""``sample_reverse``: validate, build the time grid t_start -> t_end, run a sampler from ``SAMPLERS``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fplab._typing import FloatArray
+from fplab._validate import as_rng, as_samples, check_int, check_positive, check_real, restore_shape
+from fplab.errors import NumericalError
+from fplab.reverse.samplers import SAMPLERS, VP_FAMILY, Sampler, StepContext
+from fplab.sdes.base import SDE
+
+__all__ = ["SampleInfo", "ScoreValueError", "sample_reverse"]
+
+
+class ScoreValueError(NumericalError, ValueError):
+    """The ``score`` callable returned NaN/inf: a numerical failure caused by an argument, so it is
+    both a ``fplab.NumericalError`` and a ``ValueError``."""
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """Bookkeeping of one ``sample_reverse`` run (``return_info=True``).
+
+    Attributes
+    ----------
+    method : str
+    n_score_evals : int     calls of the score (each on the whole batch)
+    n_steps : int           accepted steps
+    n_rejected : int        rejected steps (adaptive solver only)
+    times : ndarray of float64, shape (m,)   the decreasing time nodes that were stepped through
+        (fixed-step methods: the grid, with ``save_at`` times inserted; adaptive: t_start, the
+        save times and t_end)
+    """
+
+    method: str
+    n_score_evals: int
+    n_steps: int
+    n_rejected: int
+    times: FloatArray
+
+
+class _CheckedScore:
+    """Wraps the user's score: checks shape and finiteness of every result and counts calls."""
+
+    def __init__(self, score: Callable[..., Any], n: int, d: int) -> None:
+        self.fn = score
+        self.shape = (n, d)
+        self.n_evals = 0
+
+    def __call__(self, x: FloatArray, t: float) -> FloatArray:
+        self.n_evals += 1
+        out = self.fn(x, float(t))
+        try:
+            arr = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            msg = f"score must return an array of shape {self.shape}, got {type(out).__name__}"
+            raise TypeError(msg) from err
+        if arr.shape != self.shape:
+            if self.shape[1] == 1 and arr.shape == (self.shape[0],):
+                arr = arr.reshape(self.shape)
+            else:
+                msg = (
+                    f"score returned shape {arr.shape} for x of shape {self.shape}; "
+                    f"score(x, t) must return an array of the shape of x, (n, d) = {self.shape}"
+                )
+                raise ValueError(msg)
+        if not np.all(np.isfinite(arr)):
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            msg = (
+                f"score returned {bad} non-finite value(s) (NaN or inf) at t={t:.6g}; "
+                "the score must be finite wherever the samples go"
+            )
+            raise ScoreValueError(msg)
+        return arr
+
+
+def _time_nodes(
+    t_start: float, t_end: float, n_steps: int | None, adaptive: bool, save: FloatArray
+) -> tuple[FloatArray, list[int]]:
+    """Decreasing nodes t_start = τ_0 > ... > τ_N = t_end (uniform, with save times inserted) and
+    the node index of each save time (in the order given)."""
+    if adaptive:
+        base = np.array([t_start, t_end])
+    else:
+        assert n_steps is not None
+        base = np.linspace(t_start, t_end, n_steps + 1)
+    span = t_start - t_end
+    tol = 1e-9 * span / (n_steps or 1)
+    nodes = list(base)
+    for ts in save:
+        if np.min(np.abs(np.asarray(nodes) - ts)) > tol:
+            nodes.append(float(ts))
+    nodes_arr = np.sort(np.asarray(nodes))[::-1].copy()
+    idx = [int(np.argmin(np.abs(nodes_arr - ts))) for ts in save]
+    return nodes_arr, idx
+
+
+def _check_times(
+    sde: SDE, sampler: Sampler, method: str, t_start: Any, t_end: Any
+) -> tuple[float, float]:
+    horizon = getattr(sde, "T", None)
+    if t_start is None:
+        # the cosine schedule has ᾱ(T) = 0 and β(T) = ∞; its own t_max (β = 999/T) is the usable end
+        t_max = getattr(getattr(sde, "_schedule", None), "t_max", None)
+        t_start = t_max if t_max is not None else horizon if horizon is not None else 1.0
+    t0 = check_real(t_start, "t_start")
+    t1 = check_real(t_end, "t_end")
+    if t1 >= t0:
+        msg = (
+            f"t_end must be < t_start (sampling runs backwards in time from t_start to t_end), "
+            f"got t_start={t0}, t_end={t1}"
+        )
+        raise ValueError(msg)
+    if horizon is not None and t0 > horizon * (1.0 + 1e-12):
+        msg = f"t_start={t0} lies beyond the horizon T={horizon} of {type(sde).__name__}; pass t_start <= {horizon}"
+        raise ValueError(msg)
+    # Diffusion-model SDEs (a horizon T) have marginal noise σ_t -> 0 as t -> 0, where the score of
+    # data is singular and λ = log(α/σ) is infinite: they must stop at t_end > 0.
+    if horizon is not None or sampler.requires:
+        if t1 <= 0.0:
+            msg = (
+                f"t_end must be > 0 for {type(sde).__name__} with method {method!r} (the marginal "
+                f"noise vanishes at t = 0 and the score is singular there), got t_end={t1}; "
+                "a typical choice is t_end=1e-3"
+            )
+            raise ValueError(msg)
+    elif t1 < 0.0:
+        msg = f"t_end must be >= 0 (time runs forward from 0), got t_end={t1}"
+        raise ValueError(msg)
+    return t0, t1
+
+
+def _check_applicable(sde: SDE, sampler: Sampler, method: str) -> None:
+    if not isinstance(sde, SDE):
+        msg = f"sde must be an fplab SDE (fp.VP(), fp.OU(), ...), got {type(sde).__name__}"
+        raise TypeError(msg)
+    if "vp-family" in sampler.requires and not isinstance(sde, VP_FAMILY):
+        vp_methods = ", ".join(repr(k) for k, s in SAMPLERS.items() if "vp-family" in s.requires)
+        other = ", ".join(repr(k) for k, s in SAMPLERS.items() if not s.requires)
+        msg = (
+            f"method {method!r} needs a variance-preserving SDE (fp.VP or fp.SubVP), got "
+            f"{type(sde).__name__}: {vp_methods} are derived from the VP marginal α_t X_0 + σ_t Z; "
+            f"for {type(sde).__name__} use one of {other}"
+        )
+        raise ValueError(msg)
+    if not sde.additive:
+        try:
+            sde._diffusion_dx(np.ones((1, sde.dim or 1)), 0.5)
+        except NotImplementedError:
+            msg = (
+                f"method {method!r} needs ∂g/∂x for {type(sde).__name__}, whose noise depends on x "
+                "(the reverse drift contains ∇·(g² I) = 2 g ∇g); pass diffusion_dx= to fp.CustomSDE"
+            )
+            raise ValueError(msg) from None
+
+
+def sample_reverse(
+    sde: SDE,
+    score: Callable[[FloatArray, float], Any],
+    x_T: Any,
+    *,
+    t_start: float | None = None,
+    t_end: float = 1e-3,
+    n_steps: int | None = None,
+    method: str = "euler-maruyama",
+    seed: Any = 0,
+    save_at: Any = None,
+    snr: float = 0.16,
+    n_corrector: int = 1,
+    eta: float = 0.0,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    max_steps: int = 100_000,
+    return_info: bool = False,
+) -> Any:
+    """Integrate samples backwards in time, from t_start to t_end, with a score s(x, t) ≈ ∇log p_t.
+
+    Parameters
+    ----------
+    sde : SDE
+        The forward SDE whose time reversal is sampled (its drift and diffusion are used).
+    score : callable (x, t) -> ndarray
+        x of shape (n, d) (always 2-D) and a float t; returns (n, d) (in 1-D (n,) is accepted).
+        E.g. ``fp.exact_score(sde, p0)``, ``fp.grid_score(sol)`` or a wrapped network.
+    x_T : array_like, shape (n, d), or (n,) in 1-D
+        Samples at t_start (typically from the prior, or from the exact marginal at t_start to
+        isolate the discretisation error).  Must be finite.
+    t_start : float, optional
+        Start time (default ``sde.T`` for diffusion-model SDEs, but ``t_max`` ≈ 0.9946 T for the
+        cosine VP schedule, where β(T) = ∞; else 1.0).
+    t_end : float
+        End time, < t_start; > 0 for VP/sub-VP/VE and for ddpm/ddim/dpm-solver-2 (default 1e-3).
+    n_steps : int >= 1
+        Uniform steps of size (t_start - t_end)/n_steps.  Required except for ``pf-ode-adaptive``,
+        where it only sets the first trial step.
+    method : str
+        A key of ``fplab.reverse.SAMPLERS``: 'euler-maruyama' (default), 'pf-ode-euler',
+        'pf-ode-heun', 'pf-ode-rk4', 'pf-ode-adaptive', 'predictor-corrector', 'ddpm', 'ddim',
+        'dpm-solver-2' (the last three for VP and sub-VP only).
+    seed : int or numpy Generator
+        Randomness of the stochastic samplers; the result is a function of the seed alone.
+    save_at : sequence of float, optional
+        Times in [t_end, t_start] at which to record the samples (inserted as grid nodes).
+    snr : float > 0
+        Signal-to-noise ratio of the Langevin corrector ('predictor-corrector'; default 0.16).
+    n_corrector : int >= 0
+        Corrector steps per predictor step ('predictor-corrector'; default 1).
+    eta : float in [0, 1]
+        DDIM noise level ('ddim'; 0 = deterministic).
+    rtol, atol : float > 0
+        Error tolerances of 'pf-ode-adaptive' (defaults 1e-6, 1e-9).
+    max_steps : int
+        Step budget of 'pf-ode-adaptive'; exceeding it raises ``NumericalError``.
+    return_info : bool
+        Also return a :class:`SampleInfo` (score evaluations, steps, rejections, time nodes).
+
+    Returns
+    -------
+    x : ndarray of float64, shape (n, d) (or (n,) for (n,)-shaped x_T)
+        The samples at t_end; with ``save_at``, an array of shape (len(save_at), n, d) (or
+        (len(save_at), n)) holding the samples at those times, in the order given.
+    info : SampleInfo
+        Only with ``return_info=True``: ``(x, info)``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``method`` (the message lists the choices), a method that does not apply to the
+        SDE, non-finite ``x_T``, ``n_steps`` < 1, t_end >= t_start, t_end <= 0 where t > 0 is
+        needed, a score of the wrong shape, ``save_at`` outside [t_end, t_start].
+    ScoreValueError
+        (a ``ValueError`` and ``fplab.NumericalError``) the score returned NaN/inf.
+    NumericalError
+        The samples became non-finite (step too large) or the adaptive solver exceeded max_steps.
+    """
+    sampler = SAMPLERS.get(method)
+    _check_applicable(sde, sampler, method)
+    x, flat = as_samples(x_T, sde.dim, "x_T")
+    if not callable(score):
+        msg = f"score must be a callable s(x, t) -> (n, d), got {type(score).__name__}"
+        raise TypeError(msg)
+    t0, t1 = _check_times(sde, sampler, method, t_start, t_end)
+    if n_steps is None:
+        if not sampler.adaptive:
+            msg = f"n_steps is required for method {method!r}: pass n_steps=<int >= 1>"
+            raise TypeError(msg)
+    else:
+        n_steps = check_int(n_steps, "n_steps", minimum=1)
+    save = _check_save_at(save_at, t0, t1)
+    eta_v = check_real(eta, "eta")
+    if not 0.0 <= eta_v <= 1.0:
+        msg = f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta_v}"
+        raise ValueError(msg)
+    ctx = StepContext(
+        sde=sde,
+        score=_CheckedScore(score, *x.shape),
+        snr=check_positive(snr, "snr"),
+        n_corrector=check_int(n_corrector, "n_corrector", minimum=0),
+        eta=eta_v,
+        rtol=check_positive(rtol, "rtol"),
+        atol=check_positive(atol, "atol"),
+        max_steps=check_int(max_steps, "max_steps", minimum=1),
+        h_init=None if n_steps is None else (t0 - t1) / n_steps,
+    )
+    rng = as_rng(seed)
+    nodes, save_idx = _time_nodes(t0, t1, n_steps, sampler.adaptive, save)
+    saved: dict[int, FloatArray] = {0: x.copy()} if 0 in save_idx else {}
+    for k in range(nodes.shape[0] - 1):
+        x = sampler(ctx, x, float(nodes[k]), float(nodes[k + 1]), rng)
+        if not sampler.adaptive:
+            ctx.n_accepted += 1
+        if not np.all(np.isfinite(x)):
+            msg = (
+                f"method {method!r} produced non-finite samples at t={nodes[k + 1]:.6g} "
+                f"(step {k + 1} of {nodes.shape[0] - 1}); increase n_steps or check the score"
+            )
+            raise NumericalError(msg)
+        if k + 1 in save_idx:
+            saved[k + 1] = x.copy()
+    if save.size:
+        out = np.stack([restore_shape(saved[i], flat) for i in save_idx])
+    else:
+        out = restore_shape(x, flat)
+    if not return_info:
+        return out
+    checked = ctx.score
+    assert isinstance(checked, _CheckedScore)
+    info = SampleInfo(method, checked.n_evals, ctx.n_accepted, ctx.n_rejected, nodes)
+    return out, info
+
+
+def _check_save_at(save_at: Any, t_start: float, t_end: float) -> FloatArray:
+    """``save_at`` as a 1-D float array inside [t_end, t_start] (empty for None)."""
+    if save_at is None:
+        return np.empty(0)
+    try:
+        arr = np.atleast_1d(np.asarray(save_at, dtype=np.float64))
+    except (TypeError, ValueError) as err:
+        msg = f"save_at must be a sequence of times, got {type(save_at).__name__}"
+        raise TypeError(msg) from err
+    if arr.ndim != 1 or arr.size == 0:
+        msg = f"save_at must be a non-empty 1-D sequence of times, got shape {arr.shape}"
+        raise ValueError(msg)
+    slack = 1e-12 * (t_start - t_end)
+    bad = ~np.isfinite(arr) | (arr < t_end - slack) | (arr > t_start + slack)
+    if np.any(bad):
+        msg = (
+            f"save_at times must lie in [t_end, t_start] = [{t_end}, {t_start}], "
+            f"got {arr[bad].tolist()}"
+        )
+        raise ValueError(msg)
+    return np.clip(arr, t_end, t_start)
