@@ -1,0 +1,22 @@
+"""Finite-volume Fokker–Planck and heat solvers on 1-D and 2-D grids (numba kernels).
+
+``solve_fokker_planck(sde, p0, grid, t_final, ...)`` returns an :class:`FPSolution`.  Schemes and
+boundary conditions are registry entries: ``SPACE_SCHEMES``, ``TIME_SCHEMES``, ``BOUNDARIES``.
+"""
+
+from fplab.fd.boundary import BOUNDARIES, BoundaryCondition
+from fplab.fd.solution import FPSolution
+from fplab.fd.solve import solve_fokker_planck
+from fplab.fd.space import SPACE_SCHEMES, SpaceScheme
+from fplab.fd.time import TIME_SCHEMES, TimeScheme
+
+__all__ = [
+    "BOUNDARIES",
+    "SPACE_SCHEMES",
+    "TIME_SCHEMES",
+    "BoundaryCondition",
+    "FPSolution",
+    "SpaceScheme",
+    "TimeScheme",
+    "solve_fokker_planck",
+]

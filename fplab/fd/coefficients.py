@@ -1,0 +1,117 @@
+"""Face tables: the effective drift u = f - ∂x D and the diffusivity D = g²/2 at cell faces.
+
+This is the one place where an SDE meets the grid.  Built-in SDEs give their compiled
+coefficient tables (``sde.poly_coefficients``), turned here into face values with NumPy outer
+products; a ``CustomSDE`` is evaluated through its raw ``_drift``/``_diffusion`` at the face
+points.  Either way the kernels receive the same arrays, so one compiled time loop serves every
+SDE and a new instance or parameter never recompiles.
+
+Table layout (``fplab.fd._kernels``): one (u, d) pair per axis, each of shape (m, L, n + 1) with
+m stage times (1 when the SDE is autonomous) and L lines (1 when the coefficients along that
+axis do not depend on the other coordinate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fplab._typing import FloatArray
+from fplab.errors import NumericalError
+from fplab.grid import Grid
+from fplab.sdes.base import SDE
+
+__all__ = ["FaceTables", "face_tables"]
+
+#: per axis, (u, d) with shapes (m, L, n + 1)
+FaceTables = list[tuple[FloatArray, FloatArray]]
+
+
+def _cell_average_cube(xf: FloatArray, h: float) -> FloatArray:
+    """Mean of x³ over [x_f - h/2, x_f + h/2] (between the two centres around face x_f).
+
+    Using the mean of the drift between centres, f_{i+1/2} = -(V(x_{i+1}) - V(x_i)) / h for a
+    gradient drift, makes Chang–Cooper's discrete steady state exactly exp(-V/D) at the centres.
+    """
+    a = xf - 0.5 * h
+    b = xf + 0.5 * h
+    return 0.25 * (a**3 + a * a * b + a * b * b + b**3)
+
+
+def _poly_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables | None:
+    pc = sde.poly_coefficients(times, grid.ndim)
+    if pc is None:
+        return None
+    d = grid.ndim
+    if d > 1 and np.any(pc.g1 != 0.0):
+        msg = (
+            f"{type(sde).__name__} has state-dependent noise g = g0 + g1 x, which is defined in "
+            f"1-D only; solve it on a 1-D grid (got a {d}-D grid)"
+        )
+        raise ValueError(msg)
+    m = times.shape[0]
+    out: FaceTables = []
+    for axis, (xf, h) in enumerate(zip(grid.edges, grid.spacing)):
+        a, c, g0, g1 = (v[:, None] for v in (pc.a, pc.c, pc.g0, pc.g1))
+        g = g0 + g1 * xf
+        u = a * xf + pc.b[:, axis, None] + c * _cell_average_cube(xf, h) - g1 * g
+        dd = 0.5 * g * g
+        shape = (m, 1, xf.shape[0])
+        out.append(
+            (
+                np.ascontiguousarray(np.broadcast_to(u, (m, xf.shape[0])).reshape(shape)),
+                np.ascontiguousarray(np.broadcast_to(dd, (m, xf.shape[0])).reshape(shape)),
+            )
+        )
+    return out
+
+
+def _checked(values: Any, what: str, shape: tuple[int, ...], t: float) -> FloatArray:
+    arr = np.asarray(values, dtype=np.float64).reshape(shape)
+    if not np.all(np.isfinite(arr)):
+        msg = f"the SDE's {what} returned non-finite values on the grid at t={t:g}"
+        raise NumericalError(msg)
+    return arr
+
+
+def _custom_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables:
+    """Evaluate a non-polynomial SDE at the face points of every axis, once per stage time."""
+    d = grid.ndim
+    out: FaceTables = []
+    for axis in range(d):
+        h = grid.spacing[axis]
+        xf = grid.edges[axis]
+        # ghost-extended centres along `axis` (one beyond each wall), for ∂D/∂x at the faces
+        xe = np.concatenate([xf - 0.5 * h, [xf[-1] + 0.5 * h]])
+        coords_f = list(grid.axes)
+        coords_f[axis] = xf
+        coords_e = list(grid.axes)
+        coords_e[axis] = xe
+        pts_f = np.stack([c.ravel() for c in np.meshgrid(*coords_f, indexing="ij")], axis=1)
+        pts_e = np.stack([c.ravel() for c in np.meshgrid(*coords_e, indexing="ij")], axis=1)
+        shape_f = tuple(len(c) for c in coords_f)
+        shape_e = tuple(len(c) for c in coords_e)
+        us, ds = [], []
+        for t in times:
+            f = _checked(sde._drift(pts_f, float(t))[:, axis], "drift", shape_f, t)
+            g = _checked(sde._diffusion(pts_f, float(t)), "diffusion", shape_f, t)
+            dd = 0.5 * g * g
+            if sde.additive:
+                u = f
+            else:
+                ge = _checked(sde._diffusion(pts_e, float(t)), "diffusion", shape_e, t)
+                de = 0.5 * ge * ge
+                u = f - np.diff(de, axis=axis) / h
+            # lines first, faces last: (L, n + 1)
+            us.append(np.moveaxis(u, axis, -1).reshape(-1, xf.shape[0]))
+            ds.append(np.moveaxis(dd, axis, -1).reshape(-1, xf.shape[0]))
+        out.append((np.ascontiguousarray(np.stack(us)), np.ascontiguousarray(np.stack(ds))))
+    return out
+
+
+def face_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables:
+    """Face tables of ``sde`` on ``grid`` at ``times`` (float64, shape (m,)), see module docstring."""
+    tt = np.ascontiguousarray(times, dtype=np.float64)
+    tables = _poly_tables(sde, grid, tt)
+    return _custom_tables(sde, grid, tt) if tables is None else tables

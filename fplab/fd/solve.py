@@ -1,0 +1,331 @@
+"""``solve_fokker_planck``: validate, pick schemes from the registries, run the compiled time loop."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from fplab._typing import Density, FloatArray
+from fplab._validate import check_finite_array, check_positive, check_real
+from fplab.errors import NumericalError
+from fplab.fd import _kernels
+from fplab.fd.boundary import BOUNDARIES
+from fplab.fd.coefficients import FaceTables, face_tables
+from fplab.fd.solution import FPSolution
+from fplab.fd.space import SPACE_SCHEMES
+from fplab.fd.time import TIME_SCHEMES, TimeScheme
+from fplab.grid import Grid
+from fplab.sdes.base import SDE
+
+__all__ = ["solve_fokker_planck"]
+
+#: p0 may miss at most this much probability outside the box before we warn
+MASS_OUTSIDE_TOL = 1e-6
+#: face-table entries per kernel call (bounds memory for time-dependent coefficients)
+_CHUNK_ENTRIES = 1 << 20
+#: sample times used to estimate the stiffness of time-dependent coefficients for the default dt
+_N_RATE_SAMPLES = 65
+
+
+def _initial_density(p0: Any, grid: Grid) -> Density:
+    """p0 sampled at the cell centres (point values), validated; shape ``grid.shape``."""
+    if hasattr(p0, "pdf"):
+        dim = getattr(p0, "dim", None)
+        if dim is not None and dim != grid.ndim:
+            msg = f"p0 is {dim}-dimensional but the grid is {grid.ndim}-D; they must match"
+            raise ValueError(msg)
+        p = np.ascontiguousarray(grid.sample_on(p0.pdf), dtype=np.float64)
+        missing = _mass_outside(p0, p, grid)
+        if missing > MASS_OUTSIDE_TOL:
+            msg = (
+                f"the grid {grid!r} misses {missing:.2e} of p0's probability mass (more than "
+                f"{MASS_OUTSIDE_TOL:g}); widen lo/hi so the box holds the initial law"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=3)
+    else:
+        try:
+            arr = np.asarray(p0, dtype=np.float64)
+        except (TypeError, ValueError):
+            msg = (
+                f"p0 must be a distribution with a pdf method or an array of shape {grid.shape}, "
+                f"got {type(p0).__name__}"
+            )
+            raise TypeError(msg) from None
+        if arr.shape != grid.shape:
+            msg = (
+                f"p0 has shape {arr.shape} but the {grid.ndim}-D grid needs {grid.shape}; pass "
+                "p0 sampled at the cell centres (grid.sample_on(pdf)) or a distribution"
+            )
+            raise ValueError(msg)
+        p = np.array(arr, dtype=np.float64, order="C")
+    if not np.all(np.isfinite(p)):
+        bad = int(p.size - np.count_nonzero(np.isfinite(p)))
+        msg = f"p0 has {bad} non-finite value(s) (NaN or inf) on the grid; a density must be finite"
+        raise ValueError(msg)
+    if np.any(p < 0.0):
+        msg = f"p0 has negative values (min {float(p.min()):.3g}); a density must be >= 0"
+        raise ValueError(msg)
+    if not np.any(p > 0.0):
+        msg = "p0 is zero everywhere on the grid; the box must hold the initial law"
+        raise ValueError(msg)
+    return p
+
+
+def _mass_outside(p0: Any, p: Density, grid: Grid) -> float:
+    """Probability of p0 outside the box: from its cdf in 1-D when it has one, else 1 - ∫_box p."""
+    if grid.ndim == 1 and hasattr(p0, "cdf"):
+        try:
+            c = np.asarray(p0.cdf(np.array([grid.lo[0], grid.hi[0]])), dtype=np.float64)
+            return float(1.0 - (c[1] - c[0]))
+        except (TypeError, ValueError, AttributeError):
+            pass
+    return 1.0 - float(grid.integrate(p))
+
+
+def _save_times(save_at: Any, t0: float, t_final: float) -> FloatArray:
+    if save_at is None:
+        return np.array([t0, t_final]) if t_final > t0 else np.array([t0])
+    arr = check_finite_array(save_at, "save_at").reshape(-1)
+    if arr.size == 0:
+        msg = "save_at must hold at least one time in [t0, t_final]"
+        raise ValueError(msg)
+    tol = 1e-12 * max(1.0, abs(t0), abs(t_final))
+    bad = arr[(arr < t0 - tol) | (arr > t_final + tol)]
+    if bad.size:
+        msg = (
+            f"save_at has times outside [t0, t_final] = [{t0:g}, {t_final:g}]: "
+            f"{bad[:5].tolist()}; every stored time must lie in that interval"
+        )
+        raise ValueError(msg)
+    return np.unique(np.clip(arr, t0, t_final))
+
+
+class _Problem:
+    """Face tables and kernel dispatch for one (sde, grid, schemes) combination."""
+
+    def __init__(self, sde: SDE, grid: Grid, scheme: TimeScheme, space: int, bc: int) -> None:
+        self.sde = sde
+        self.grid = grid
+        self.scheme = scheme
+        self.space = space
+        self.bc = bc
+        self.varying = not sde.autonomous
+        # built-in SDEs: one line per axis; a CustomSDE may vary along the other axis too
+        self.compiled = sde.poly_coefficients(np.array([0.0]), grid.ndim) is not None
+        self._fixed: FaceTables | None = None
+
+    def tables(self, times: FloatArray) -> FaceTables:
+        """Face tables at ``times`` (one row when the SDE is autonomous)."""
+        if not self.varying:
+            if self._fixed is None:
+                self._fixed = face_tables(self.sde, self.grid, times[:1])
+                self._check_periodic(self._fixed)
+            return self._fixed
+        tables = face_tables(self.sde, self.grid, times)
+        self._check_periodic(tables)
+        return tables
+
+    def _check_periodic(self, tables: FaceTables) -> None:
+        if self.bc != _kernels.PERIODIC:
+            return
+        for axis, (u, d) in enumerate(tables):
+            scale = max(float(np.max(np.abs(u))), float(np.max(d)), 1.0)
+            jump = max(
+                float(np.max(np.abs(u[..., 0] - u[..., -1]))),
+                float(np.max(np.abs(d[..., 0] - d[..., -1]))),
+            )
+            if jump > 1e-9 * scale:
+                msg = (
+                    f"bc='periodic' needs coefficients that are periodic on the box, but "
+                    f"{type(self.sde).__name__}'s drift or diffusion differs between lo and hi on "
+                    f"axis {axis} (by {jump:.3g}); use bc='zero-flux' or 'dirichlet', or a box and "
+                    "SDE with periodic coefficients"
+                )
+                raise ValueError(msg)
+
+    def rate(self, tables: FaceTables) -> float:
+        """max over the tables' rows and cells of Σ_axes |L_ii| (explicit stiffness)."""
+        h = self.grid.spacing
+        if self.grid.ndim == 1:
+            u, d = tables[0]
+            return float(_kernels.max_rate_1d(u, d, h[0], self.space, self.bc))
+        (u0, d0), (u1, d1) = tables
+        return float(_kernels.max_rate_2d(u0, d0, u1, d1, h[0], h[1], self.space, self.bc))
+
+    def run(self, p: Density, ts: FloatArray, tables: FaceTables) -> None:
+        h = self.grid.spacing
+        theta = float(self.scheme.theta)
+        if self.grid.ndim == 1:
+            u, d = tables[0]
+            _kernels.run_1d(p, ts, u, d, h[0], self.space, self.bc, theta)
+        else:
+            (u0, d0), (u1, d1) = tables
+            _kernels.run_2d(
+                p, ts, u0, d0, u1, d1, h[0], h[1], self.space, self.bc, theta,
+                int(self.scheme.splitting),
+            )  # fmt: skip
+
+    def chunk_steps(self) -> int:
+        """Steps per kernel call, so that one call's face tables stay near _CHUNK_ENTRIES."""
+        if self.compiled:
+            per_row = sum(n + 1 for n in self.grid.n)
+        else:
+            per_row = sum((n + 1) * (self.grid.size // n) for n in self.grid.n)
+        return max(1, _CHUNK_ENTRIES // per_row)
+
+
+def _explicit_error(dt: float, limit: float, grid: Grid, tables: FaceTables) -> ValueError:
+    dmax = max(float(np.max(d)) for _, d in tables)
+    umax = max(float(np.max(np.abs(u))) for u, _ in tables)
+    dx = grid.spacing[0] if grid.ndim == 1 else grid.spacing
+    msg = (
+        f"explicit time scheme is unstable here: dt={dt:.3g} exceeds the limit {limit:.3g} "
+        f"(= 1/max|L_ii| ≈ 1/Σ(2D/dx² + |u|/dx)) set by dx={dx} and the coefficients "
+        f"(max D=g²/2={dmax:.3g}, max |u|={umax:.3g}); lower dt, pass dt=None to choose a stable "
+        "step, or use time_scheme='crank-nicolson'"
+    )
+    return ValueError(msg)
+
+
+def solve_fokker_planck(
+    sde: SDE,
+    p0: Any,
+    grid: Grid,
+    t_final: float,
+    *,
+    t0: float = 0.0,
+    dt: float | None = None,
+    time_scheme: str = "crank-nicolson",
+    space_scheme: str = "chang-cooper",
+    bc: str = "zero-flux",
+    save_at: Any = None,
+) -> FPSolution:
+    """Solve the Fokker–Planck equation of ``sde`` on ``grid`` from ``t0`` to ``t_final``.
+
+    ∂p/∂t = -∇·J,  J = f p - ∇(D p),  D = g²/2  (Itô, scalar g), in conservative finite-volume
+    form on the cell centres; the heat equation ∂p/∂t = D Δp is the ``Heat(D)`` case.
+
+    Parameters
+    ----------
+    sde : SDE
+        Any SDE of the catalogue (compiled coefficient tables) or a ``CustomSDE`` (evaluated in
+        NumPy at the faces: once when ``autonomous``, else at every stage time).
+    p0 : distribution or array_like
+        Initial law at ``t0``: an object with ``pdf`` (sampled at the cell centres, point values)
+        or an array of shape ``grid.shape`` (used as given, not renormalised).
+    grid : Grid
+        1-D or 2-D cell-centred grid.
+    t_final : float
+        End time, >= t0.
+    t0 : float
+        Start time (matters for time-dependent SDEs: VP, VE, sub-VP).
+    dt : float, optional
+        Time step.  Default: the scheme's ``default_dt`` for the coefficients' stiffness (explicit:
+        0.9 × the stability limit; implicit: 8 / max|L_ii|; Crank–Nicolson: 1/sqrt(max|L_ii|)).
+    time_scheme : str
+        A key of ``TIME_SCHEMES``: 'crank-nicolson' (default), 'implicit' or 'explicit'.
+    space_scheme : str
+        A key of ``SPACE_SCHEMES``: 'chang-cooper' (default) or 'central'.
+    bc : str
+        A key of ``BOUNDARIES``: 'zero-flux' (default), 'dirichlet' or 'periodic'.
+    save_at : array_like of float, optional
+        Times to store, within [t0, t_final]; the solver shortens the step before each so it
+        lands on it exactly, and stops at the last one.  Default: (t0, t_final).
+
+    Returns
+    -------
+    FPSolution
+
+    Raises
+    ------
+    TypeError
+        ``sde`` is not an SDE, ``grid`` not a Grid, ``p0`` neither a distribution nor an array.
+    ValueError
+        Unknown scheme or bc name; p0 with NaN, negative values, the wrong shape or dimension;
+        an explicit dt beyond the stability limit (the message states the limit); periodic bc
+        with non-periodic coefficients; ``save_at`` outside [t0, t_final]; t_final < t0.
+    NumericalError
+        The solution became NaN/inf.
+
+    Warns
+    -----
+    UserWarning
+        When the box misses more than 1e-6 of p0's mass (the message says how much).
+    """
+    if not isinstance(sde, SDE):
+        msg = (
+            f"sde must be an fplab SDE (e.g. fp.OU(), fp.CustomSDE(...)), got {type(sde).__name__}"
+        )
+        raise TypeError(msg)
+    if not isinstance(grid, Grid):
+        msg = f"grid must be an fplab Grid (fp.Grid.uniform(...)), got {type(grid).__name__}"
+        raise TypeError(msg)
+    scheme = TIME_SCHEMES.get(time_scheme)
+    space = SPACE_SCHEMES.get(space_scheme)
+    boundary = BOUNDARIES.get(bc)
+    t0 = check_real(t0, "t0")
+    t_final = check_real(t_final, "t_final")
+    if t_final < t0:
+        msg = f"t_final must be >= t0, got t_final={t_final}, t0={t0}"
+        raise ValueError(msg)
+    if dt is not None:
+        dt = check_positive(dt, "dt")
+    sde.check_dim(grid.ndim, "grid")
+    p = _initial_density(p0, grid)
+    stored_times = _save_times(save_at, t0, t_final)
+
+    problem = _Problem(sde, grid, scheme, space.code, boundary.code)
+    t_end = float(stored_times[-1])
+    span = t_end - t0
+    if dt is None:
+        sample = np.linspace(t0, max(t_end, t0), _N_RATE_SAMPLES if problem.varying else 1)
+        rate = problem.rate(problem.tables(sample))
+        dt = min(scheme.default_dt(rate), span) if span > 0 else 1.0
+    elif not problem.varying and not scheme.implicit:
+        tables = problem.tables(np.array([t0]))
+        limit = scheme.max_dt(problem.rate(tables))
+        if dt > limit:
+            raise _explicit_error(dt, limit, grid, tables)
+
+    densities = np.empty((stored_times.shape[0], *grid.shape))
+    chunk = problem.chunk_steps()
+    cur = t0
+    n_steps = 0
+    for k, target in enumerate(stored_times):
+        if target > cur:
+            n = max(1, math.ceil((target - cur) / dt - 1e-9))
+            ts = cur + dt * np.arange(n + 1, dtype=np.float64)
+            ts[-1] = target
+            for start in range(0, n, chunk):
+                seg = np.ascontiguousarray(ts[start : min(start + chunk, n) + 1])
+                tables = problem.tables(seg)
+                if problem.varying and not scheme.implicit:
+                    limit = scheme.max_dt(problem.rate(tables))
+                    worst = float(np.max(np.diff(seg)))
+                    if worst > limit:
+                        raise _explicit_error(worst, limit, grid, tables)
+                problem.run(p, seg, tables)
+            n_steps += n
+            if not np.all(np.isfinite(p)):
+                msg = (
+                    f"the density became non-finite (NaN/inf) between t={cur:g} and t={target:g} "
+                    f"with {time_scheme}/{space_scheme}, dt={dt:.3g}; check the coefficients or "
+                    "lower dt"
+                )
+                raise NumericalError(msg)
+            cur = float(target)
+        densities[k] = p
+    return FPSolution(
+        times=stored_times,
+        densities=densities,
+        grid=grid,
+        sde=sde,
+        time_scheme=time_scheme,
+        space_scheme=space_scheme,
+        bc=bc,
+        dt=float(dt),
+        n_steps=n_steps,
+    )
