@@ -37,13 +37,29 @@ _WORKER_ENV = {
 
 
 @functools.cache
-def code_version() -> str:
-    """``fplab.__version__`` + a short hash of every ``.py`` file of the package (path and bytes)."""
+def code_version(kind: str | None = None) -> str:
+    """``fplab.__version__`` + a short hash of the source a study kind's results depend on.
+
+    With ``kind`` the hash covers every module directly under ``fplab/`` (grid, exact, metrics
+    glue, convergence, study, runner, ...), the ``sdes`` and ``studykinds`` packages, and the
+    sub-packages the kind declares in ``depends`` (e.g. ``("fd", "metrics")``); an edit to an
+    unrelated sub-package (say ``nn``) then leaves FD results cached.  Without ``kind``: the whole
+    package.
+    """
     import fplab
 
     root = Path(fplab.__file__).resolve().parent
+    if kind is None:
+        paths = sorted(root.rglob("*.py"))
+    else:
+        from fplab.study import STUDY_KINDS
+
+        packages = ("sdes", "studykinds", *STUDY_KINDS.get(kind).depends)
+        paths = sorted(root.glob("*.py"))
+        for pkg in packages:
+            paths += sorted((root / pkg).rglob("*.py"))
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in paths:
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return f"{fplab.__version__}+{h.hexdigest()[:12]}"
@@ -228,7 +244,7 @@ def run_cases(
             "config": case.config,
             "result": reply["result"],
             "seconds": reply["seconds"],
-            "code_version": code_version(),
+            "code_version": code_version(case.kind),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         cache.put(key, entry)

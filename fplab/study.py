@@ -131,7 +131,7 @@ class Case:
         from fplab.runner import code_version
 
         blob = json.dumps(
-            {"kind": self.kind, "config": self.config, "code": code_version()},
+            {"kind": self.kind, "config": self.config, "code": code_version(self.kind)},
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -197,6 +197,8 @@ class StudyKind:
     needs_metric : whether ``measure.metric`` (a METRICS key) is required
     options : kind-specific ``[options]`` keys
     order_atol, error_rtol : default regression-check tolerances (``[check]`` overrides)
+    depends : fplab sub-packages whose source the results depend on (part of the cache key; the
+        modules directly under ``fplab/``, ``sdes`` and ``studykinds`` always are)
     """
 
     sweep_params: ClassVar[tuple[str, ...]] = ()
@@ -207,6 +209,7 @@ class StudyKind:
     options: ClassVar[dict[str, Option]] = {}
     order_atol: ClassVar[float] = 0.02
     error_rtol: ClassVar[float] = 0.01
+    depends: ClassVar[tuple[str, ...]] = ("metrics",)
 
     def validate(self, spec: StudySpec, err: _Errors) -> None:
         """Kind-specific checks beyond the schema; raise through ``err``."""

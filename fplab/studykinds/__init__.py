@@ -5,4 +5,6 @@ package is missing still registers, and only studies of that kind fail -- at val
 ConfigError -- while ``fplab list`` and the other studies keep working.
 """
 
-from fplab.studykinds import em_law  # noqa: F401
+from fplab.studykinds import em_law, fd
+
+__all__ = ["em_law", "fd"]

@@ -138,10 +138,20 @@ class ConvergenceKind(StudyKind):
         """Returns ``{"row": {"h": ..., "error": ..., ...}, "curve": optional overlay}``."""
         raise NotImplementedError
 
+    @staticmethod
+    def case_rows(case: Case, res: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(label, compared name, row) of every row of a case: one ``row``, or ``rows`` (each
+        with its own ``label`` and optionally ``compare``) when a case runs several levels."""
+        name = case.config.get("compare") or ""
+        if "row" in res:
+            return [(case.label, name, res["row"])]
+        return [(r["label"], r.get("compare", name), r) for r in res["rows"]]
+
     def groups(self, results: list[tuple[Case, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
         for case, res in results:
-            out.setdefault(case.config.get("compare") or "", []).append(res["row"])
+            for _, name, row in self.case_rows(case, res):
+                out.setdefault(name, []).append(row)
         for rows in out.values():
             rows.sort(key=lambda r: -r["h"])
         return out
@@ -159,14 +169,15 @@ class ConvergenceKind(StudyKind):
             orders.append(
                 order_row(
                     name or spec.kind,
-                    f"{self.error_name} vs {self.h_name}",
+                    f"{spec.measure.get('metric', self.error_name)} vs {self.h_name}",
                     fit,
                     self.declared_order(spec, name),
                     tol,
                 )
             )
         for case, res in results:
-            errors[case.label] = res["row"]["error"]
+            for label, _, row in self.case_rows(case, res):
+                errors[label] = row["error"]
         return {"orders": orders, "errors": errors}
 
     def figures(

@@ -1,0 +1,264 @@
+"""``fd-space`` and ``fd-time``: observed orders of the finite-volume Fokker–Planck solver.
+
+fd-space refines the grid (``sweep.param = "n"``, cells per axis; h = dx of the first axis) at a
+fixed small time step and compares space schemes; fd-time refines the time step
+(``sweep.param = "dt"``) on a fixed grid and compares time schemes.  References:
+
+- ``exact``: ``fp.exact_marginal`` sampled at the cell centres (linear SDEs, GBM);
+- ``stationary``: ``sde.stationary_pdf`` (double well; run to a large ``t_final``);
+- ``fine``: the same problem solved more finely -- fd-space: on ``reference_factor`` times as many
+  cells, interpolated to the coarse centres by cubic splines (interpolation error
+  O((dx/reference_factor)^4), far below an O(dx^2) discretisation error); fd-time: on the same grid
+  with Crank–Nicolson at dt_min / ``reference_factor``, which isolates the time error from the
+  space error (both runs share the space discretisation).
+
+The error is ``METRICS[measure.metric](p_numerical, p_reference, grid)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fplab.study import STUDY_KINDS, Option, StudySpec
+from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve
+
+__all__ = ["FDSpace", "FDTime"]
+
+_DENSITY_ARGS = ("p", "q", "grid")
+
+
+def _check_density_metric(spec: StudySpec, err: Any) -> None:
+    from fplab.metrics import METRICS
+
+    name = spec.measure["metric"]
+    args = tuple(getattr(METRICS.get(name), "args", _DENSITY_ARGS))
+    if args != _DENSITY_ARGS:
+        good = [n for n, f in METRICS.items() if tuple(getattr(f, "args", ())) == _DENSITY_ARGS]
+        err(
+            "measure.metric",
+            f"{name!r} does not compare two densities on a grid",
+            ", ".join(map(repr, good)),
+        )
+
+
+def _reference_density(kind: str, sde: Any, p0: Any, grid: Any, t0: float, t1: float) -> Any:
+    if kind == "exact":
+        from fplab.exact import exact_marginal
+
+        return grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
+    return grid.sample_on(sde.stationary_pdf)
+
+
+def _interpolate(fine: Any, fine_grid: Any, grid: Any) -> Any:
+    """Cubic-spline interpolation of a fine-grid density to the coarse cell centres."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    interp = RegularGridInterpolator(
+        fine_grid.axes, fine, method="cubic", bounds_error=False, fill_value=None
+    )
+    return np.maximum(interp(grid.points()).reshape(grid.shape), 0.0)
+
+
+class _FDKind(ConvergenceKind):
+    needs: ClassVar[tuple[str, ...]] = ("sde", "p0", "grid", "t_final")
+    needs_metric: ClassVar[bool] = True
+    references: ClassVar[tuple[str, ...]] = ("exact", "stationary", "fine")
+    depends: ClassVar[tuple[str, ...]] = ("fd", "metrics")
+
+    def validate(self, spec: StudySpec, err: Any) -> None:
+        from fplab.study import build_problem
+
+        _check_density_metric(spec, err)
+        sde, p0, grid = build_problem(spec.problem)
+        ref = spec.measure["reference"]
+        if ref == "exact":
+            from fplab.exact import exact_marginal
+
+            try:
+                exact_marginal(
+                    sde, p0, float(spec.problem["t_final"]), t0=float(spec.problem.get("t0", 0.0))
+                )
+            except (TypeError, ValueError) as exc:
+                err(
+                    "measure.reference",
+                    f"'exact' is not available here: {exc}",
+                    "'fine', 'stationary'",
+                )
+        if ref == "stationary" and not hasattr(sde, "stationary_pdf"):
+            err(
+                "measure.reference",
+                f"{spec.problem['sde']!r} has no stationary density",
+                "'exact', 'fine'",
+            )
+        if not hasattr(p0, "pdf"):
+            err(
+                "problem.p0",
+                "the grid solver needs an initial density",
+                "'gaussian-mixture', 'lognormal-mixture'",
+            )
+        if getattr(p0, "dim", 1) != grid.ndim:
+            err(
+                "problem.p0",
+                f"dimension {getattr(p0, 'dim', 1)} differs from the grid's {grid.ndim}",
+            )
+
+    def solve(self, config: dict[str, Any], grid: Any, **kw: Any) -> Any:
+        from fplab.fd import solve_fokker_planck
+        from fplab.study import build_problem
+
+        sde, p0, _ = build_problem(config["problem"])
+        opts = config["options"]
+        prob = config["problem"]
+        kw.setdefault("bc", opts["bc"])
+        return solve_fokker_planck(
+            sde, p0, grid, float(prob["t_final"]), t0=float(prob.get("t0", 0.0)), **kw
+        ).density
+
+    def finish(
+        self, config: dict[str, Any], grid: Any, p: Any, ref: Any, row: dict[str, Any]
+    ) -> dict[str, Any]:
+        if not np.all(np.isfinite(p)):
+            row["error"] = float("nan")
+        else:
+            # schemes without positivity (central fluxes on coarse grids) undershoot; the undershoot
+            # is recorded as min_density and clipped so the metric compares densities
+            row["min_density"] = float(p.min())
+            row["mass"] = float(grid.integrate(p))
+            p = np.maximum(p, 0.0)
+            row["error"] = density_metric(config["measure"]["metric"], p, ref, grid)
+        out: dict[str, Any] = {"row": row}
+        if grid.ndim == 1:
+            names = [config["measure"]["reference"], "grid"]
+            out["curve"] = {**downsample_curve(grid.axes[0], ref, p), "names": names}
+        else:  # 2-D: overlay the x1-marginals
+            dy = grid.spacing[1]
+            names = [f"{config['measure']['reference']} (x1-marginal)", "grid (x1-marginal)"]
+            out["curve"] = {
+                **downsample_curve(grid.axes[0], ref.sum(axis=1) * dy, p.sum(axis=1) * dy),
+                "names": names,
+            }
+        return out
+
+
+@STUDY_KINDS.register("fd-space")
+class FDSpace(_FDKind):
+    """Space order of the Fokker–Planck solver: error vs dx per space scheme (fixed small dt)."""
+
+    sweep_params: ClassVar[tuple[str, ...]] = ("n",)
+    compare: ClassVar[tuple[str, str] | None] = ("fplab.fd", "SPACE_SCHEMES")
+    options: ClassVar[dict[str, Option]] = {
+        "time_scheme": Option(
+            (str,), "crank-nicolson", "time scheme (TIME_SCHEMES key)", ("fplab.fd", "TIME_SCHEMES")
+        ),
+        "dt": Option(
+            (float,),
+            1e-3,
+            "time step, small enough that the time error is negligible",
+            minimum=1e-12,
+        ),
+        "bc": Option(
+            (str,), "zero-flux", "boundary condition (BOUNDARIES key)", ("fplab.fd", "BOUNDARIES")
+        ),
+        "reference_factor": Option(
+            (int,), 4, "reference='fine': refinement factor of the reference grid", minimum=2
+        ),
+    }
+    h_name = "dx"
+
+    def declared_order(self, spec: StudySpec, name: str | None) -> float | None:
+        from fplab.fd import SPACE_SCHEMES
+
+        given = spec.expected_order(name or "")
+        return given if given is not None else float(SPACE_SCHEMES.get(name).order)
+
+    def cost(self, config: dict[str, Any]) -> float:
+        return float(config["value"]) ** len(np.atleast_1d(config["problem"]["grid"]["n"]))
+
+    def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
+        from fplab.grid import Grid
+        from fplab.study import build_problem
+
+        sde, p0, base = build_problem(config["problem"])
+        n = int(config["value"])
+        grid = Grid.uniform(base.lo, base.hi, (n,) * base.ndim if base.ndim > 1 else n)
+        opts = config["options"]
+        kw = {
+            "dt": opts["dt"],
+            "time_scheme": opts["time_scheme"],
+            "space_scheme": config["compare"],
+        }
+        p = self.solve(config, grid, **kw)
+        t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
+        if config["measure"]["reference"] == "fine":
+            fine_grid = grid.refine(int(opts["reference_factor"]))
+            ref = _interpolate(self.solve(config, fine_grid, **kw), fine_grid, grid)
+        else:
+            ref = _reference_density(config["measure"]["reference"], sde, p0, grid, t0, t1)
+        return self.finish(config, grid, p, ref, {"n": n, "h": grid.spacing[0]})
+
+
+@STUDY_KINDS.register("fd-time")
+class FDTime(_FDKind):
+    """Time order of the Fokker–Planck solver: error vs dt per time scheme (fixed grid)."""
+
+    sweep_params: ClassVar[tuple[str, ...]] = ("dt",)
+    compare: ClassVar[tuple[str, str] | None] = ("fplab.fd", "TIME_SCHEMES")
+    references: ClassVar[tuple[str, ...]] = ("fine", "exact", "stationary")
+    options: ClassVar[dict[str, Option]] = {
+        "space_scheme": Option(
+            (str,),
+            "chang-cooper",
+            "space scheme (SPACE_SCHEMES key)",
+            ("fplab.fd", "SPACE_SCHEMES"),
+        ),
+        "bc": Option(
+            (str,), "zero-flux", "boundary condition (BOUNDARIES key)", ("fplab.fd", "BOUNDARIES")
+        ),
+        "reference_factor": Option(
+            (int,), 16, "reference='fine': Crank–Nicolson at dt_min / this factor", minimum=2
+        ),
+    }
+    h_name = "dt"
+
+    def declared_order(self, spec: StudySpec, name: str | None) -> float | None:
+        from fplab.fd import TIME_SCHEMES
+
+        given = spec.expected_order(name or "")
+        return given if given is not None else float(TIME_SCHEMES.get(name).order)
+
+    def case_config(
+        self, spec: StudySpec, tier: str, name: str | None, value: float
+    ) -> dict[str, Any]:
+        config = super().case_config(spec, tier, name, value)
+        # the fine reference is shared by all levels of a tier: its dt comes from the finest level
+        config["dt_reference"] = min(spec.sweep_values(tier)) / spec.option(
+            "reference_factor", tier
+        )
+        return config
+
+    def cost(self, config: dict[str, Any]) -> float:
+        return 1.0 / float(config["value"])
+
+    def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
+        from fplab.study import build_problem
+
+        sde, p0, grid = build_problem(config["problem"])
+        opts = config["options"]
+        dt = float(config["value"])
+        p = self.solve(
+            config, grid, dt=dt, time_scheme=config["compare"], space_scheme=opts["space_scheme"]
+        )
+        t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
+        if config["measure"]["reference"] == "fine":
+            ref = self.solve(
+                config,
+                grid,
+                dt=config["dt_reference"],
+                time_scheme="crank-nicolson",
+                space_scheme=opts["space_scheme"],
+            )
+        else:
+            ref = _reference_density(config["measure"]["reference"], sde, p0, grid, t0, t1)
+        return self.finish(config, grid, p, ref, {"dt": dt, "h": dt})
