@@ -9,12 +9,21 @@ from typing import Any
 import numpy as np
 
 from fplab._typing import FloatArray
-from fplab._validate import as_rng, as_samples, check_int, check_positive, check_real, restore_shape
+from fplab._validate import (
+    as_rng,
+    as_samples,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    restore_shape,
+)
 from fplab.errors import NumericalError
 from fplab.reverse.samplers import SAMPLERS, VP_FAMILY, Sampler, StepContext
 from fplab.sdes.base import SDE
+from fplab.sdes.linear import LinearSDE
 
-__all__ = ["SampleInfo", "ScoreValueError", "sample_reverse"]
+__all__ = ["TIME_GRIDS", "SampleInfo", "ScoreValueError", "sample_reverse"]
 
 
 class ScoreValueError(NumericalError, ValueError):
@@ -79,18 +88,25 @@ class _CheckedScore:
         return arr
 
 
-def _time_nodes(
-    t_start: float, t_end: float, n_steps: int | None, adaptive: bool, save: FloatArray
-) -> tuple[FloatArray, list[int]]:
-    """Decreasing nodes t_start = τ_0 > ... > τ_N = t_end (uniform, with save times inserted) and
-    the node index of each save time (in the order given)."""
-    if adaptive:
-        base = np.array([t_start, t_end])
-    else:
-        assert n_steps is not None
-        base = np.linspace(t_start, t_end, n_steps + 1)
-    span = t_start - t_end
-    tol = 1e-9 * span / (n_steps or 1)
+#: how the fixed-step time grid is spaced
+TIME_GRIDS = ("uniform", "log-snr")
+
+
+def _base_grid(
+    ctx: StepContext, t_start: float, t_end: float, n_steps: int, time_grid: str
+) -> FloatArray:
+    """n_steps + 1 decreasing nodes from t_start to t_end, uniform in t or in λ = log(α_t/σ_t)."""
+    if time_grid == "uniform":
+        return np.linspace(t_start, t_end, n_steps + 1)
+    lam = np.linspace(ctx.log_snr(t_start), ctx.log_snr(t_end), n_steps + 1)
+    inner = [ctx.time_of_log_snr(float(v), t_end, t_start) for v in lam[1:-1]]
+    return np.array([t_start, *inner, t_end])
+
+
+def _time_nodes(base: FloatArray, save: FloatArray) -> tuple[FloatArray, list[int]]:
+    """Decreasing nodes t_start = τ_0 > ... > τ_N = t_end (``base`` with the save times inserted)
+    and the node index of each save time (in the order given)."""
+    tol = 1e-9 * float(np.min(-np.diff(base)))
     nodes = list(base)
     for ts in save:
         if np.min(np.abs(np.asarray(nodes) - ts)) > tol:
@@ -176,6 +192,7 @@ def sample_reverse(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     max_steps: int = 100_000,
+    time_grid: str = "uniform",
     return_info: bool = False,
 ) -> Any:
     """Integrate samples backwards in time, from t_start to t_end, with a score s(x, t) ≈ ∇log p_t.
@@ -216,6 +233,9 @@ def sample_reverse(
         Error tolerances of 'pf-ode-adaptive' (defaults 1e-6, 1e-9).
     max_steps : int
         Step budget of 'pf-ode-adaptive'; exceeding it raises ``NumericalError``.
+    time_grid : {'uniform', 'log-snr'}
+        Spacing of the fixed-step grid: uniform in t (default), or uniform in the log
+        signal-to-noise ratio λ = log(α_t/σ_t) (linear SDEs; the grid DPM-Solver uses).
     return_info : bool
         Also return a :class:`SampleInfo` (score evaluations, steps, rejections, time nodes).
 
@@ -267,8 +287,22 @@ def sample_reverse(
         max_steps=check_int(max_steps, "max_steps", minimum=1),
         h_init=None if n_steps is None else (t0 - t1) / n_steps,
     )
+    check_choice(time_grid, "time_grid", TIME_GRIDS)
+    if time_grid == "log-snr" and not isinstance(sde, LinearSDE):
+        msg = (
+            f"time_grid='log-snr' needs a linear SDE (OU, Heat, VP, VE, SubVP) whose marginal "
+            f"α_t X_0 + σ_t Z defines λ = log(α_t/σ_t), got {type(sde).__name__}; use time_grid='uniform'"
+        )
+        raise ValueError(msg)
+    if time_grid == "log-snr" and t1 <= 0.0:
+        msg = f"time_grid='log-snr' needs t_end > 0 (λ = +inf at t = 0), got t_end={t1}"
+        raise ValueError(msg)
     rng = as_rng(seed)
-    nodes, save_idx = _time_nodes(t0, t1, n_steps, sampler.adaptive, save)
+    if sampler.adaptive or n_steps is None:
+        base = np.array([t0, t1])
+    else:
+        base = _base_grid(ctx, t0, t1, n_steps, time_grid)
+    nodes, save_idx = _time_nodes(base, save)
     saved: dict[int, FloatArray] = {0: x.copy()} if 0 in save_idx else {}
     for k in range(nodes.shape[0] - 1):
         x = sampler(ctx, x, float(nodes[k]), float(nodes[k + 1]), rng)
