@@ -232,7 +232,7 @@ class BackwardHeatResult:
                             "rate_continuous": g.rate_continuous[i],
                             "rel_err": g.relative_error[i],
                             "n_valid": int(g.n_valid[i]),
-                            "factor_full_run": g.factor_full_run[i],
+                            "factor_norm_full_run": g.factor_norm_full_run[i],
                         }
                     )
         for problem, runs in (("heat", self.naive), ("ou", self.ou_naive)):
