@@ -58,12 +58,10 @@ def _poly_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables | None:
         u = a * xf + pc.b[:, axis, None] + c * _cell_average_cube(xf, h) - g1 * g
         dd = 0.5 * g * g
         shape = (m, 1, xf.shape[0])
-        out.append(
-            (
-                np.ascontiguousarray(np.broadcast_to(u, (m, xf.shape[0])).reshape(shape)),
-                np.ascontiguousarray(np.broadcast_to(dd, (m, xf.shape[0])).reshape(shape)),
-            )
-        )
+        # always fresh writable C arrays: a read-only view would compile a second kernel signature
+        u_tab = np.array(np.broadcast_to(u, (m, xf.shape[0])).reshape(shape), order="C")
+        d_tab = np.array(np.broadcast_to(dd, (m, xf.shape[0])).reshape(shape), order="C")
+        out.append((u_tab, d_tab))
     return out
 
 
