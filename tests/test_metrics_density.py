@@ -311,3 +311,22 @@ def test_score_fields_may_be_non_finite_only_where_p_vanishes():
         M.fisher_divergence(s_bad, s, p, SMALL)
     with pytest.raises(ValueError, match="s_b must have shape"):
         M.fisher_divergence(s, s[:10], p, SMALL)
+
+
+def test_w1_density_is_exact_for_cell_densities_with_a_crossing_inside_a_cell():
+    # cell masses p = (0.6, 0, 0.4), q = (0.2, 0.8, 0) on [0, 3]: F_p - F_q at the edges is
+    # (0, 0.4, -0.4, 0), linear in each cell, crossing zero mid-cell 1: ∫|F_p - F_q| = 3 * 0.2
+    grid = fp.Grid.uniform(lo=0.0, hi=3.0, n=3)
+    p, q = np.array([0.6, 0.0, 0.4]), np.array([0.2, 0.8, 0.0])
+    assert M.w1_density(p, q, grid) == pytest.approx(0.6, rel=1e-12)
+    # W2 of the same pair from fine uniform sub-samples of each cell (sorted matching, 1e5 points)
+    u = (np.arange(100_000) + 0.5) / 100_000
+    ref = math.sqrt(np.mean((_cell_quantile(p, u) - _cell_quantile(q, u)) ** 2))
+    assert M.w2_density(p, q, grid) == pytest.approx(ref, rel=1e-6)
+
+
+def _cell_quantile(m, u):
+    """Quantile function of unit cells [i, i+1] with masses m, by brute force on u (sorted)."""
+    cdf = np.concatenate(([0.0], np.cumsum(m)))
+    k = np.searchsorted(cdf, u, side="right") - 1
+    return k + (u - cdf[k]) / np.asarray(m)[k]
