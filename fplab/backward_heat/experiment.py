@@ -268,11 +268,11 @@ class BackwardHeatResult:
                         "eps": c.eps,
                     }
                 )
-        for r in (*self.score, *self.score_steps):
+        for sr in (*self.score, *self.score_steps):
             d = {
-                k: getattr(r, k) for k in ("method", "perturbation", "eps", "n_steps", "n_samples")
+                k: getattr(sr, k) for k in ("method", "perturbation", "eps", "n_steps", "n_samples")
             }
-            d |= {k: getattr(r, k) for k in ("w2", "kl", "tv", "w2_floor", "kl_floor", "tv_floor")}
+            d |= {k: getattr(sr, k) for k in ("w2", "kl", "tv", "w2_floor", "kl_floor", "tv_floor")}
             rows.append({"part": "score", **d})
         for method, (steps, err) in self.path_error.items():
             for s, e in zip(steps, err, strict=True):
@@ -331,19 +331,19 @@ class BackwardHeatResult:
         if self.regularisation:
             out["reg_naive_error"] = self.regularisation[0].naive_error
         out["reg_naive_early_stop_error"], out["reg_naive_early_stop_time"] = self.naive_reg.best()
-        for r in self.score:
-            key = f"score_{r.method}_{r.perturbation}"
-            out[f"{key}_max_w2"] = max(out.get(f"{key}_max_w2", 0.0), r.w2)
-            out[f"{key}_max_kl"] = max(out.get(f"{key}_max_kl", 0.0), r.kl)
+        for sr in self.score:
+            key = f"score_{sr.method}_{sr.perturbation}"
+            out[f"{key}_max_w2"] = max(out.get(f"{key}_max_w2", 0.0), sr.w2)
+            out[f"{key}_max_kl"] = max(out.get(f"{key}_max_kl", 0.0), sr.kl)
         if self.score:
             out["score_w2_floor"] = self.score[0].w2_floor
             out["score_kl_floor"] = self.score[0].kl_floor
         for r in self.naive_final:
             out[f"naive_final_tv[eps={r.eps:g}]"] = float(r.tv_p0[-1])
-        for method, (steps, err) in self.path_error.items():
-            if len(steps) >= 2 and np.all(err > 0):
-                slope = np.polyfit(np.log(1.0 / steps), np.log(err), 1)[0]
-                out[f"score_{method}_path_order"] = float(slope)
+        for method, (steps, perr) in self.path_error.items():
+            if len(steps) >= 2 and np.all(perr > 0):
+                order = np.polyfit(np.log(1.0 / steps), np.log(perr), 1)[0]
+                out[f"score_{method}_path_order"] = float(order)
         return {k: _jsonable(v) for k, v in out.items()}
 
 
@@ -466,7 +466,7 @@ def _score_part(
     tuple[ScoreReversal, ...], tuple[ScoreReversal, ...], dict[str, tuple[FloatArray, FloatArray]]
 ]:
     """Score-based runs vs ε and vs n_steps, and the PF-ODE path error against a 4x finer run."""
-    common = {"n_samples": cfg.n_samples, "seed": cfg.seed}
+    common: dict[str, Any] = {"n_samples": cfg.n_samples, "seed": cfg.seed}
     score = tuple(
         score_reversal(
             sde,

@@ -122,7 +122,7 @@ class ModeGrowth:
         return out
 
 
-def _initial_modes(gen: LinearGenerator, modes: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _initial_modes(gen: LinearGenerator, modes: Any) -> tuple[FloatArray, Any, FloatArray]:
     """(k or index (m,), μ (m,), U0 (n, m)): unit-max initial states, one eigenmode per column."""
     n = gen.n
     if gen.fourier:
@@ -130,7 +130,7 @@ def _initial_modes(gen: LinearGenerator, modes: Any) -> tuple[FloatArray, FloatA
         if np.any(idx < 0) or np.any(idx > n // 2):
             msg = f"modes must be Fourier indices in [0, {n // 2}], got {idx.tolist()}"
             raise ValueError(msg)
-        k = 2.0 * np.pi * idx / (gen.grid.hi[0] - gen.grid.lo[0])
+        k = np.asarray(2.0 * np.pi * idx / (gen.grid.hi[0] - gen.grid.lo[0]), dtype=np.float64)
         # x_i = i dx, not the cell centres: at the Nyquist mode cos(π (i + 1/2)) would vanish
         x = np.arange(n) * float(gen.grid.dx)  # type: ignore[arg-type]
         u0 = np.cos(np.outer(x, k))
@@ -385,7 +385,7 @@ def naive_reversal(
         msg = f"unknown forward {forward!r}; choose one of 'crank-nicolson', 'exact', 'explicit', 'implicit'"
         raise ValueError(msg)
     eps = check_nonnegative(eps, "eps")
-    times = t_final - dt * np.arange(n_steps + 1)
+    times = np.asarray(t_final - dt * np.arange(n_steps + 1), dtype=np.float64)
     times[-1] = 0.0
     truth = _truth_trajectory(gen, u0a, times, forward, dt)
     scale = float(np.max(np.abs(truth[0])))

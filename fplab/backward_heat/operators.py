@@ -79,7 +79,8 @@ def wavenumbers(grid: Grid) -> FloatArray:
     The grid is read as one period of a periodic domain (its cells tile [lo, hi)).
     """
     g = _check_1d_grid(grid)
-    return 2.0 * np.pi * np.fft.fftfreq(g.n[0], d=float(g.dx))  # type: ignore[arg-type]
+    dx = float(g.dx)  # type: ignore[arg-type]
+    return np.asarray(2.0 * np.pi * np.fft.fftfreq(g.n[0], d=dx), dtype=np.float64)
 
 
 def laplacian_symbol(grid: Grid, D: float) -> FloatArray:

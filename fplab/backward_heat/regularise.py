@@ -43,7 +43,7 @@ __all__ = [
 REGULARISERS = {"spectral-cutoff": "k_max", "tikhonov": "alpha", "quasi-reversibility": "delta"}
 
 
-def _prepare(gen: Any, f: Any, t_final: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _prepare(gen: Any, f: Any, t_final: float) -> tuple[Any, FloatArray, FloatArray]:
     """(f̂ (n,) complex, λ (n,), T λ) after checking that ``gen`` is a Fourier generator."""
     if not isinstance(gen, LinearGenerator) or not gen.fourier:
         msg = "regularised inversions need the periodic heat generator: pass gen=heat_generator(grid, D)"

@@ -22,6 +22,7 @@ same metrics for as many exact p0 samples: the Monte-Carlo floor no sampler can 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,8 +192,8 @@ def score_reversal(
     -------
     ScoreReversal
     """
-    from fplab.metrics.density import kl as kl_metric
-    from fplab.metrics.density import tv as tv_metric
+    from fplab.metrics import kl as kl_metric
+    from fplab.metrics import tv as tv_metric
     from fplab.reverse import sample_reverse
 
     t_final = check_positive(t_final, "t_final")
@@ -209,12 +210,14 @@ def score_reversal(
     score = exact_score(sde, p0)
     if perturbation == "terminal" and eps > 0:
         x_t = x_t + eps * float(np.std(x_t)) * as_rng(seed + 2).standard_normal(x_t.shape)
-    fn = score
+    fn: Callable[[FloatArray, float], FloatArray] = score
     if perturbation == "score" and eps > 0:
         psi = smooth_field(grid, seed + 2)
 
-        def fn(x: FloatArray, t: float) -> FloatArray:
+        def perturbed(x: FloatArray, t: float) -> FloatArray:
             return score(x, t) * (1.0 + eps * psi(x[:, 0]))[:, None]
+
+        fn = perturbed
 
     x0 = sample_reverse(
         sde, fn, x_t, t_start=t_final, t_end=0.0, n_steps=n_steps, method=method, seed=seed + 3
