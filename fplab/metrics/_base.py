@@ -54,7 +54,8 @@ def metric(name: str, kind: str, args: tuple[str, ...]) -> Callable[[F], F]:
     def deco(fn: F) -> F:
         fn.kind = kind  # type: ignore[attr-defined]
         fn.args = args  # type: ignore[attr-defined]
-        return METRICS.register(name)(fn)
+        METRICS.register(name)(fn)
+        return fn
 
     return deco
 
