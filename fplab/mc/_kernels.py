@@ -5,11 +5,12 @@ Random numbers
 Every (path p, component j) owns two xoroshiro128++ generators (Blackman & Vigna 2018) whose
 128-bit states are hashed from ``(key, p, j)`` with the SplitMix64 finaliser: one stream for the
 Brownian increments ΔW and one for the independent normals that build the iterated integral ΔZ
-(srk only).  So a path's numbers depend on the seed and its global index alone — not on the thread count, the block a thread
-takes, the chunk of paths a call handles, or the method (EM, Milstein, Heun, SRK and exact at one
-seed share the same W).  No 32-bit counter exists anywhere (the issue's wrap past 2^31 draws cannot
-happen); each stream has period 2^128 - 1.  Normals come from a 128-layer ziggurat (Marsaglia &
-Tsang 2000, with Doornik's 2005 fix: the layer index and the uniform use disjoint bits).
+(srk only).  So a path's numbers depend on the seed and its global index alone — not on the
+thread count, the block a thread takes, or the method (EM, Milstein, Heun, SRK and exact at one
+seed share the same W).  No 32-bit counter exists anywhere (the issue's wrap past 2^31 draws
+cannot happen); each stream has period 2^128 - 1.  Normals come from a 128-layer ziggurat
+(Marsaglia & Tsang 2000, with Doornik's 2005 fix: the layer index and the uniform use disjoint
+bits).
 
 Kernels
 -------

@@ -13,7 +13,6 @@ Three ways to step, one set of random numbers:
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_choice, check_int, check_real
+from fplab.errors import NumericalError
 from fplab.mc import _kernels
 from fplab.mc.methods import MC_METHODS, Exact, Method
 from fplab.sdes.base import SDE
@@ -191,7 +191,20 @@ def _run(
             )
         else:
             _run_numpy(entry, sde, x0, key, tgrid, ratio, sqhf, save_steps, out, w_end)
+    _check_finite(out, entry, sde, tgrid)
     return out, w_end
+
+
+def _check_finite(out: FloatArray, entry: type[Method], sde: SDE, tgrid: FloatArray) -> None:
+    """NumericalError when a path blew up (explicit schemes on stiff or superlinear drifts)."""
+    bad = out.size - int(np.count_nonzero(np.isfinite(out)))
+    if bad:
+        h = float(np.max(np.diff(tgrid)))
+        msg = (
+            f"method {entry.registry_name!r} produced {bad} non-finite state(s) for {sde!r} with "
+            f"step h={h:.3g}; the scheme is unstable at this step size: raise n_steps"
+        )
+        raise NumericalError(msg)
 
 
 def _run_numpy(
@@ -247,11 +260,6 @@ def _run_numpy(
             )
             wtot += dw
             js = _save_numpy(out, js, save_steps, k + 1, x)
-    if not np.all(np.isfinite(x)):
-        from fplab.errors import NumericalError
-
-        msg = f"{entry.registry_name} produced non-finite states for {sde!r}; reduce the step size"
-        raise NumericalError(msg)
     if w_end.shape[0]:
         w_end[:] = wtot
 
