@@ -155,12 +155,9 @@ def w2(
 
 
 def _coarsen(a: FloatArray, factor: int) -> FloatArray:
-    """Sum blocks of ``factor`` cells per axis (trailing cells that do not fill a block dropped)."""
+    """Sum blocks of ``factor`` cells per axis; a trailing partial block becomes a smaller bin."""
     for axis in range(a.ndim):
-        n = (a.shape[axis] // factor) * factor
-        a = np.take(a, np.arange(n), axis=axis)
-        shape = (*a.shape[:axis], n // factor, factor, *a.shape[axis + 1 :])
-        a = a.reshape(shape).sum(axis=axis + 1)
+        a = np.add.reduceat(a, np.arange(0, a.shape[axis], factor), axis=axis)
     return a
 
 
@@ -192,7 +189,7 @@ def kl_from_samples(
         (k-th neighbour distances) and q interpolated linearly between cell centres (exact
         ``logpdf`` when q is a distribution object).
     coarsen : int, default 1
-        Histogram bins = ``coarsen``^d grid cells.
+        Histogram bins = ``coarsen``^d grid cells (a trailing partial block is a smaller bin).
     correction : bool, default True
         Histogram: subtract the Miller–Madow bias (B_occ - 1) / (2n), B_occ = occupied bins.
     k : int, default 5
