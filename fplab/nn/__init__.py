@@ -1,0 +1,41 @@
+"""Learned score networks (torch), measured against exact and grid ground-truth scores.
+
+Loaded lazily as ``fp.nn``: ``import fplab`` never imports torch.  Contents:
+
+* :func:`train_score` — denoising score matching on a linear SDE (VP, VE, SubVP, OU, Heat), with
+  parameterisations score / eps / x0 / v (:func:`convert`, exact), weightings σ_t² and g(t)², EMA,
+  fixed seeds, CPU or CUDA, checkpoints and resume.  Returns a :class:`LearnedScore`, a NumPy score
+  callable s(x, t) for ``fp.sample_reverse``.
+* :func:`train_flow` — conditional flow matching / rectified flow on the linear path.
+* :func:`load_checkpoint` — a saved model back as a LearnedScore or LearnedFlow.
+* measurements in :mod:`fplab.nn.evaluate` and :mod:`fplab.nn.likelihood`, and the study entry point
+  :func:`run_experiment`.
+"""
+
+from __future__ import annotations
+
+try:
+    import torch  # noqa: F401
+except ImportError as err:  # pragma: no cover - torch is a core dependency, but be explicit
+    msg = "fplab.nn needs torch; install it with `pip install torch` (or `pip install fplab[nn]`)"
+    raise ImportError(msg) from err
+
+from fplab.nn.checkpoint import load_checkpoint
+from fplab.nn.models import GaussianFourierFeatures, TimeMLP, build_mlp, resolve_device
+from fplab.nn.params import PARAMETERISATIONS, convert, marginal_coefficients_array
+from fplab.nn.train import WEIGHTINGS, LearnedScore, TrainConfig, train_score
+
+__all__ = [
+    "PARAMETERISATIONS",
+    "WEIGHTINGS",
+    "GaussianFourierFeatures",
+    "LearnedScore",
+    "TimeMLP",
+    "TrainConfig",
+    "build_mlp",
+    "convert",
+    "load_checkpoint",
+    "marginal_coefficients_array",
+    "resolve_device",
+    "train_score",
+]
