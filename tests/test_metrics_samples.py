@@ -233,29 +233,3 @@ def test_histogram_coarsening_keeps_every_sample():
     occ = counts > 0
     ref = np.sum(ph[occ] * np.log(ph[occ] / qm[occ])) - (occ.sum() - 1) / (2 * x.size)
     assert M.kl_from_samples(x, q, grid, coarsen=7) == pytest.approx(ref, rel=1e-12)
-
-
-def test_mmd_error_decays_at_rate_one_half(rng):
-    # p != q: the U-statistic's sd is O(n^{-1/2}); 30 runs per size, fitted with MC error bars
-    h = 1.0
-    exact = cf.mmd_gaussian(A_MEAN, A_COV, B_MEAN, B_COV, h)
-    ns = [50, 100, 200, 400]
-    err, se = [], []
-    for n in ns:
-        e = np.array(
-            [
-                abs(
-                    M.mmd(
-                        rng.multivariate_normal(A_MEAN, A_COV, n),
-                        rng.multivariate_normal(B_MEAN, B_COV, n),
-                        bandwidth=h,
-                    )
-                    - exact
-                )
-                for _ in range(30)
-            ]
-        )
-        err.append(e.mean())
-        se.append(e.std(ddof=1) / math.sqrt(e.size))
-    fit = observed_order([1.0 / n for n in ns], err, err_stderr=se)
-    assert fit.contains(0.5), fit
