@@ -125,6 +125,16 @@ def test_frobenius_weights_equal_the_direct_norm(rng):
     assert g @ small.frobenius_weights() @ g == pytest.approx(direct, rel=1e-10)
 
 
+@pytest.mark.parametrize("which", ["heat", "ou"])
+def test_propagate_exact_is_the_matrix_exponential(which, gen, ou_gen, rng):
+    g = gen if which == "heat" else ou_gen
+    u = rng.standard_normal(g.n)
+    ref = scipy.linalg.expm(0.05 * g.matrix.toarray()) @ u
+    assert np.max(np.abs(bh.propagate_exact(g, u, 0.05) - ref)) < 1e-10 * np.max(np.abs(ref))
+    with pytest.raises(ValueError, match="u0"):
+        bh.propagate_exact(g, u[:-1], 0.05)
+
+
 # -- per-mode growth ------------------------------------------------------------------------------
 @pytest.mark.parametrize("scheme", REVERSED)
 def test_measured_mode_growth_matches_discrete_symbol_to_one_percent(gen, scheme):
@@ -155,6 +165,10 @@ def test_measured_growth_of_ou_eigenmodes_matches_their_symbol(ou_gen):
     assert np.max(g.relative_error[ok]) < 0.01
     with pytest.raises(ValueError, match="modes"):
         bh.measure_mode_growth(ou_gen, DT, 5, modes=[64])
+    # OU drift through a periodic boundary: no detailed balance, complex spectrum
+    periodic = bh.fokker_planck_generator(fp.OU(), fp.Grid.uniform(-8.0, 8.0, 128), bc="periodic")
+    with pytest.raises(ValueError, match="complex spectrum"):
+        bh.measure_mode_growth(periodic, DT, 5)
 
 
 # -- naive reversal -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.sparse import linalg as splinalg
 
 from fplab._typing import FloatArray
 from fplab._validate import as_rng, check_finite_array, check_int, check_nonnegative, check_positive
@@ -136,6 +137,13 @@ def _initial_modes(gen: LinearGenerator, modes: Any) -> tuple[FloatArray, Any, F
         u0 = np.cos(np.outer(x, k))
         return k, np.asarray(gen.symbol)[idx], np.ascontiguousarray(u0)
     mu, v, _ = gen.eigen()
+    if np.iscomplexobj(mu):
+        msg = (
+            f"the {gen.name} generator has a complex spectrum (no detailed balance, e.g. a drift "
+            "through a periodic boundary), so single real eigenmodes do not exist; measure growth "
+            "on a zero-flux generator or on heat_generator"
+        )
+        raise ValueError(msg)
     idx = np.arange(n) if modes is None else np.asarray(modes, dtype=np.int64)
     if np.any(idx < 0) or np.any(idx >= n):
         msg = f"modes must be eigenmode indices in [0, {n - 1}], got {idx.tolist()}"
@@ -313,9 +321,15 @@ def _truth_trajectory(
     gen: LinearGenerator, u0: FloatArray, times: FloatArray, forward: str, dt: float
 ) -> FloatArray:
     """u(t_j) for descending times t_j = T - j dt: exact e^{tL} u0 or the forward scheme's iterates."""
-    if forward == "exact":
+    if forward == "exact" and gen.fourier:
         lam = np.asarray(gen.eigenvalues())
         return np.stack([apply_spectral(gen, np.exp(t * lam), u0) for t in times])
+    if forward == "exact":
+        # Padé-based, accurate where the eigenvector basis is ill-conditioned; times ascend here
+        traj = splinalg.expm_multiply(
+            gen.matrix, u0, start=0.0, stop=times[0], num=len(times), endpoint=True
+        )
+        return np.ascontiguousarray(np.asarray(traj, dtype=np.float64)[::-1])
     step = Stepper(gen, dt, forward, "forward")
     out = [u0]
     for _ in range(len(times) - 1):

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 from scipy import sparse
 from scipy.sparse import linalg as splinalg
 
@@ -46,10 +47,13 @@ __all__ = [
     "DIRECTIONS",
     "SCHEMES",
     "LinearGenerator",
+    "Stepper",
+    "apply_spectral",
     "continuous_symbol",
     "fokker_planck_generator",
     "heat_generator",
     "laplacian_symbol",
+    "propagate_exact",
     "step_factor",
     "wavenumbers",
 ]
@@ -293,7 +297,7 @@ def fokker_planck_generator(sde: SDE, grid: Grid, *, bc: str = "zero-flux") -> L
 class Stepper:
     """One scheme's step u -> G(L dt) u in physical space (sparse mat-vec or a prefactored solve).
 
-    The 'exact' scheme uses the FFT for Fourier generators and the cached eigendecomposition
+    The 'exact' scheme uses the FFT for Fourier generators and a dense ``scipy.linalg.expm``
     otherwise; the others never touch the spectrum, so their measured growth is an independent
     check of :func:`step_factor`.  ``u`` may be (n,) or (n, m) (m columns stepped together).
     """
@@ -317,9 +321,14 @@ class Stepper:
         elif scheme == "crank-nicolson":
             self._rhs = (eye + 0.5 * s * L).tocsr()
             self._lu = splinalg.splu(eye - 0.5 * s * L)
+        elif not gen.fourier:
+            # e^{±dt L} by Padé (scipy), not through the eigenvectors: V is ill-conditioned for
+            # Fokker–Planck generators (its columns carry the stationary density's decay)
+            self._rhs = scipy.linalg.expm(s * gen.matrix.toarray())
+            self._lu = None
 
     def __call__(self, u: FloatArray) -> FloatArray:
-        if self.scheme == "exact":
+        if self.scheme == "exact" and self.gen.fourier:
             return apply_spectral(self.gen, self.factor, u)
         v = self._rhs @ u if self._rhs is not None else u
         return self._lu.solve(np.ascontiguousarray(v)) if self._lu is not None else v
@@ -337,7 +346,10 @@ def apply_spectral(gen: LinearGenerator, factor: Any, u: FloatArray) -> FloatArr
 
 
 def propagate_exact(gen: LinearGenerator, u0: Any, t: float) -> FloatArray:
-    """e^{t L} u0, the exact semi-discrete forward solution (t >= 0); u0 (n,) -> (n,)."""
+    """e^{t L} u0, the exact semi-discrete forward solution (t >= 0); u0 (n,) -> (n,).
+
+    FFT for Fourier generators, ``scipy.sparse.linalg.expm_multiply`` otherwise.
+    """
     u = check_finite_array(u0, "u0")
     if u.shape != (gen.n,):
         msg = f"u0 must have shape ({gen.n},), got {u.shape}"
@@ -345,4 +357,6 @@ def propagate_exact(gen: LinearGenerator, u0: Any, t: float) -> FloatArray:
     if t < 0 or not math.isfinite(t):
         msg = f"t must be finite and >= 0, got {t}"
         raise ValueError(msg)
-    return apply_spectral(gen, np.exp(t * gen.eigenvalues()), u)
+    if gen.fourier:
+        return apply_spectral(gen, np.exp(t * gen.eigenvalues()), u)
+    return np.asarray(splinalg.expm_multiply(t * gen.matrix, u), dtype=np.float64)
