@@ -436,6 +436,8 @@ def test_run_experiment_config_validation():
         bh.BackwardHeatConfig(scheme="explicitt")
     with pytest.raises(TypeError, match="config"):
         bh.run_experiment(42)
+    with pytest.raises(ValueError, match="p0_means"):
+        bh.BackwardHeatConfig(p0_means=(0.0,))
     cfg = bh.BackwardHeatConfig.from_dict({"eps": [1e-6], "blowup_n": [64]})
     assert cfg.eps == (1e-6,) and cfg.blowup_n == (64,)
     assert bh.BackwardHeatConfig.from_dict(cfg.to_dict()) == cfg
