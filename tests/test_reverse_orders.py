@@ -92,7 +92,7 @@ def test_adaptive_reference_error_follows_its_tolerance(name):
         errs.append(_pathwise_error(x, ref))
         evals.append(info.n_score_evals)
     # tolerance proportionality: each 100x tighter rtol cuts the error by >= 30x (measured
-    # 60-200x) at the cost of more evaluations (~ rtol^(-1/5) growth)
+    # 110-350x) at the cost of more evaluations (109/229/571 on vp-1d, ~ rtol^(-1/5) growth)
     assert errs[1] < errs[0] / 30 and errs[2] < errs[1] / 30, errs
     assert errs[2] < 1e-6 and evals[0] < evals[1] < evals[2], (errs, evals)
 
@@ -112,4 +112,6 @@ def test_dpm_solver_2_is_second_order_on_the_log_snr_grid(name):
         for n in steps
     ]
     fit = observed_order([1.0 / n for n in steps], errs)
-    assert fit.contains(2.0, tol=0.1), str(fit)  # measured 2.06 [2.00, 2.12] (vp), 2.12 (subvp)
+    assert fit.contains(2.0, tol=0.1), str(
+        fit
+    )  # measured 2.06 [2.00, 2.13] vp, 2.11 [1.97, 2.25] subvp
