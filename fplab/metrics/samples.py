@@ -20,11 +20,11 @@ from fplab.metrics._base import SupportWarning, as_density, check_grid, metric
 __all__ = ["ExactOTSizeWarning", "kl_from_samples", "mmd", "sliced_w2", "w2"]
 
 #: method="auto" in d >= 2 solves exact OT up to this many samples per side and switches to the
-#: sliced distance above it.  Measured on an AMD EPYC (2 shared cores), 2-D Gaussians: ot.emd2
-#: took 0.02 s at n = m = 200, 0.12 s at 500, 0.67 s at 1000, 2.6 s at 2000 and 8.6 s at 4000
-#: (cost ~ n^2.2, memory 8 n m bytes); sliced W2 with 200 projections took 0.1 s at 2000.
-#: scipy's linear_sum_assignment (exact for n == m) was 5x slower (14 s at 2000).
-W2_EXACT_MAX = 2000
+#: sliced distance above it.  Measured on an AMD EPYC (2 cores shared with a load of ~6), 2-D
+#: Gaussians: ot.emd2 took 0.12 s at n = m = 500, 0.67 s at 1000, 2.5 s at 2000, 6.3 s at 3000,
+#: 8.6-12 s at 4000 and 22 s at 5000 (cost ~ n^2.3, memory 8 n m bytes: 128 MB at 4000); sliced
+#: W2 with 200 projections took 0.1 s at 2000.
+W2_EXACT_MAX = 4000
 _MMD_BLOCK = 2048
 _MEDIAN_MAX = 1000
 
@@ -117,8 +117,9 @@ def w2(
         the sliced distance with an :class:`ExactOTSizeWarning`.
     n_projections, seed :
         For the sliced distance.
-    max_exact : int, default W2_EXACT_MAX = 2000
-        The ``"auto"`` switch (exact OT: ~2.6 s at 2000 per side, ~8.6 s at 4000 on 2 cores).
+    max_exact : int, default W2_EXACT_MAX = 4000
+        The ``"auto"`` switch (exact OT: ~2.5 s at 2000 per side, ~10 s at 4000, 22 s at 5000 on
+        2 loaded cores; see ``W2_EXACT_MAX``).
 
     Returns
     -------
