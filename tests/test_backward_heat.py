@@ -279,6 +279,15 @@ def test_each_regulariser_beats_naive_inversion_at_its_optimum(curves, naive_run
         assert c.best_error < 0.5 * naive_best, c.method
 
 
+def test_regularisation_optima_are_where_the_expected_error_puts_them(curves):
+    for c in curves.values():
+        j = int(np.argmin(c.predicted_error))
+        # the sweep is on a log grid (or every Fourier mode): one step of it
+        assert abs(c.best_index - j) <= 1, c.method
+        # realised vs expected error at the optimum: many noise modes, observed ratio 0.7-1.0
+        assert 0.5 < c.best_error / c.predicted_error[j] < 2.0, c.method
+
+
 def test_regularisers_reduce_to_naive_inversion_without_regularisation(gen, u0):
     f = bh.add_noise(np.fft.ifft(np.fft.fft(u0) * np.exp(0.05 * gen.symbol)).real, 1e-8, 3)
     naive = bh.naive_inversion(gen, f, 0.05)

@@ -269,6 +269,7 @@ class BackwardHeatResult:
                         "parameter": c.parameter,
                         "value": c.values[j],
                         "error": c.error[j],
+                        "predicted_error": c.predicted_error[j],
                         "best": j == c.best_index,
                         "naive_error": c.naive_error,
                         "eps": c.eps,
@@ -334,6 +335,7 @@ class BackwardHeatResult:
         for c in self.regularisation:
             out[f"reg_{c.method}_best_{c.parameter}"] = c.best_value
             out[f"reg_{c.method}_best_error"] = c.best_error
+            out[f"reg_{c.method}_predicted_best_{c.parameter}"] = c.predicted_best_value
         if self.regularisation:
             out["reg_naive_error"] = self.regularisation[0].naive_error
         out["reg_naive_early_stop_error"], out["reg_naive_early_stop_time"] = self.naive_reg.best()
