@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from problems import BIMODAL_2D
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
@@ -37,6 +39,20 @@ def test_w2_1d_unequal_sizes_matches_weighted_exact_ot(rng):
     # equal sizes: sorted matching
     z = rng.standard_normal(37)
     assert M.w2(x, z) == pytest.approx(math.sqrt(np.mean((np.sort(x) - np.sort(z)) ** 2)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=st.lists(st.floats(-5, 5), min_size=1, max_size=25),
+    y=st.lists(st.floats(-5, 5), min_size=1, max_size=25),
+)
+def test_w2_1d_any_sizes_matches_exact_ot(x, y):
+    import ot
+
+    x, y = np.array(x), np.array(y)
+    cost = (x[:, None] - y[None, :]) ** 2
+    ref = ot.emd2(np.full(x.size, 1 / x.size), np.full(y.size, 1 / y.size), cost)
+    assert M.w2(x, y) ** 2 == pytest.approx(ref, rel=1e-9, abs=1e-12)
 
 
 def test_w2_2d_exact_matches_assignment_solver(rng):
