@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import interpolate
 
 from fplab._typing import FloatArray
@@ -18,6 +19,9 @@ from fplab._validate import as_samples, check_choice, check_positive, restore_sh
 from fplab.errors import NumericalError
 
 __all__ = ["GridScore", "grid_score"]
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 _INTERPOLATIONS = ("linear", "cubic")
 _OUTSIDE = ("gaussian", "clamp", "raise")
@@ -154,7 +158,7 @@ class GridScore:
             out[sel] = self._at(xq[sel], inside[sel] | (self.outside == "clamp"), int(kk), w[sel])
         return restore_shape(out, flat)
 
-    def _at(self, x: FloatArray, inside: FloatArray, k: int, w: FloatArray) -> FloatArray:
+    def _at(self, x: FloatArray, inside: BoolArray, k: int, w: FloatArray) -> FloatArray:
         """(1 - w) s_k(x) + w s_{k+1}(x) for samples sharing the time interval k."""
         out = np.zeros_like(x)
         for kk, wk in ((k, 1.0 - w), (k + 1, w)):
@@ -169,7 +173,7 @@ class GridScore:
             out += wk[:, None] * val
         return out
 
-    def _time_weights(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _time_weights(self, t: FloatArray) -> tuple[IntArray, FloatArray]:
         """Interval index k (n,) and weight w (n,) with t = (1 - w) t_k + w t_{k+1}."""
         times = self.times
         span = float(times[-1] - times[0])
