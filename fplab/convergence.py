@@ -312,7 +312,8 @@ def observed_order(
     w_i = 1 / var; var(p) = 1 / Σ w_i (x_i - x̄_w)², inflated by the reduced χ² = χ² / (m - 2)
     when that exceeds 1 (the data scatter more than the noise explains, e.g. higher-order bias),
     with a Student-t quantile on m - 2 degrees of freedom in that case and a normal quantile
-    otherwise.  The delta method needs σ_i ≪ err_i; points with err_i < 2 σ_i are flagged
+    otherwise (two points then give a finite interval from the noise alone).  The delta method
+    needs σ_i ≪ err_i; points with err_i < 2 σ_i are flagged
     ``"noise"``.  ``"bootstrap"`` instead redraws err_i* ~ N(err_i, σ_i²), refits the weighted
     slope, and reports the percentile interval (replicates with a non-positive error are
     redrawn as |err_i*|, which is the law of an absolute weak error).
