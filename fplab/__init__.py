@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "observed_order": "fplab.convergence",
     "OrderFit": "fplab.convergence",
     "richardson": "fplab.convergence",
+    "weak_error": "fplab.convergence",
     # errors
     "ConfigError": "fplab.errors",
     "NumericalError": "fplab.errors",
