@@ -96,15 +96,16 @@ class StepContext:
     n_accepted: int = 0
 
     # -- coefficients ---------------------------------------------------------------------------
-    def _g_terms(self, x: FloatArray, t: float) -> tuple[FloatArray, FloatArray | None]:
-        """g(x, t) as (n, 1) and g ∇g as (n, d) (None for additive noise)."""
-        g = self.sde._diffusion(x, t).reshape(-1, 1)
+    def _g_terms(self, x: FloatArray, t: float) -> tuple[FloatArray | float, FloatArray | None]:
+        """g(x, t) (a float for additive noise, else (n, 1)) and g ∇g as (n, d) (None if additive)."""
         if self.sde.additive:
-            return g, None
+            # g depends on t only: one evaluation instead of n
+            return float(self.sde._diffusion(x[:1], t)[0]), None
+        g = self.sde._diffusion(x, t).reshape(-1, 1)
         return g, g * self.sde._diffusion_dx(x, t)
 
-    def reverse_drift(self, x: FloatArray, t: float) -> tuple[FloatArray, FloatArray]:
-        """(f - 2 g∇g - g² s, g): the reverse-SDE drift (n, d) and the noise amplitude (n, 1)."""
+    def reverse_drift(self, x: FloatArray, t: float) -> tuple[FloatArray, FloatArray | float]:
+        """(f - 2 g∇g - g² s, g): the reverse-SDE drift (n, d) and the noise amplitude (see _g_terms)."""
         g, ggx = self._g_terms(x, t)
         out = self.sde._drift(x, t) - g * g * self.score(x, t)
         if ggx is not None:
