@@ -505,3 +505,17 @@ def test_double_well_reverse_flow_driven_by_the_fd_grid_score_recovers_p0():
     # measured 2.3e-2 (dx = 0.047) and 4.4e-3 (dx = 0.023): the FD, interpolation and quantile errors
     # are all O(dx²) (+ O(Δt²)), so a halving must cut the error by well over 2
     assert errs[1] < errs[0] / 3 and errs[1] < 1e-2, errs
+
+
+@pytest.mark.parametrize("grid", [LINE, SQUARE], ids=["1d", "2d"])
+def test_grid_score_of_a_gaussian_is_exact_to_round_off(grid):
+    """log p is quadratic, so central (and one-sided second-order) differences are exact and the
+    score is linear, which multilinear interpolation reproduces: only round-off remains."""
+    d = grid.ndim
+    mean, cov = np.array([0.3, -0.2])[:d], np.array([[0.8, 0.3], [0.3, 0.6]])[:d, :d]
+    law = fp.GaussianMixture([1.0], [mean], [cov])
+    sol = _FakeSolution(fp.Heat(D=1.0), law, grid, [0.0])  # t = 0: the law itself
+    pts = law.sample(400, seed=4)
+    got = grid_score(sol)(pts, 0.0)
+    want = law.score(pts)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-8 * np.max(np.abs(want)))
