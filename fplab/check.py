@@ -11,8 +11,11 @@ and reports a regression when
 - a quantity in the baseline is missing or not finite now.
 
 Errors that shrank beyond the tolerance are reported as improvements (exit 0); accept them with
-``--update``.  Tolerances come from the study kind (``order_atol``, ``error_rtol``) and a spec's
-``[check]`` table overrides them.  Seeds are fixed, so reruns are deterministic up to round-off and
+``--update``.  Headline ``values`` of experiment kinds (growth rates, blow-up times, optimal
+regularisation errors, score-error ratios) are not errors with a direction, so they are
+compared two-sided: ``|new - old| <= error_rtol * |old| + 1e-9``.  Tolerances come from the
+study kind (``order_atol``, ``error_rtol``) and a spec's ``[check]`` table overrides them.
+Seeds are fixed, so reruns are deterministic up to round-off and
 thread count; the defaults (orders ±0.02, errors +1 %) sit orders of magnitude above that
 variation and far below the smallest change that matters (a scheme losing an order multiplies
 its finest-level error by >= 2).  Kinds with training noise (score networks) declare wider ones.
@@ -28,6 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from fplab.study import StudySpec, default_studies_dir
+
+#: absolute floor of the two-sided ``values`` comparison: numbers at round-off size (a measured
+#: growth factor matching its symbol to 3e-12) may move by that much between machines
+VALUE_ATOL = 1e-9
 
 __all__ = ["CheckOutcome", "compare", "default_baselines_dir", "quantities", "write_baseline"]
 
@@ -48,6 +55,7 @@ def quantities(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {
         "orders": {o["label"]: float(o["order"]) for o in summary.get("orders", [])},
         "errors": {k: float(v) for k, v in summary.get("errors", {}).items() if v is not None},
+        "values": {k: float(v) for k, v in summary.get("values", {}).items() if v is not None},
     }
 
 
@@ -86,7 +94,17 @@ def compare(
             )
         elif new < old / (1.0 + rtol):
             out.notes.append(f"{name}: error of {label!r} improved to {new:.4g} from {old:.4g}")
-    for kind in ("orders", "errors"):
+    for label, old in baseline.get("values", {}).items():
+        new = current["values"].get(label)
+        if new is None:
+            out.regressions.append(f"{name}: {label!r} is missing (baseline {old:.4g})")
+        elif _same_nan(new, old):
+            continue
+        elif not abs(new - old) <= rtol * abs(old) + VALUE_ATOL:
+            out.regressions.append(
+                f"{name}: {label!r} changed to {new:.4g} from {old:.4g} (tolerance ±{rtol * 100:g} %)"
+            )
+    for kind in ("orders", "errors", "values"):
         extra = sorted(set(current[kind]) - set(baseline.get(kind, {})))
         if extra:
             out.notes.append(f"{name}: {len(extra)} {kind} not in the baseline (e.g. {extra[0]!r})")

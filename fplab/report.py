@@ -146,6 +146,9 @@ def _order_cells(o: dict[str, Any]) -> tuple[list[str], str]:
     return cells, state
 
 
+#: rows of the cases table shown in report.md / index.html (results.csv holds them all)
+_MAX_SHOWN_ROWS = 80
+
 _ORDER_HEAD = [
     "compared",
     "quantity",
@@ -157,22 +160,25 @@ _ORDER_HEAD = [
 ]
 
 
+def _case_rows(case: Case, entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, row) of a stored case: its ``row``, or each of its ``rows`` (multi-level cases)."""
+    res = entry["result"]
+    if "row" in res:
+        return [(case.label, res["row"])]
+    return [(r.get("label", case.label), r) for r in res.get("rows", [])]
+
+
 def _rows_table(results: list[tuple[Case, dict[str, Any]]]) -> tuple[list[str], list[list[Any]]]:
     columns: list[str] = []
-    for _, entry in results:
-        for key in entry["result"].get("row", {}):
-            if key not in columns:
-                columns.append(key)
+    for case, entry in results:
+        for _, row in _case_rows(case, entry):
+            columns += [k for k in row if k not in columns and k != "label"]
     rows = [
-        [
-            case.label,
-            *[entry["result"].get("row", {}).get(c) for c in columns],
-            entry.get("seconds"),
-            case.key,
-        ]
+        [label, *[row.get(c) for c in columns], entry.get("seconds"), case.key]
         for case, entry in results
+        for label, row in _case_rows(case, entry)
     ]
-    return ["case", *columns, "seconds", "cache key"], rows
+    return ["case", *columns, "case seconds", "cache key"], rows
 
 
 def _png(fig: Any) -> bytes:
@@ -229,6 +235,8 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         order_rows.append(cells)
         order_cls.append(state)
     head, rows = _rows_table(sr.done)
+    shown = rows[:_MAX_SHOWN_ROWS]
+    more = f"{len(rows) - len(shown)} more rows in results.csv" if len(rows) > len(shown) else ""
     case_seconds = sum(float(e.get("seconds") or 0.0) for _, e in sr.done)
     meta = {
         "study": spec.name,
@@ -287,7 +295,7 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     if pngs:
         md += ["## Figures", ""] + [f"![{c}]({name})\n\n*{c}*\n" for c, name, _ in pngs]
-    md += ["## Cases", "", _md_table(head, rows), ""]
+    md += ["## Cases", "", _md_table(head, shown), "", more]
     if problems:
         md += ["## Missing or failed cases", "", *[f"- {p}" for p in problems], ""]
     md += [
@@ -325,7 +333,7 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
             f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
-    h += ["<h2>Cases</h2>", _html_table(head, rows)]
+    h += ["<h2>Cases</h2>", _html_table(head, shown), f"<p>{more}</p>" if more else ""]
     if problems:
         h += [
             "<h2 class='missing'>Missing or failed cases</h2><ul>",

@@ -19,6 +19,7 @@ import importlib
 import json
 import math
 import numbers
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "Option",
     "StudyKind",
     "StudySpec",
+    "StudyUnavailable",
     "build_p0",
     "build_problem",
     "default_studies_dir",
@@ -195,7 +197,9 @@ class StudyKind:
     references : allowed ``measure.reference`` values (empty: no reference is used)
     needs : problem keys that must be present
     needs_metric : whether ``measure.metric`` (a METRICS key) is required
+    accepts_metric : whether an optional ``measure.metric`` is allowed (when not required)
     options : kind-specific ``[options]`` keys
+    free_options : the ``[options]`` table is passed through unchecked (the kind validates it)
     order_atol, error_rtol : default regression-check tolerances (``[check]`` overrides)
     depends : fplab sub-packages whose source the results depend on (part of the cache key; the
         modules directly under ``fplab/``, ``sdes`` and ``studykinds`` always are)
@@ -206,6 +210,8 @@ class StudyKind:
     references: ClassVar[tuple[str, ...]] = ()
     needs: ClassVar[tuple[str, ...]] = ("sde",)
     needs_metric: ClassVar[bool] = False
+    accepts_metric: ClassVar[bool] = False
+    free_options: ClassVar[bool] = False
     options: ClassVar[dict[str, Option]] = {}
     order_atol: ClassVar[float] = 0.02
     error_rtol: ClassVar[float] = 0.01
@@ -235,6 +241,10 @@ class StudyKind:
         return []
 
 
+class StudyUnavailable(ConfigError):
+    """A spec needs a part of fplab that is not installed here (e.g. torch for ``fplab.nn``)."""
+
+
 # -- loading and validation ---------------------------------------------------------------------
 class _Errors:
     """Builds ``FILE: key: what is wrong; allowed: ...`` ConfigErrors for one spec file."""
@@ -247,6 +257,10 @@ class _Errors:
         if allowed:
             msg += f"; allowed: {allowed}"
         raise ConfigError(msg) from None
+
+    def unavailable(self, key: str, what: str) -> NoReturn:
+        msg = f"{self.path}: {key}: {what}"
+        raise StudyUnavailable(msg) from None
 
 
 def _listed(names: Any) -> str:
@@ -274,7 +288,7 @@ def _registry(module: str, attr: str, key: str, err: _Errors) -> Registry[Any]:
     try:
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
     except (ImportError, AttributeError) as exc:
-        err(key, f"needs {module}.{attr}, which is not available here ({exc})")
+        err.unavailable(key, f"needs {module}.{attr}, which is not available here ({exc})")
 
 
 def check_registry_name(value: Any, module: str, attr: str, key: str, err: _Errors) -> str:
@@ -440,7 +454,9 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
             err("measure.metric", "missing", _listed(reg.names()))
         check_registry_name(measure["metric"], "fplab.metrics", "METRICS", "measure.metric", err)
     elif "metric" in measure:
-        err("measure.metric", "this study kind chooses its own measurements")
+        if not kind.accepts_metric:
+            err("measure.metric", "this study kind chooses its own measurements")
+        check_registry_name(measure["metric"], "fplab.metrics", "METRICS", "measure.metric", err)
     if kind.references:
         ref = measure.get("reference", kind.references[0])
         if ref not in kind.references:
@@ -507,10 +523,13 @@ def load_study(path: str | Path) -> StudySpec:
     _validate_sweep(raw.get("sweep", {}), kind, err)
     _validate_measure_expect(raw, kind, err)
     opts = raw.get("options", {})
-    _check_keys(opts, kind.options, "options", err)
-    options = {name: opt.default for name, opt in kind.options.items()}
-    for name, value in opts.items():
-        options[name] = _validate_option(name, kind.options[name], value, err)
+    if kind.free_options:  # passed through to the experiment's own config (kind.validate checks)
+        options = dict(opts)
+    else:
+        _check_keys(opts, kind.options, "options", err)
+        options = {name: opt.default for name, opt in kind.options.items()}
+        for name, value in opts.items():
+            options[name] = _validate_option(name, kind.options[name], value, err)
     measure = dict(raw.get("measure", {}))
     if kind.references:
         measure.setdefault("reference", kind.references[0])
@@ -535,6 +554,8 @@ def load_study(path: str | Path) -> StudySpec:
     )
     try:
         kind.validate(spec, err)
+    except ImportError as exc:
+        err.unavailable("kind", f"{spec.kind!r} needs a module that is not available here ({exc})")
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -570,7 +591,15 @@ def find_studies(names: list[str] | None = None) -> list[StudySpec]:
                 msg = f"{name}: no such study file; allowed: a path or one of {known}"
                 raise ConfigError(msg)
             paths.append(cand)
-    return [load_study(p) for p in paths]
+    if names:
+        return [load_study(p) for p in paths]
+    specs = []
+    for p in paths:  # every shipped study: skip (with a warning) those this install cannot run
+        try:
+            specs.append(load_study(p))
+        except StudyUnavailable as exc:
+            print(f"fplab: skipping {p.name}: {exc}", file=sys.stderr)
+    return specs
 
 
 # the kinds register themselves into STUDY_KINDS; they import this module, so this comes last

@@ -1,0 +1,407 @@
+"""``backward-heat`` and ``score-network``: studies that are one call of a module's
+``run_experiment(config) -> result`` (with ``result.rows()`` and ``result.summary()``).
+
+The spec's ``[options]`` table is the experiment's configuration, passed through as a dict (a
+value may be ``{quick = ..., full = ...}`` to differ per tier) and validated by the experiment's
+own config class at load time.  One case per tier stores every row and the summary; the report
+draws the figures from the stored rows and the check compares the headline summary numbers
+(two-sided, relative tolerance ``error_rtol`` with an absolute floor for round-off-size numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fplab.study import STUDY_KINDS, TIERS, StudyKind, StudySpec
+from fplab.studykinds._common import downsample_curve, new_figure
+
+__all__ = ["BackwardHeat", "ExperimentKind", "ScoreNetwork"]
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class ExperimentKind(StudyKind):
+    """Base of the one-call experiment kinds."""
+
+    module: ClassVar[str] = ""
+    config_class: ClassVar[str] = ""
+    free_options: ClassVar[bool] = True
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: summary keys (prefixes) the regression check compares; others are reported only
+    checked: ClassVar[tuple[str, ...]] = ()
+
+    def resolve(self, spec: StudySpec, tier: str) -> dict[str, Any]:
+        """The options of ``tier``: per-tier tables {quick, full} resolved."""
+        return {
+            k: (v[tier] if isinstance(v, dict) and set(v) == set(TIERS) else v)
+            for k, v in spec.options.items()
+        }
+
+    def validate(self, spec: StudySpec, err: Any) -> None:
+        import importlib
+
+        try:
+            mod = importlib.import_module(self.module)
+        except ImportError as exc:
+            err.unavailable("kind", f"needs {self.module}, which is not available here ({exc})")
+        cls = getattr(mod, self.config_class)
+        for tier in TIERS:
+            try:
+                cls.from_dict(self.resolve(spec, tier))
+            except (TypeError, ValueError) as exc:
+                err(
+                    "options",
+                    f"{exc} (tier {tier})",
+                    f"the fields of {self.module}.{self.config_class}",
+                )
+
+    def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(f"{spec.kind} ({tier})", {"options": self.resolve(spec, tier), "seed": spec.seed})]
+
+    def run_case(self, config: dict[str, Any]) -> dict[str, Any]:
+        import importlib
+
+        result = importlib.import_module(self.module).run_experiment(dict(config["options"]))
+        return {
+            "rows": _json_rows(result.rows()),
+            "summary": _json_dict(result.summary()),
+            **self.extra(result),
+        }
+
+    def extra(self, result: Any) -> dict[str, Any]:
+        return {}
+
+    def summarize(
+        self, spec: StudySpec, results: list[tuple[Any, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        summary = results[0][1]["summary"] if results else {}
+        values = {
+            k: float(v) for k, v in summary.items() if _finite(v) and k.startswith(self.checked)
+        }
+        table = [[k, v] for k, v in summary.items()]
+        return {
+            "orders": [],
+            "errors": {},
+            "values": values,
+            "tables": [
+                {
+                    "title": "Headline numbers (result.summary())",
+                    "columns": ["quantity", "value"],
+                    "rows": table,
+                }
+            ],
+        }
+
+    def case_rows(self, case: Any, res: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(res.get("rows", []))
+
+
+def _json_dict(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _json_value(v) for k, v in d.items()}
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, np.ndarray):
+        return [_json_value(x) for x in v.tolist()]
+    if isinstance(v, list | tuple):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return _json_dict(v)
+    return v
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_json_dict(r) for r in rows]
+
+
+def _part(rows: list[dict[str, Any]], key: str, value: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get(key) == value]
+
+
+def _num(v: Any) -> float:
+    return float(v) if _finite(v) else math.nan
+
+
+@STUDY_KINDS.register("backward-heat")
+class BackwardHeat(ExperimentKind):
+    """Backward heat equation: measured vs theoretical mode amplification, blow-up, regularisers, score."""
+
+    module = "fplab.backward_heat"
+    config_class = "BackwardHeatConfig"
+    depends: ClassVar[tuple[str, ...]] = ("backward_heat", "fd", "reverse", "metrics")
+    error_rtol = 0.01
+    checked = ("growth_", "ou_", "blowup_", "rate_max", "naive_best", "reg_", "score_")
+
+    def figures(
+        self, spec: StudySpec, results: list[Any], summary: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        rows = results[0][1]["rows"] if results else []
+        figs = []
+        for maker in (_amplification, _naive_error, _blowup, _regularisation, _score_vs_naive):
+            fig = maker(rows, spec.name)
+            if fig is not None:
+                figs.append(fig)
+        return figs
+
+
+def _amplification(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+    amp = _part(rows, "part", "amplification")
+    if not amp:
+        return None
+    fig = new_figure(7.0, 4.4)
+    ax = fig.add_subplot()
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in amp:
+        groups[(r["problem"], r["scheme"])].append(r)
+    for i, ((problem, scheme), rs) in enumerate(sorted(groups.items())):
+        rs.sort(key=lambda r: _num(r["k"]))
+        k = np.array([_num(r["k"]) for r in rs])
+        colour = f"C{i}"
+        ax.plot(
+            k,
+            [_num(r["rate_measured"]) for r in rs],
+            "o",
+            ms=3,
+            color=colour,
+            label=f"{problem} {scheme}: measured",
+        )
+        ax.plot(
+            k,
+            [_num(r["rate_discrete"]) for r in rs],
+            "-",
+            color=colour,
+            lw=1,
+            label=f"{problem} {scheme}: symbol",
+        )
+    heat = sorted(_part(amp, "problem", "heat"), key=lambda r: _num(r["k"]))
+    if heat:
+        ax.plot(
+            [_num(r["k"]) for r in heat],
+            [_num(r["rate_continuous"]) for r in heat],
+            "k:",
+            lw=1.5,
+            label="continuous D k²",
+        )
+    ax.set_xlabel("wavenumber k (OU: eigenmode index scale)")
+    ax.set_ylabel("growth rate per unit reversed time")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(
+        f"{name}: measured amplification vs discrete symbol and continuous theory", fontsize=9
+    )
+    return (
+        "mode amplification rates in reversed time: measured (dots), exact discrete symbol (lines), "
+        "continuous e^{D k² t} (dotted)",
+        fig,
+    )
+
+
+def _naive_error(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+    naive = [r for r in _part(rows, "part", "naive-error") if r.get("problem") == "heat"]
+    if not naive:
+        return None
+    fig = new_figure()
+    ax = fig.add_subplot()
+    by_eps: dict[float, list[dict[str, Any]]] = defaultdict(list)
+    for r in naive:
+        by_eps[_num(r["eps"])].append(r)
+    for i, (eps, rs) in enumerate(sorted(by_eps.items())):
+        tau = [_num(r["tau"]) for r in rs]
+        ax.semilogy(tau, [_num(r["error"]) for r in rs], "-", color=f"C{i}", label=f"ε = {eps:g}")
+        ax.semilogy(tau, [_num(r["predicted_error"]) for r in rs], ":", color=f"C{i}")
+    ax.set_xlabel("reversed time τ")
+    ax.set_ylabel("relative error of u(T - τ)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{name}: naive backward heat, measured (solid) vs predicted (dotted)", fontsize=9)
+    return (
+        "naive backward integration from noisy data: error vs reversed time per noise level",
+        fig,
+    )
+
+
+def _blowup(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+    pts = [
+        r for r in _part(rows, "part", "blowup") if r.get("sweep") == "eps" and _num(r["eps"]) > 0
+    ]
+    if not pts:
+        return None
+    fig = new_figure()
+    ax = fig.add_subplot()
+    x = [math.log(1 / _num(r["eps"])) for r in pts]
+    ax.plot(x, [_num(r["measured"]) for r in pts], "o", label="measured")
+    ax.plot(x, [_num(r["predicted"]) for r in pts], "s", mfc="none", label="predicted (symbol)")
+    ax.plot(x, [_num(r["asymptotic"]) for r in pts], "k:", label="ln(1/ε) / r_max")
+    ax.set_xlabel("ln(1/ε)")
+    ax.set_ylabel("time to blow-up")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{name}: blow-up time vs noise level", fontsize=9)
+    return (
+        "time to blow-up (relative error 100 %) vs ln(1/ε): measured, predicted, asymptotic",
+        fig,
+    )
+
+
+def _regularisation(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+    reg = _part(rows, "part", "regularisation")
+    if not reg:
+        return None
+    fig = new_figure()
+    ax = fig.add_subplot()
+    by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in reg:
+        by_method[r["method"]].append(r)
+    for i, (method, rs) in enumerate(sorted(by_method.items())):
+        rs.sort(key=lambda r: _num(r["value"]))
+        ax.loglog(
+            [_num(r["value"]) for r in rs],
+            [_num(r["error"]) for r in rs],
+            "-",
+            color=f"C{i}",
+            label=f"{method} ({rs[0]['parameter']})",
+        )
+        best = [r for r in rs if r.get("best")]
+        if best:
+            ax.plot([_num(best[0]["value"])], [_num(best[0]["error"])], "*", ms=12, color=f"C{i}")
+    naive = _num(reg[0].get("naive_error"))
+    if math.isfinite(naive) and naive > 0:
+        ax.axhline(naive, color="k", ls=":", label="naive inversion")
+    ax.set_xlabel("regularisation parameter")
+    ax.set_ylabel("relative error of the reconstructed p0")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{name}: error vs regularisation, optimum starred", fontsize=9)
+    return ("regularised inversions: error vs parameter, optimum marked", fig)
+
+
+def _score_vs_naive(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+    score = [r for r in _part(rows, "part", "score") if r.get("n_steps") is not None]
+    final = _part(rows, "part", "naive-final")
+    if not score:
+        return None
+    fig = new_figure()
+    ax = fig.add_subplot()
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in score:
+        groups[(r["method"], r["perturbation"])].append(r)
+    for i, ((method, pert), rs) in enumerate(sorted(groups.items())):
+        by_eps = {}
+        for r in rs:
+            by_eps.setdefault(_num(r["eps"]), _num(r["tv"]))
+        eps = sorted(by_eps)
+        ax.plot(
+            [max(e, 1e-16) for e in eps],
+            [by_eps[e] for e in eps],
+            "o-",
+            color=f"C{i}",
+            label=f"score: {method}, {pert}",
+        )
+    if final:
+        ax.plot(
+            [max(_num(r["eps"]), 1e-16) for r in final],
+            [min(_num(r["tv_p0"]), 1.0) for r in final],
+            "kx--",
+            label="naive backward heat",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("noise level ε (0 plotted at 1e-16)")
+    ax.set_ylabel("TV to p0")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{name}: score-based reversal stays bounded", fontsize=9)
+    return ("score-based reversal vs naive backward heat: TV distance to p0 vs noise level", fig)
+
+
+@STUDY_KINDS.register("score-network")
+class ScoreNetwork(ExperimentKind):
+    """Learned score network (torch): score error vs t and sample error, learned vs exact score."""
+
+    module = "fplab.nn"
+    config_class = "ExperimentConfig"
+    depends: ClassVar[tuple[str, ...]] = ("nn", "reverse", "fd", "metrics")
+    # torch training reduces in thread-count-dependent order: results move by ~1e-3 relative
+    error_rtol = 0.2
+    checked = ("max_rel_l2", "w2_ratio")
+
+    def extra(self, result: Any) -> dict[str, Any]:
+        x = np.asarray(getattr(result, "density_x", []), dtype=np.float64)
+        if x.ndim != 1 or x.size == 0:
+            return {}
+        curves = [
+            getattr(result, n) for n in ("density_exact", "density_reference", "density_learned")
+        ]
+        return {
+            "curve": {
+                **downsample_curve(x, *curves),
+                "names": ["exact p0", "exact-score samples", "learned-score samples"],
+            }
+        }
+
+    def figures(
+        self, spec: StudySpec, results: list[Any], summary: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        if not results:
+            return []
+        res = results[0][1]
+        rows = res["rows"]
+        figs = []
+        score = _part(rows, "section", "score-error")
+        if score:
+            fig = new_figure()
+            ax = fig.add_subplot()
+            t = [_num(r.get("t")) for r in score]
+            for key in ("rel_l2", "fisher"):
+                if key in score[0]:
+                    ax.loglog(t, [_num(r[key]) for r in score], "o-", label=key)
+            ax.set_xlabel("t")
+            ax.set_ylabel("score error")
+            ax.legend(fontsize=8)
+            ax.set_title(f"{spec.name}: learned score error vs t", fontsize=9)
+            figs.append(("learned vs reference score: error vs diffusion time", fig))
+        samples = _part(rows, "section", "samples")
+        if samples:
+            fig = new_figure()
+            ax = fig.add_subplot()
+            groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+            for r in samples:
+                groups[(r["method"], r["score"])].append(r)
+            for i, ((method, which), rs) in enumerate(sorted(groups.items())):
+                rs.sort(key=lambda r: r["n_steps"])
+                ax.loglog(
+                    [r["n_steps"] for r in rs],
+                    [_num(r["w2"]) for r in rs],
+                    "o-" if which == "learned" else "s--",
+                    color=f"C{i // 2}",
+                    label=f"{method}, {which}",
+                )
+            ax.set_xlabel("n_steps")
+            ax.set_ylabel("W2 to p0")
+            ax.legend(fontsize=7, ncol=2)
+            ax.set_title(f"{spec.name}: samplers with learned vs exact score", fontsize=9)
+            figs.append(
+                (
+                    "W2 vs n_steps per sampler, learned score (solid) vs reference score (dashed)",
+                    fig,
+                )
+            )
+        curve = res.get("curve")
+        if curve:
+            fig = new_figure()
+            ax = fig.add_subplot()
+            for j, label in enumerate(curve["names"]):
+                ax.plot(curve["x"], curve[f"y{j}"], ["k-", "--", ":"][j % 3], label=label)
+            ax.set_xlabel("x")
+            ax.set_ylabel("density")
+            ax.legend(fontsize=8)
+            ax.set_title(f"{spec.name}: density overlay", fontsize=9)
+            figs.append(
+                ("density overlay: exact vs exact-score samples vs learned-score samples", fig)
+            )
+        return figs
