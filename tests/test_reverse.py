@@ -519,3 +519,14 @@ def test_grid_score_of_a_gaussian_is_exact_to_round_off(grid):
     got = grid_score(sol)(pts, 0.0)
     want = law.score(pts)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-8 * np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize("method", SAMPLERS.names())
+def test_empty_batch_returns_empty_samples_without_calling_the_score(method):
+    def score(x, t):
+        raise AssertionError("score called on an empty batch")
+
+    x = sample_reverse(VP, score, np.zeros((0, 2)), method=method, **_fixed_kwargs(method))
+    assert x.shape == (0, 2)
+    path = sample_reverse(VP, score, np.zeros(0), save_at=[0.5, T1], method=method, n_steps=4)
+    assert path.shape == (2, 0)

@@ -304,7 +304,8 @@ def sample_reverse(
         base = _base_grid(ctx, t0, t1, n_steps, time_grid)
     nodes, save_idx = _time_nodes(base, save)
     saved: dict[int, FloatArray] = {0: x.copy()} if 0 in save_idx else {}
-    for k in range(nodes.shape[0] - 1):
+    # no samples, nothing to move (and the samplers' batch norms would be undefined)
+    for k in range(nodes.shape[0] - 1 if x.shape[0] else 0):
         x = sampler(ctx, x, float(nodes[k]), float(nodes[k + 1]), rng)
         if not sampler.adaptive:
             ctx.n_accepted += 1
@@ -316,6 +317,8 @@ def sample_reverse(
             raise NumericalError(msg)
         if k + 1 in save_idx:
             saved[k + 1] = x.copy()
+    if not x.shape[0]:
+        saved = dict.fromkeys(save_idx, x)
     if save.size:
         out = np.stack([restore_shape(saved[i], flat) for i in save_idx])
     else:
