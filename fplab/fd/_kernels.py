@@ -462,38 +462,54 @@ def solve_x_sep(x, fs, finv, fcp, fz, fscal, periodic, row):
     back_x_sep(x, fcp, fz, fscal, periodic, row)
 
 
-@njit(cache=True, fastmath={"contract"})
-def solve_y_sep(out, src, w, c, fs, finv, fcp, fz, fscal, periodic):
-    """out = (I - θdt Ly)^{-1} (src - c w) for separable factors (ny,).
+#: rows per block of the y-solve; one block's transposed buffer (ny, 8) stays in L1
+Y_BLOCK = 8
 
-    Rows are processed in blocks of 16 with the rows innermost: 16 independent recurrences per
-    j keep the floating-point pipeline full, and a block's rows stay in cache.
+
+@njit(cache=True, fastmath={"contract"})
+def solve_y_sep(out, src, w, c, fs, finv, fcp, fz, fscal, periodic, buf):
+    """out = (I - θdt Ly)^{-1} (src - c w) for separable factors (ny,); buf (ny, Y_BLOCK) scratch.
+
+    Blocks of Y_BLOCK rows are copied transposed into ``buf`` so that the recurrence along j runs
+    over contiguous, independent rows (SIMD).  Walking the rows of ``out`` in place instead would
+    stride by ny doubles, a power of two for the usual grids, which maps every row of a block
+    onto the same few cache sets.
     """
     nx, ny = out.shape
-    for i0 in range(0, nx, 16):
-        i1 = min(i0 + 16, nx)
+    for i0 in range(0, nx, Y_BLOCK):
+        nb = min(Y_BLOCK, nx - i0)
+        for k in range(nb):
+            i = i0 + k
+            for j in range(ny):
+                buf[j, k] = src[i, j] - c * w[i, j]
+        # full-width loops (a compile-time trip count vectorises); columns >= nb of a last,
+        # partial block carry finite leftovers that are never copied out
         f = finv[0]
-        for i in range(i0, i1):
-            out[i, 0] = (src[i, 0] - c * w[i, 0]) * f
+        for k in range(Y_BLOCK):
+            buf[0, k] *= f
         for j in range(1, ny):
             f = finv[j]
             s = fs[j]
-            for i in range(i0, i1):
-                out[i, j] = (src[i, j] - c * w[i, j]) * f - s * out[i, j - 1]
+            for k in range(Y_BLOCK):
+                buf[j, k] = buf[j, k] * f - s * buf[j - 1, k]
         for j in range(ny - 2, -1, -1):
             cp = fcp[j]
-            for i in range(i0, i1):
-                out[i, j] -= cp * out[i, j + 1]
+            for k in range(Y_BLOCK):
+                buf[j, k] -= cp * buf[j + 1, k]
         if periodic:
-            for i in range(i0, i1):
-                sc = (out[i, 0] + fscal[0] * out[i, ny - 1]) * fscal[1]
+            for k in range(nb):
+                sc = (buf[0, k] + fscal[0] * buf[ny - 1, k]) * fscal[1]
                 for j in range(ny):
-                    out[i, j] -= sc * fz[j]
+                    buf[j, k] -= sc * fz[j]
+        for k in range(nb):
+            i = i0 + k
+            for j in range(ny):
+                out[i, j] = buf[j, k]
 
 
 @njit(cache=True, fastmath={"contract"})
 def douglas_step_sep(p, w, work, lo1, di1, up1, ea, eb, ec, ew, fs0, fcp0, fz0, fscal0,
-                     fs1, finv1, fcp1, fz1, fscal1, c, periodic):  # fmt: skip
+                     fs1, finv1, fcp1, fz1, fscal1, c, periodic, buf):  # fmt: skip
     """One separable Douglas step in place on p (nx, ny); w, work (nx, ny) scratch.
 
     Pass 1 computes w = Ly p and the forward x-sweep of p + (1-θ)dt Lx p + dt w in one go
@@ -524,7 +540,7 @@ def douglas_step_sep(p, w, work, lo1, di1, up1, ea, eb, ec, ew, fs0, fcp0, fz0, 
                     a * p[im, j] + b * p[i, j] + cc * p[ip, j] + e * w[i, j] - s * work[i - 1, j]
                 )
     back_x_sep(work, fcp0, fz0, fscal0, periodic, p[0])
-    solve_y_sep(p, work, w, c, fs1, finv1, fcp1, fz1, fscal1, periodic)
+    solve_y_sep(p, work, w, c, fs1, finv1, fcp1, fz1, fscal1, periodic, buf)
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -573,6 +589,7 @@ def run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting):
     fscal1 = np.zeros(2)
     work = np.empty((nx, ny))
     w = np.empty((nx, ny))
+    buf = np.zeros((ny, Y_BLOCK))
     build_operators(u0[0], d0[0], h0, scheme, bc, op0b[0], op0b[1], op0b[2])
     build_operators(u1[0], d1[0], h1, scheme, bc, op1b[0], op1b[1], op1b[2])
     op0a[:] = op0b
@@ -605,14 +622,14 @@ def run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting):
             dt_prepared = dt
         if splitting == SPLIT_LOD:
             solve_x_sep(p, fs0, finv0, fcp0, fz0, fscal0, periodic, work[0])
-            solve_y_sep(p, p, p, 0.0, fs1, finv1, fcp1, fz1, fscal1, periodic)
+            solve_y_sep(p, p, p, 0.0, fs1, finv1, fcp1, fz1, fscal1, periodic, buf)
         else:
             if varying:
                 # the explicit half uses the operator at t_r: fold it in with a fresh prepare
                 prepare_explicit_x(op0a[0, 0], op0a[1, 0], op0a[2, 0], theta, dt, finv0, ea, eb, ec)
             douglas_step_sep(p, w, work, op1a[0, 0], op1a[1, 0], op1a[2, 0], ea, eb, ec, ew,
                              fs0, fcp0, fz0, fscal0, fs1, finv1, fcp1, fz1, fscal1,
-                             theta * dt, periodic)  # fmt: skip
+                             theta * dt, periodic, buf)  # fmt: skip
     if swapped:
         p[:] = work
 
