@@ -212,7 +212,9 @@ def test_state_dependent_noise_needs_the_diffusion_derivative():
 
 
 # -- exact answers ------------------------------------------------------------------------------
-@pytest.mark.parametrize("problem", [p for p in LINEAR_1D if p.name in ("vp-1d", "ve-1d", "ou-1d")])
+@pytest.mark.parametrize(
+    "problem", [p for p in LINEAR_1D if p.name in ("vp-1d", "ve-1d", "ou-1d")], ids=lambda p: p.name
+)
 def test_probability_flow_transports_exact_quantiles_at_every_saved_time(problem):
     """In 1-D the probability-flow map is the monotone transport p_{t_start} -> p_t, so starting
     from the exact quantiles F_T^{-1}(u_i) the samples at each saved time must be F_t^{-1}(u_i)."""
