@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_real, restore_shape
@@ -143,9 +142,19 @@ class ExactScore:
 
     def __call__(self, x: Any, t: Any) -> FloatArray:
         tt = np.asarray(t, dtype=np.float64)
-        if tt.ndim == 0:
+        fast = isinstance(self.p0, GaussianMixture) and isinstance(self.sde, LinearSDE)
+        if tt.ndim == 0 and not fast:
             return exact_marginal(self.sde, self.p0, float(tt), t0=self.t0).score(x)
         xs, flat = as_samples(x, getattr(self.p0, "dim", None))
+        if tt.ndim == 0:
+            # one time for all samples: shared (m, c, v), without rebuilding (and
+            # re-factorising) the marginal mixture on every call
+            if not np.isfinite(tt) or float(tt) < self.t0:
+                msg = f"t must be finite and >= t0 = {self.t0}, got {float(tt)}"
+                raise ValueError(msg)
+            m, c, v = self.sde.transition(self.t0, float(tt))  # type: ignore[union-attr]
+            c = np.broadcast_to(c, (xs.shape[1],))
+            return restore_shape(self._mixture_score(xs, np.array(m), np.array(v), c), flat)
         if isinstance(self.p0, np.ndarray):
             msg = "per-sample times need a GaussianMixture or LogNormalMixture p0, not a point"
             raise TypeError(msg)
@@ -166,6 +175,9 @@ class ExactScore:
         """Score with a different time per sample; x (n, d), t (n,) -> (n, d)."""
         assert isinstance(self.sde, LinearSDE)
         p0 = self.p0
+        if not np.all(np.isfinite(t)) or np.any(t < self.t0):
+            msg = f"t must be finite and >= t0 = {self.t0}, got min(t) = {np.min(t)}"
+            raise ValueError(msg)
         uniq, inv = np.unique(t, return_inverse=True)
         coeffs = np.array([self.sde.transition(self.t0, float(s))[0:3:2] for s in uniq])
         cvec = np.array(
@@ -175,19 +187,29 @@ class ExactScore:
             ]
         )
         m, v, c = coeffs[inv, 0], coeffs[inv, 1], cvec[inv]
+        return self._mixture_score(x, m, v, c)
+
+    def _mixture_score(
+        self, x: FloatArray, m: FloatArray, v: FloatArray, c: FloatArray
+    ) -> FloatArray:
+        """Mixture score with transition coefficients m, v of shape (n,) or () and c (n, d) or (d,)."""
+        p0 = self.p0
         n, k = x.shape[0], p0.n_components
+        m = np.reshape(m, (-1, 1))  # (n, 1) or (1, 1)
+        v = np.reshape(v, (-1, 1))
         logr = np.empty((n, k))
         grads = np.empty((n, k, x.shape[1]))
         for j in range(k):
-            lam = m[:, None] ** 2 * self._lam[j][None, :] + v[:, None]  # (n, d)
-            diff = x - (m[:, None] * p0.means[j] + c)  # (n, d)
+            lam = m**2 * self._lam[j] + v  # (n, d) or (1, d)
+            diff = x - (m * p0.means[j] + c)  # (n, d)
             z = diff @ self._u[j]  # coordinates in the eigenbasis
             logr[:, j] = p0._logw[j] - 0.5 * (
                 np.sum(z * z / lam, axis=1) + np.sum(np.log(lam), axis=1)
             )
             grads[:, j, :] = -(z / lam) @ self._u[j].T
-        r = np.exp(logr - special.logsumexp(logr, axis=1, keepdims=True))
-        return np.einsum("nk,nkd->nd", r, grads)
+        r = np.exp(logr - logr.max(axis=1, keepdims=True))
+        r /= r.sum(axis=1, keepdims=True)
+        return (r[:, :, None] * grads).sum(axis=1)
 
 
 def exact_score(sde: SDE, p0: Any, *, t0: float = 0.0) -> ExactScore:
