@@ -35,6 +35,8 @@ from fplab.study import StudySpec, default_studies_dir
 #: absolute floor of the two-sided ``values`` comparison: numbers at round-off size (a measured
 #: growth factor matching its symbol to 3e-12) may move by that much between machines
 VALUE_ATOL = 1e-9
+#: absolute floor of the error comparison: errors at round-off level (1e-15) vary between machines
+ERROR_ATOL = 1e-12
 
 __all__ = ["CheckOutcome", "compare", "default_baselines_dir", "quantities", "write_baseline"]
 
@@ -52,8 +54,13 @@ class CheckOutcome:
 
 def quantities(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The checked numbers of a study summary: ``{"orders": {label: order}, "errors": {label: err}}``."""
+    # an order fitted to round-off-level errors is noise (e.g. a scheme exact at equilibrium)
     return {
-        "orders": {o["label"]: float(o["order"]) for o in summary.get("orders", [])},
+        "orders": {
+            o["label"]: float(o["order"])
+            for o in summary.get("orders", [])
+            if "round-off" not in (o.get("flags") or [])
+        },
         "errors": {k: float(v) for k, v in summary.get("errors", {}).items() if v is not None},
         "values": {k: float(v) for k, v in summary.get("values", {}).items() if v is not None},
     }
@@ -87,12 +94,12 @@ def compare(
             out.regressions.append(f"{name}: error of {label!r} is missing (baseline {old:.4g})")
         elif _same_nan(new, old):
             continue
-        elif not math.isfinite(new) or new > old * (1.0 + rtol):
+        elif not math.isfinite(new) or new > old * (1.0 + rtol) + ERROR_ATOL:
             out.regressions.append(
                 f"{name}: error of {label!r} grew to {new:.4g} from {old:.4g} "
                 f"(+{(new / old - 1) * 100 if old else math.inf:.3g} %, tolerance +{rtol * 100:g} %)"
             )
-        elif new < old / (1.0 + rtol):
+        elif new < old / (1.0 + rtol) - ERROR_ATOL:
             out.notes.append(f"{name}: error of {label!r} improved to {new:.4g} from {old:.4g}")
     for label, old in baseline.get("values", {}).items():
         new = current["values"].get(label)

@@ -1,0 +1,208 @@
+"""Each study kind end to end on a tiny spec: cases run, orders come out as theory says, the
+report draws the kind's figures.  (The shipped specs are bigger versions of these.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fplab.check import compare
+from fplab.errors import ConfigError
+from fplab.report import write_reports
+from fplab.runner import ResultCache, run_cases
+from fplab.study import StudyUnavailable, find_studies, load_study
+from fplab.studykinds.experiments import BackwardHeat
+
+OU_1D = """
+[problem]
+sde = "ou"
+params = { theta = 1.0, sigma = 1.4142135623730951 }
+p0 = { weights = [0.4, 0.6], means = [[-2.0], [1.5]], covs = [[[0.5]], [[0.3]]] }
+grid = { lo = -8.0, hi = 8.0, n = 64 }
+t_final = 0.5
+"""
+
+
+def run_spec(tmp_path: Path, text: str, name: str = "s"):
+    path = tmp_path / "studies" / f"{name}.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"# tiny {name} study\n" + text)
+    spec = load_study(path)
+    cache = ResultCache(tmp_path / "cache")
+    out = run_cases(spec.cases("quick"), cache=cache, progress=None)
+    assert out.failures == {}
+    from fplab.report import collect
+
+    return spec, collect(spec, "quick", cache), cache
+
+
+def orders(sr):
+    return {o["label"]: o for o in sr.summary()["orders"]}
+
+
+def test_fd_space_kind_measures_second_order(tmp_path):
+    text = (
+        f'kind = "fd-space"\n{OU_1D}\n[sweep]\nparam = "n"\ncompare = ["chang-cooper", "central"]\n'
+    )
+    text += 'quick = [32, 64, 128]\n[measure]\nmetric = "tv"\n[options]\ndt = 2e-3\n'
+    spec, sr, cache = run_spec(tmp_path, text)
+    got = orders(sr)
+    # declared orders come from SPACE_SCHEMES when the spec gives none; TV ~ C dx^2 (C ~ 0.8)
+    for name in ("chang-cooper", "central"):
+        assert got[name]["expected"] == 2.0
+        assert abs(got[name]["order"] - 2.0) < 0.15, got[name]
+    index = write_reports(tmp_path / "r", [spec], "quick", cache)
+    assert (index.parent / "s" / "fig-2.png").is_file()  # log-log plot + density overlay
+
+
+def test_fd_time_kind_separates_first_and_second_order(tmp_path):
+    text = f'kind = "fd-time"\n{OU_1D}\n[sweep]\nparam = "dt"\ncompare = ["implicit", "crank-nicolson"]\n'
+    text += 'quick = [0.04, 0.02, 0.01]\n[measure]\nmetric = "tv"\nreference = "fine"\n'
+    _, sr, _ = run_spec(tmp_path, text)
+    got = orders(sr)
+    assert (
+        abs(got["implicit"]["order"] - 1.0) < 0.15
+        and abs(got["crank-nicolson"]["order"] - 2.0) < 0.15
+    )
+
+
+def test_mc_strong_kind_gbm_euler_half_milstein_one(tmp_path):
+    text = """kind = "mc-strong"
+[problem]
+sde = "gbm"
+params = { mu = 0.05, sigma = 0.4 }
+p0 = { type = "point", x = [1.0] }
+t_final = 1.0
+[sweep]
+param = "n_steps"
+compare = ["euler-maruyama", "milstein"]
+quick = [8, 16, 32, 64]
+[measure]
+reference = "exact"
+[options]
+n_paths = 4000
+"""
+    _, sr, _ = run_spec(tmp_path, text)
+    got = orders(sr)
+    # defaults from MC_METHODS (multiplicative noise); +-0.15 covers the 4000-path noise of the fit
+    assert got["euler-maruyama"]["expected"] == 0.5 and got["milstein"]["expected"] == 1.0
+    assert abs(got["euler-maruyama"]["order"] - 0.5) < 0.15
+    assert abs(got["milstein"]["order"] - 1.0) < 0.15
+    assert len(sr.summary()["errors"]) == 8  # one error per (method, level)
+
+
+def test_mc_weak_kind_rejects_srk_on_multiplicative_noise(tmp_path):
+    text = """kind = "mc-weak"
+[problem]
+sde = "gbm"
+p0 = { type = "point", x = [1.0] }
+t_final = 1.0
+[sweep]
+param = "n_steps"
+compare = ["srk"]
+quick = [8, 16]
+"""
+    path = tmp_path / "w.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"w.toml: sweep.compare\[0\]: 'srk' has no weak order"):
+        load_study(path)
+
+
+def test_reverse_kind_pathwise_orders_of_ode_samplers(tmp_path):
+    text = """kind = "reverse"
+[problem]
+sde = "vp"
+params = { beta_min = 0.1, beta_max = 20.0, T = 1.0 }
+p0 = { weights = [0.5, 0.5], means = [[-1.0], [1.0]], covs = [[[0.2]], [[0.2]]] }
+[sweep]
+param = "n_steps"
+compare = ["pf-ode-euler", "pf-ode-heun"]
+quick = [16, 32, 64]
+[measure]
+reference = "fine"
+[options]
+n_samples = 64
+reference_factor = 4
+"""
+    _, sr, _ = run_spec(tmp_path, text)
+    got = orders(sr)
+    assert abs(got["pf-ode-euler"]["order"] - 1.0) < 0.15
+    assert abs(got["pf-ode-heun"]["order"] - 2.0) < 0.25  # 2nd order is pre-asymptotic at 16 steps
+
+
+def test_reverse_kind_needs_a_sample_metric_and_deterministic_fine_reference(tmp_path):
+    base = """kind = "reverse"
+[problem]
+sde = "vp"
+p0 = { weights = [1.0], means = [[0.0]], covs = [[[1.0]]] }
+[sweep]
+param = "n_steps"
+compare = ["euler-maruyama"]
+quick = [8, 16]
+"""
+    path = tmp_path / "r.toml"
+    path.write_text(base + '[measure]\nreference = "fine"\n')
+    with pytest.raises(ConfigError, match="stochastic: a pathwise 'fine' reference"):
+        load_study(path)
+    path.write_text(base + '[measure]\nmetric = "kl"\n')
+    with pytest.raises(ConfigError, match="'kl' does not take samples"):
+        load_study(path)
+
+
+BH = """kind = "backward-heat"
+[options]
+n = 32
+t_final = 0.05
+dt = 1e-3
+eps = [0.0, 1e-6]
+growth_schemes = ["explicit"]
+mode_steps = 40
+blowup_n = [32]
+blowup_dt = [1e-3]
+ou_n = 96
+score_eps = [0.0, 1e-3]
+score_methods = ["pf-ode-heun"]
+score_perturbations = ["terminal"]
+score_n_steps = 10
+score_n_steps_sweep = [5, 10]
+n_samples = { quick = 200, full = 400 }
+"""
+
+
+def test_backward_heat_kind_reports_figures_and_checks_values(tmp_path):
+    spec, sr, cache = run_spec(tmp_path, BH, "bh")
+    summary = sr.summary()
+    assert summary["values"]["growth_explicit_max_rel_err"] < 1e-6  # measured vs discrete symbol
+    index = write_reports(tmp_path / "r", [spec], "quick", cache)
+    assert len(list((index.parent / "bh").glob("fig-*.png"))) >= 4
+    from fplab.check import quantities
+
+    current = quantities(summary)
+    assert compare(spec, current, current).regressions == []
+    key = "rate_max_discrete"  # growth rate of the fastest discrete mode: a number with a size
+    moved = {**current, "values": {**current["values"], key: current["values"][key] * 1.1}}
+    res = compare(spec, current, moved)
+    assert len(res.regressions) == 1 and f"{key!r} changed" in res.regressions[0]
+
+
+def test_bad_experiment_option_is_a_config_error(tmp_path):
+    path = tmp_path / "bh.toml"
+    path.write_text(BH.replace("n = 32", "n = 32\nsamples = 3"))
+    with pytest.raises(ConfigError, match=r"bh.toml: options: .*samples"):
+        load_study(path)
+
+
+def test_study_whose_module_is_missing_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "bh.toml").write_text("# bh\n" + BH)
+    (tmp_path / "studies" / "ok.toml").write_text(
+        f'# ok\nkind = "fd-space"\n{OU_1D}\n[sweep]\nparam = "n"\ncompare = ["central"]\nquick = [16, 32]\n'
+        '[measure]\nmetric = "tv"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(BackwardHeat, "module", "fplab.not_installed_here")
+    assert [s.name for s in find_studies(None)] == ["ok"]
+    assert "skipping bh.toml" in capsys.readouterr().err
+    with pytest.raises(StudyUnavailable, match=r"bh\.toml: kind: needs fplab\.not_installed_here"):
+        find_studies(["bh"])
