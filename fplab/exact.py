@@ -174,7 +174,6 @@ class ExactScore:
     def _mixture_score_per_time(self, x: FloatArray, t: FloatArray) -> FloatArray:
         """Score with a different time per sample; x (n, d), t (n,) -> (n, d)."""
         assert isinstance(self.sde, LinearSDE)
-        p0 = self.p0
         if not np.all(np.isfinite(t)) or np.any(t < self.t0):
             msg = f"t must be finite and >= t0 = {self.t0}, got min(t) = {np.min(t)}"
             raise ValueError(msg)
