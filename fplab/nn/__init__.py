@@ -21,21 +21,54 @@ except ImportError as err:  # pragma: no cover - torch is a core dependency, but
     raise ImportError(msg) from err
 
 from fplab.nn.checkpoint import load_checkpoint
+from fplab.nn.evaluate import (
+    Reference,
+    ScoreErrorCurve,
+    convolution_reference,
+    error_budget,
+    exact_reference,
+    fd_reference,
+    sample_error_table,
+    score_error_vs_t,
+)
+from fplab.nn.experiment import PROBLEMS, ExperimentConfig, ScoreNetworkResult, run_experiment
+from fplab.nn.flow import FlowConfig, LearnedFlow, exact_velocity, sample_flow, train_flow
+from fplab.nn.likelihood import LikelihoodResult, flow_log_likelihood, pf_ode_log_likelihood
 from fplab.nn.models import GaussianFourierFeatures, TimeMLP, build_mlp, resolve_device
 from fplab.nn.params import PARAMETERISATIONS, convert, marginal_coefficients_array
 from fplab.nn.train import WEIGHTINGS, LearnedScore, TrainConfig, train_score
 
 __all__ = [
     "PARAMETERISATIONS",
+    "PROBLEMS",
     "WEIGHTINGS",
+    "ExperimentConfig",
+    "FlowConfig",
     "GaussianFourierFeatures",
+    "LearnedFlow",
     "LearnedScore",
+    "LikelihoodResult",
+    "Reference",
+    "ScoreErrorCurve",
+    "ScoreNetworkResult",
     "TimeMLP",
     "TrainConfig",
     "build_mlp",
     "convert",
+    "convolution_reference",
+    "error_budget",
+    "exact_reference",
+    "exact_velocity",
+    "fd_reference",
+    "flow_log_likelihood",
     "load_checkpoint",
     "marginal_coefficients_array",
+    "pf_ode_log_likelihood",
     "resolve_device",
+    "run_experiment",
+    "sample_error_table",
+    "sample_flow",
+    "score_error_vs_t",
+    "train_flow",
     "train_score",
 ]

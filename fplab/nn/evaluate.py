@@ -258,7 +258,10 @@ def sample_error_table(
                     "kl": float("nan"),
                 }
                 if grid is not None and p0_density is not None:
-                    row["kl"] = float(kl_from_samples(x, p0_density, grid, max_outside=0.05))
+                    try:
+                        row["kl"] = float(kl_from_samples(x, p0_density, grid, max_outside=0.05))
+                    except ValueError:  # over 5% of the samples left the grid: KL undefined there
+                        row["kl"] = float("inf")
                 if first is None:
                     first = x
                 else:
@@ -284,10 +287,13 @@ def error_budget(
     p0_density: FloatArray,
     ptmin_density: FloatArray,
     pT_density: FloatArray,
-) -> dict[str, float]:
+    keep_samples: bool = False,
+) -> dict[str, Any]:
     """The W2 split of the module docstring for one sampler and n_steps, plus the grid KLs.
 
-    ``p_T`` is the exact law at T (``sample(n, seed)``), used only for the prior-mismatch term.
+    ``p_T`` is the exact law at T (``sample(n, seed)``), used only for the prior-mismatch term
+    (None: no exact p_T samples, the prior and mc_floor terms are NaN).  ``keep_samples`` adds
+    the arrays 'x_learned' and 'x_exact' (n, d) of the N-step runs.
     Returns a flat dict: total, score, discretisation, prior, mc_floor, truncation (all W2),
     kl_prior = KL(p_T ‖ prior) and kl_truncation = KL(p_tmin ‖ p0) on the grid.
     """
@@ -296,9 +302,6 @@ def error_budget(
 
     d = grid.ndim
     x_T = prior_samples(sde, d, n_samples, seed)
-    y_T = np.asarray(p_T.sample(n_samples, seed=np.random.default_rng([seed, 3]))).reshape(
-        n_samples, d
-    )
     y_ref = reference_samples(p0, max(n_samples, 20000), seed)
 
     def run(score: Any, x: FloatArray, n: int) -> FloatArray:
@@ -308,23 +311,33 @@ def error_budget(
     x_learned = run(learned, x_T, n_steps)
     x_exact = run(exact, x_T, n_steps)
     x_exact_ref = run(exact, x_T, n_ref)
-    y_exact_ref = run(exact, y_T, n_ref)
+    prior_term = mc_floor = float("nan")
+    if p_T is not None:
+        y_T = np.asarray(p_T.sample(n_samples, seed=np.random.default_rng([seed, 3]))).reshape(
+            n_samples, d
+        )
+        y_exact_ref = run(exact, y_T, n_ref)
+        prior_term = w2_samples(x_exact_ref, y_exact_ref)
+        mc_floor = w2_samples(y_exact_ref, y_ref)
     mean, std = prior_coefficients(sde, horizon(sde), d)
     pts = grid.points()
     prior = np.exp(-0.5 * np.sum((pts - mean) ** 2, axis=1) / std**2) / (2 * np.pi * std**2) ** (
         d / 2
     )
     trunc = w2_density(ptmin_density, p0_density, grid) if d == 1 else float("nan")
-    return {
+    out: dict[str, Any] = {
         "method": method,
         "n_steps": int(n_steps),
         "total": w2_samples(x_learned, y_ref),
         "total_exact_score": w2_samples(x_exact, y_ref),
         "score": w2_samples(x_learned, x_exact),
         "discretisation": w2_samples(x_exact, x_exact_ref),
-        "prior": w2_samples(x_exact_ref, y_exact_ref),
-        "mc_floor": w2_samples(y_exact_ref, y_ref),
+        "prior": prior_term,
+        "mc_floor": mc_floor,
         "truncation": float(trunc),
         "kl_prior": float(kl(pT_density, prior.reshape(grid.shape), grid)),
         "kl_truncation": float(kl(ptmin_density, p0_density, grid)),
     }
+    if keep_samples:
+        out["x_learned"], out["x_exact"] = x_learned, x_exact
+    return out

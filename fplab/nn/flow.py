@@ -116,8 +116,8 @@ class LearnedFlow:
     def velocity(self, x: Any, t: Any) -> FloatArray:
         """v_θ(x, t) as float64; x (n, d) or (n,), t float or (n,)."""
         xs, flat = as_samples(x, self.dim)
-        tt = np.broadcast_to(np.asarray(t, dtype=np.float64).reshape(-1), (xs.shape[0],))
-        with torch.no_grad():
+        tt = np.broadcast_to(np.asarray(t, dtype=np.float64).reshape(-1), (xs.shape[0],)).copy()
+        with torch.no_grad(), torch_threads(1):
             xb = torch.as_tensor(xs, dtype=self.dtype, device=self.device)
             out = self.torch_velocity(xb, tt).double().cpu().numpy()
         return restore_shape(out, flat)

@@ -24,6 +24,7 @@ import torch
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_int
 from fplab.nn.params import horizon, prior_coefficients
+from fplab.nn.train import torch_threads
 
 __all__ = ["LikelihoodResult", "flow_log_likelihood", "ode_log_likelihood", "pf_ode_log_likelihood"]
 
@@ -95,6 +96,22 @@ def ode_log_likelihood(
     """
     xs, _ = as_samples(x)
     n_steps = check_int(n_steps, "n_steps", minimum=1)
+    with torch_threads(1):
+        z, acc = _rk4_with_divergence(field, xs, t0, t1, n_steps, dtype, device)
+    z_np = z.double().cpu().numpy()
+    return np.asarray(prior_logpdf(z_np), dtype=np.float64) + acc.double().cpu().numpy()
+
+
+def _rk4_with_divergence(
+    field: TorchField,
+    xs: FloatArray,
+    t0: float,
+    t1: float,
+    n_steps: int,
+    dtype: torch.dtype,
+    device: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RK4 for the augmented state (x, ∫ ∇·v dt); returns x(t1) (n, d) and the integral (n,)."""
     h = (t1 - t0) / n_steps
     z = torch.as_tensor(xs, dtype=dtype, device=device)
     acc = torch.zeros(xs.shape[0], dtype=dtype, device=device)
@@ -106,8 +123,7 @@ def ode_log_likelihood(
         v4, d4 = _divergence(field, z + h * v3, t + h)
         z = z + h / 6.0 * (v1 + 2 * v2 + 2 * v3 + v4)
         acc = acc + h / 6.0 * (d1 + 2 * d2 + 2 * d3 + d4)
-    z_np = z.double().cpu().numpy()
-    return np.asarray(prior_logpdf(z_np), dtype=np.float64) + acc.double().cpu().numpy()
+    return z, acc
 
 
 def _gaussian_logpdf(mean: FloatArray, std: float) -> Callable[[FloatArray], FloatArray]:
@@ -210,10 +226,11 @@ def pf_ode_log_likelihood(
         )
         return a * z + b - 0.5 * float(sde.g2(t)) * s_fn(z, t)
 
+    prior_logpdf = _gaussian_logpdf(mean, std) if prior is None else prior.logpdf
     log_p = ode_log_likelihood(
         field,
         xs,
-        _gaussian_logpdf(mean, std),
+        prior_logpdf,
         t0=t_end,
         t1=T,
         n_steps=n_steps,

@@ -227,6 +227,8 @@ class LearnedScore:
         self.T = horizon(sde)
         self.losses = np.zeros(0) if losses is None else np.asarray(losses, dtype=np.float64)
         self.train_seconds = float(train_seconds)
+        #: torch threads for evaluation (1: small batches gain nothing from more, see torch_threads)
+        self.n_threads: int | None = 1
 
     @property
     def dim(self) -> int:
@@ -250,12 +252,12 @@ class LearnedScore:
         Returns the shape of x.
         """
         xs, flat = as_samples(x, self.dim)
-        tt = np.broadcast_to(np.asarray(t, dtype=np.float64).reshape(-1), (xs.shape[0],))
+        tt = np.broadcast_to(np.asarray(t, dtype=np.float64).reshape(-1), (xs.shape[0],)).copy()
         if tt.shape[0] and np.min(tt) <= 0.0:
             msg = f"t must be > 0 for a learned score (σ_0 = 0), got min t = {np.min(tt)}"
             raise ValueError(msg)
         out = np.empty_like(xs)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.n_threads):
             for i in range(0, xs.shape[0], chunk):
                 xb = torch.as_tensor(xs[i : i + chunk], dtype=self.dtype, device=self.device)
                 yb = self.torch_predict(xb, tt[i : i + chunk], kind)
@@ -546,7 +548,9 @@ def stf_target(
     y = xt - c  # (n, d)
     # log N(x_i; α_i y_j + c_i, σ_i²) up to a per-row constant, by |y - α r|² = |y|² - 2α y·r + α²|r|²
     logw_ref = (a * (y @ ref.T) - 0.5 * a * a * np.sum(ref * ref, axis=1)[None, :]) / (s * s)
-    logw_own = (a[:, 0] * np.sum(y * x0, axis=1) - 0.5 * a[:, 0] ** 2 * np.sum(x0 * x0, axis=1)) / s[:, 0] ** 2
+    logw_own = (
+        a[:, 0] * np.sum(y * x0, axis=1) - 0.5 * a[:, 0] ** 2 * np.sum(x0 * x0, axis=1)
+    ) / s[:, 0] ** 2
     top = np.maximum(logw_ref.max(axis=1), logw_own)
     w_ref = np.exp(logw_ref - top[:, None])
     w_own = np.exp(logw_own - top)
