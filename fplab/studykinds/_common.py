@@ -57,7 +57,7 @@ def downsample_curve(x: Any, *ys: Any, n_max: int = 400) -> dict[str, list[float
 
 
 def fit_order(
-    h: list[float], err: list[float], stderr: list[float] | None = None
+    h: list[float], err: list[float], stderr: list[float] | None = None, scale: float | None = None
 ) -> dict[str, Any]:
     """``fp.observed_order`` on the positive finite points, as a JSON-ready dict."""
     from fplab.convergence import observed_order
@@ -69,7 +69,7 @@ def fit_order(
     ]
     if len(pts) < 2:
         return {"order": math.nan, "ci": [math.nan, math.nan], "flags": [], "n_points": len(pts)}
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = {} if scale is None else {"scale": scale}
     if stderr is not None and all(s is not None and s > 0 for _, _, s in pts):
         kw["err_stderr"] = [s for _, _, s in pts]
     fit = observed_order([p[0] for p in pts], [p[1] for p in pts], **kw)
@@ -101,9 +101,19 @@ class ConvergenceKind(StudyKind):
     h_name: ClassVar[str] = "h"
     error_name: ClassVar[str] = "error"
 
+    #: size of the measured quantity for the fit's round-off test (None: the largest error)
+    error_scale: ClassVar[float | None] = None
+
     def declared_order(self, spec: StudySpec, name: str | None) -> float | None:
-        """The order theory predicts for ``name``; spec ``[expect] order`` first."""
-        return spec.expected_order(name or "")
+        """The order theory predicts for ``name``: from ``[expect] order`` when the spec gives one
+        (a table is complete: a name it omits has no claim), else the registry's declared order."""
+        if "order" in spec.expect:
+            return spec.expected_order(name or "")
+        return self.registry_order(spec, name)
+
+    def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
+        """The declared order of ``name`` in the compared registry (None: no claim)."""
+        return None
 
     def case_config(
         self, spec: StudySpec, tier: str, name: str | None, value: float
@@ -165,7 +175,7 @@ class ConvergenceKind(StudyKind):
             h = [r["h"] for r in rows]
             err = [r["error"] for r in rows]
             stderr = [r["stderr"] for r in rows] if all("stderr" in r for r in rows) else None
-            fit = fit_order(h, err, stderr)
+            fit = fit_order(h, err, stderr, self.error_scale)
             orders.append(
                 order_row(
                     name or spec.kind,

@@ -66,6 +66,7 @@ class _FDKind(ConvergenceKind):
     needs_metric: ClassVar[bool] = True
     references: ClassVar[tuple[str, ...]] = ("exact", "stationary", "fine")
     depends: ClassVar[tuple[str, ...]] = ("fd", "metrics")
+    error_scale = 1.0  # density metrics (TV, Hellinger, KL) of O(1) densities: round-off ~ 1e-13
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.study import build_problem
@@ -167,11 +168,10 @@ class FDSpace(_FDKind):
     }
     h_name = "dx"
 
-    def declared_order(self, spec: StudySpec, name: str | None) -> float | None:
+    def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
         from fplab.fd import SPACE_SCHEMES
 
-        given = spec.expected_order(name or "")
-        return given if given is not None else float(SPACE_SCHEMES.get(name).order)
+        return float(SPACE_SCHEMES.get(name).order)
 
     def cost(self, config: dict[str, Any]) -> float:
         return float(config["value"]) ** len(np.atleast_1d(config["problem"]["grid"]["n"]))
@@ -222,11 +222,10 @@ class FDTime(_FDKind):
     }
     h_name = "dt"
 
-    def declared_order(self, spec: StudySpec, name: str | None) -> float | None:
+    def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
         from fplab.fd import TIME_SCHEMES
 
-        given = spec.expected_order(name or "")
-        return given if given is not None else float(TIME_SCHEMES.get(name).order)
+        return float(TIME_SCHEMES.get(name).order)
 
     def case_config(
         self, spec: StudySpec, tier: str, name: str | None, value: float

@@ -60,10 +60,7 @@ class _MCKind(ConvergenceKind):
         ),
     }
 
-    def declared_order(self, spec: StudySpec, name: str | None) -> float | None:
-        given = spec.expected_order(name or "")
-        if given is not None:
-            return given
+    def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
         from fplab.mc import MC_METHODS
         from fplab.study import build_problem
 

@@ -74,11 +74,10 @@ class ReverseSamplers(ConvergenceKind):
         ),
     }
 
-    def declared_order(self, spec: StudySpec, name: str | None) -> float | None:
-        given = spec.expected_order(name or "")
-        if given is not None or spec.measure["reference"] == "exact":
-            # against the law, the order is visible only above the sampling floor: no default
-            return given
+    def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
+        if spec.measure["reference"] == "exact":
+            # against the law the order shows only above the sampling floor: no default claim
+            return None
         from fplab.reverse import SAMPLERS
 
         return float(SAMPLERS.get(name).order)
