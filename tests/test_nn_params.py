@@ -86,3 +86,12 @@ def test_exact_score_maps_to_posterior_mean_denoiser(rng):
 def test_convert_rejects_unknown_parameterisation():
     with pytest.raises(ValueError, match="dst"):
         convert(np.zeros((1, 1)), "eps", "epsilon", np.zeros((1, 1)), 1.0, 1.0)
+
+
+def test_import_fplab_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, fplab; fplab.VP(); fplab.exact_score; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
