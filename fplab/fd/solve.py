@@ -106,7 +106,7 @@ def _save_times(save_at: Any, t0: float, t_final: float) -> FloatArray:
 class _Problem:
     """Face tables and kernel dispatch for one (sde, grid, schemes) combination."""
 
-    def __init__(self, sde: SDE, grid: Grid, scheme: TimeScheme, space: int, bc: int) -> None:
+    def __init__(self, sde: SDE, grid: Grid, scheme: type[TimeScheme], space: int, bc: int) -> None:
         self.sde = sde
         self.grid = grid
         self.scheme = scheme
