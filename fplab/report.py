@@ -40,6 +40,7 @@ class StudyResults:
     tier: str
     done: list[tuple[Case, dict[str, Any]]] = field(default_factory=list)
     missing: list[Case] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -54,12 +55,25 @@ class StudyResults:
 
 
 def collect(
-    spec: StudySpec, tier: str, cache: ResultCache, failures: dict[str, str] | None = None
+    spec: StudySpec,
+    tier: str,
+    cache: ResultCache,
+    failures: dict[str, str] | None = None,
+    *,
+    stale_ok: bool = False,
 ) -> StudyResults:
-    """The stored results of ``spec``'s cases of ``tier``."""
+    """The stored results of ``spec``'s cases of ``tier``.
+
+    With ``stale_ok`` a case not stored for the current code version falls back to the newest
+    result of the same configuration from an older code version, listed in ``stale``.
+    """
     out = StudyResults(spec, tier)
     for case in spec.cases(tier):
         entry = cache.get(case.key)
+        if entry is None and stale_ok:
+            entry = cache.latest_for(case.kind, case.config)
+            if entry is not None:
+                out.stale.append(case.label)
         if entry is None:
             out.missing.append(case)
         else:
@@ -249,6 +263,7 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         **prov,
         "n_cases": len(sr.done) + len(sr.missing),
         "n_missing": len(sr.missing),
+        "n_stale": len(sr.stale),
         "failures": sr.failures,
         "case_seconds_total": case_seconds,
         "case_code_versions": sorted({e.get("code_version", "") for _, e in sr.done}),
@@ -283,6 +298,11 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     tables = summary.get("tables", [])
     notes = summary.get("notes", [])
     problems = [f"missing (not run yet): {c.label}" for c in sr.missing]
+    if sr.stale:
+        problems.append(
+            f"{len(sr.stale)} cases come from an older code version "
+            f"({', '.join(meta['case_code_versions'])}); `fplab run` refreshes them"
+        )
     problems += [f"failed: {k}: {v}" for k, v in sr.failures.items()]
 
     # report.md
@@ -403,6 +423,8 @@ def write_reports(
     tier: str,
     cache: ResultCache,
     failures: dict[str, str] | None = None,
+    *,
+    stale_ok: bool = False,
 ) -> Path:
     """Write every study's report folder and ``out/index.html`` from the stored results.
 
@@ -414,7 +436,9 @@ def write_reports(
     prov = provenance()
     entries = {}
     for spec in specs:
-        entries[spec.name] = write_study(out, collect(spec, tier, cache, failures), prov)
+        entries[spec.name] = write_study(
+            out, collect(spec, tier, cache, failures, stale_ok=stale_ok), prov
+        )
     for meta_path in sorted(out.glob("*/meta.json")):
         name = meta_path.parent.name
         if name in entries:

@@ -73,11 +73,16 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _identity(kind: Any, config: Any) -> str:
+    return json.dumps([kind, config], sort_keys=True, separators=(",", ":"))
+
+
 class ResultCache:
     """Finished case results, one JSON file per case key, written atomically."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
+        self._by_config: dict[str, dict[str, Any]] | None = None
 
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
@@ -91,6 +96,22 @@ class ResultCache:
             return json.loads(text)  # type: ignore[no-any-return]
         except json.JSONDecodeError:  # a torn file cannot happen with os.replace; be safe anyway
             return None
+
+    def latest_for(self, kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest stored entry for this kind and configuration under *any* code version
+        (for ``fplab report`` after the code changed); None if there is none."""
+        if self._by_config is None:
+            self._by_config = {}
+            for path in sorted(self.folder.glob("??/*.json")):
+                try:
+                    entry = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError):
+                    continue
+                ident = _identity(entry.get("kind"), entry.get("config"))
+                old = self._by_config.get(ident)
+                if old is None or entry.get("finished_at", "") > old.get("finished_at", ""):
+                    self._by_config[ident] = entry
+        return self._by_config.get(_identity(kind, config))
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         target = self.path(key)

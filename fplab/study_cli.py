@@ -127,9 +127,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     specs = find_studies(args.studies)
     cache = ResultCache(args.cache)
-    missing = sum(len(collect(s, args.tier, cache).missing) for s in specs)
-    index = write_reports(args.out, specs, args.tier, cache)
+    found = [collect(s, args.tier, cache, stale_ok=True) for s in specs]
+    missing = sum(len(sr.missing) for sr in found)
+    stale = sum(len(sr.stale) for sr in found)
+    index = write_reports(args.out, specs, args.tier, cache, stale_ok=True)
     note = f" ({missing} cases not run yet: `fplab run` fills them in)" if missing else ""
+    if stale:
+        note += f" ({stale} cases from an older code version: `fplab run` refreshes them)"
     print(f"fplab report: {_studies(len(specs))} -> {index}{note}")
     return 0
 

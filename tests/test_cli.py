@@ -97,3 +97,16 @@ def test_shipped_check_subset_matches_baselines(tmp_path, monkeypatch, capsys):
     fast = ["em-law-ou-1d"]
     code = run("check", *fast, "--workers", "1", "--cache", str(tmp_path / "c"), "--quiet")
     assert code == 0, capsys.readouterr().out
+
+
+def test_report_after_a_code_change_shows_stale_results_marked(repo, capsys, monkeypatch):
+    assert run("run", "--workers", "1", "--cache", "c", "--out", "r", "--quiet") == 0
+    import fplab.runner
+
+    monkeypatch.setattr(fplab.runner, "code_version", lambda kind=None: "0.0.0+changed")
+    assert run("report", "--cache", "c", "--out", "r") == 0
+    assert "3 cases from an older code version" in capsys.readouterr().out
+    md = (repo / "r" / "tiny" / "report.md").read_text()
+    assert "3 cases come from an older code version" in md and "n_steps=16" in md
+    assert run("report", "--cache", "c", "--out", "r3") == 0  # still drawn, from the stored numbers
+    assert (repo / "r3" / "tiny" / "fig-1.png").is_file()
