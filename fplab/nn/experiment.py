@@ -122,6 +122,8 @@ class ExperimentConfig:
     n_samples : int               samples per sampler run
     t_end : float                 where reverse sampling stops (t_min truncation)
     score_times : tuple of float  times (fractions of T) of the score-error curve
+    quantile_prior : bool         1-D: start samplers from prior quantiles (no Monte-Carlo floor for
+                                  PF-ODE solvers; stochastic samplers keep their noise)
     budget_method : str           sampler of the error budget ('' skips it)
     budget_n_ref : int            reference step count of the budget's discretisation term
     likelihood_points : int       data points of the PF-ODE likelihood check (0 skips it)
@@ -138,6 +140,7 @@ class ExperimentConfig:
     n_samples: int = 2000
     t_end: float = 1e-3
     score_times: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+    quantile_prior: bool = False
     budget_method: str = "pf-ode-heun"
     budget_n_ref: int = 400
     likelihood_points: int = 100
@@ -317,6 +320,7 @@ def run_experiment(
         seed=cfg.seed,
         grid=grid,
         p0_density=p0_density,
+        quantiles=cfg.quantile_prior,
     )
     budget: dict[str, Any] = {}
     dens_learned = dens_ref = np.zeros(grid.size)
