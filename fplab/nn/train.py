@@ -544,19 +544,19 @@ def stf_target(
     the (1 + n_ref)-point empirical law; the bias vanishes as n_ref grows while the variance at
     small σ_t drops by roughly the number of reference points within σ_t/α_t of x.
     """
-    a, s = alpha[:, None], sigma[:, None]
-    y = xt - c  # (n, d)
-    # log N(x_i; α_i y_j + c_i, σ_i²) up to a per-row constant, by |y - α r|² = |y|² - 2α y·r + α²|r|²
-    logw_ref = (a * (y @ ref.T) - 0.5 * a * a * np.sum(ref * ref, axis=1)[None, :]) / (s * s)
+    as_t = lambda arr: torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))  # noqa: E731
+    y = as_t(xt - c)  # (n, d)
+    own, r = as_t(x0), as_t(ref)
+    a, s2 = as_t(alpha)[:, None], as_t(sigma)[:, None] ** 2
+    # log N(x_i; α_i y_j + c_i, σ_i²) up to a per-row constant, by |y - α r|² = |y|² - 2α y·r + α²|r|²;
+    # float64 throughout: the terms are O(1/σ²) and cancel to O(1) at small t
+    logw_ref = (a * (y @ r.T) - 0.5 * a * a * (r * r).sum(1)[None, :]) / s2
     logw_own = (
-        a[:, 0] * np.sum(y * x0, axis=1) - 0.5 * a[:, 0] ** 2 * np.sum(x0 * x0, axis=1)
-    ) / s[:, 0] ** 2
-    top = np.maximum(logw_ref.max(axis=1), logw_own)
-    w_ref = np.exp(logw_ref - top[:, None])
-    w_own = np.exp(logw_own - top)
-    z = w_own + w_ref.sum(axis=1)
-    x0_post = (w_own[:, None] * x0 + w_ref @ ref) / z[:, None]  # posterior mean of x0 over the set
-    return (y - a * x0_post) / s
+        a * (y * own).sum(1, keepdim=True) - 0.5 * a * a * (own * own).sum(1, keepdim=True)
+    ) / s2
+    w = torch.softmax(torch.cat([logw_own, logw_ref], dim=1), dim=1)
+    x0_post = w[:, :1] * own + w[:, 1:] @ r  # posterior mean of x0 over {x0_i} ∪ ref
+    return ((y - a * x0_post) / as_t(sigma)[:, None]).numpy()
 
 
 def train_score(
