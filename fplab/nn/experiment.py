@@ -119,7 +119,8 @@ class ExperimentConfig:
     train : dict                  :class:`TrainConfig` fields (override the defaults below)
     methods : tuple of str        samplers of ``fp.reverse.SAMPLERS``
     n_steps : tuple of int        sampler step counts
-    n_samples : int               samples per sampler run
+    n_samples : int or None       samples per sampler run (None: 2000 in 1-D, 800 in 2-D, where
+                                  every W2 is an exact optimal-transport solve)
     t_end : float                 where reverse sampling stops (t_min truncation)
     score_times : tuple of float  times (fractions of T) of the score-error curve
     quantile_prior : bool         1-D: start samplers from prior quantiles (no Monte-Carlo floor for
@@ -137,7 +138,7 @@ class ExperimentConfig:
     train: dict[str, Any] = field(default_factory=dict)
     methods: tuple[str, ...] = ("pf-ode-euler", "pf-ode-heun", "euler-maruyama", "ddim")
     n_steps: tuple[int, ...] = (10, 20, 50, 100)
-    n_samples: int = 2000
+    n_samples: int | None = None
     t_end: float = 1e-3
     score_times: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
     quantile_prior: bool = False
@@ -309,13 +310,14 @@ def run_experiment(
     )
     curve = score_error_vs_t(model, reference, times)
     p0_density = p0.pdf(grid.points()).reshape(grid.shape)
+    n_samples = cfg.n_samples if cfg.n_samples is not None else (2000 if grid.ndim == 1 else 800)
     rows = sample_error_table(
         sde,
         {"learned": model, "reference": reference.score},
         p0,
         methods=cfg.methods,
         n_steps=cfg.n_steps,
-        n_samples=cfg.n_samples,
+        n_samples=n_samples,
         t_end=cfg.t_end,
         seed=cfg.seed,
         grid=grid,
@@ -337,7 +339,7 @@ def run_experiment(
             method=cfg.budget_method,
             n_steps=max(cfg.n_steps),
             n_ref=cfg.budget_n_ref,
-            n_samples=cfg.n_samples,
+            n_samples=n_samples,
             t_end=cfg.t_end,
             seed=cfg.seed,
             grid=grid,
