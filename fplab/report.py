@@ -241,6 +241,14 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     spec = sr.spec
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(sr, prov)
+    old = _read_meta(folder / "meta.json")
+    if (
+        old is not None
+        and old.get("fingerprint") == fingerprint
+        and (folder / "index.html").is_file()
+    ):
+        return _entry_from_meta(spec.name, old)  # same results, spec and code: nothing to redraw
     summary = sr.summary()
     figures = spec.kind_obj.figures(spec, sr.results, summary) if sr.done else []
     order_rows, order_cls = [], []
@@ -257,6 +265,7 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         "title": spec.title,
         "purpose": spec.purpose,
         "kind": spec.kind,
+        "spec_path": str(spec.path.resolve()),
         "tier": sr.tier,
         "seed": spec.seed,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -269,6 +278,7 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         "case_code_versions": sorted({e.get("code_version", "") for _, e in sr.done}),
         "config": spec.raw,
         "summary": summary,
+        "fingerprint": fingerprint,
     }
     _write_text(folder / "meta.json", json.dumps(meta, indent=2, default=str))
     buf = io.StringIO()
@@ -366,18 +376,48 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     ]
     _write_text(folder / "index.html", "\n".join(h))
 
-    matches = [o.get("match") for o in summary.get("orders", [])]
+    return _entry_from_meta(spec.name, meta)
+
+
+def _fingerprint(sr: StudyResults, prov: dict[str, Any]) -> str:
+    """Hash of everything a study's report shows: stored entries, missing/stale/failed cases,
+    the spec, and the code and commit that draw it."""
+    import hashlib
+
+    blob = {
+        "done": [(c.key, e.get("finished_at"), e.get("code_version")) for c, e in sr.done],
+        "missing": [c.key for c in sr.missing],
+        "stale": sr.stale,
+        "failures": sr.failures,
+        "spec": [str(sr.spec.path), sr.spec.raw, sr.tier],
+        "code": [prov["code_version"], prov["git_commit"], prov["git_dirty"]],
+    }
+    text = json.dumps(blob, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _read_meta(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _entry_from_meta(name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The index entry of a study from its ``meta.json``."""
+    orders = meta.get("summary", {}).get("orders", [])
+    matches = [o.get("match") for o in orders]
     return {
-        "name": spec.name,
-        "title": spec.title,
-        "purpose": spec.purpose,
-        "kind": spec.kind,
-        "n_done": len(sr.done),
-        "n_missing": len(sr.missing),
-        "n_failed": len(sr.failures),
+        "name": name,
+        "title": meta.get("title", name),
+        "purpose": meta.get("purpose", ""),
+        "kind": meta.get("kind", ""),
+        "n_done": meta.get("n_cases", 0) - meta.get("n_missing", 0),
+        "n_missing": meta.get("n_missing", 0),
+        "n_failed": len(meta.get("failures", {})),
         "orders_matched": sum(m is True for m in matches),
         "orders_checked": sum(m is not None for m in matches),
-        "orders": [f"{o['label']} {_fmt(o['order'])}" for o in summary.get("orders", [])],
+        "orders": [f"{o['label']} {_fmt(o['order'])}" for o in orders],
     }
 
 
@@ -429,7 +469,8 @@ def write_reports(
     """Write every study's report folder and ``out/index.html`` from the stored results.
 
     Studies already reported in ``out`` but not in ``specs`` keep their folders and stay linked
-    from the index (their entries are re-read from their ``meta.json``).
+    from the index while their spec file exists (entries re-read from their ``meta.json``).  A
+    study whose stored results, spec and code are unchanged since its last report is not redrawn.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -441,24 +482,11 @@ def write_reports(
         )
     for meta_path in sorted(out.glob("*/meta.json")):
         name = meta_path.parent.name
-        if name in entries:
+        meta = _read_meta(meta_path)
+        if name in entries or meta is None:
             continue
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        orders = meta.get("summary", {}).get("orders", [])
-        matches = [o.get("match") for o in orders]
-        entries[name] = {
-            "name": name,
-            "title": meta.get("title", name),
-            "purpose": meta.get("purpose", ""),
-            "kind": meta.get("kind", ""),
-            "n_done": meta.get("n_cases", 0) - meta.get("n_missing", 0),
-            "n_missing": meta.get("n_missing", 0),
-            "n_failed": len(meta.get("failures", {})),
-            "orders_matched": sum(m is True for m in matches),
-            "orders_checked": sum(m is not None for m in matches),
-            "orders": [f"{o['label']} {_fmt(o['order'])}" for o in orders],
-        }
+        # a study reported earlier and not part of this call stays linked while its spec exists
+        spec_path = Path(str(meta.get("spec_path", "")))
+        if spec_path.is_file():
+            entries[name] = _entry_from_meta(name, meta)
     return write_index(out, [entries[k] for k in sorted(entries)], tier, prov)

@@ -72,3 +72,14 @@ def test_orders_table_marks_agreement_with_theory(reported):
     lo, hi = (float(v) for v in interval.strip("[]").split(","))
     assert lo <= order <= hi and theory == 1.0
     assert matches == ("yes" if lo - 0.1 <= theory <= hi + 0.1 else "NO")
+
+
+def test_unchanged_study_is_not_redrawn_and_changed_one_is(reported, tmp_path):
+    spec, cache, cases, _, folder = reported
+    stamp = (folder / "fig-1.png").stat().st_mtime_ns
+    write_reports(folder.parent, [spec], "quick", cache)
+    assert (folder / "fig-1.png").stat().st_mtime_ns == stamp  # nothing changed: kept
+    run_cases(cases, cache=cache, progress=None)  # the missing case is now stored
+    write_reports(folder.parent, [spec], "quick", cache)
+    assert (folder / "fig-1.png").stat().st_mtime_ns != stamp
+    assert json.loads((folder / "meta.json").read_text())["n_missing"] == 0
