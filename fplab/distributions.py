@@ -100,6 +100,7 @@ class GaussianMixture:
         self._logw[self.weights == 0] = -np.inf
         self._logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         self._prec = np.linalg.inv(c)
+        self._chol_inv_t = np.ascontiguousarray(np.swapaxes(np.linalg.inv(chol), 1, 2))
         for a in (self.weights, self.means, self.covs):
             a.flags.writeable = False
 
@@ -120,17 +121,24 @@ class GaussianMixture:
         n = x.shape[0]
         out = np.empty((n, self.n_components))
         for k in range(self.n_components):
-            diff = x - self.means[k]
-            # Solve L z = diff^T rather than forming C^{-1}: stable for ill-conditioned C
-            z = np.linalg.solve(self._chol[k], diff.T) if self.dim > 1 else diff.T / self._chol[k]
-            maha = np.einsum("ij,ij->j", z, z)
+            # z = L_k^{-1}(x - m_k) through the triangular inverse (precomputed once): stable
+            # for ill-conditioned C_k and one small matmul per component
+            z = (x - self.means[k]) @ self._chol_inv_t[k]
+            maha = np.einsum("ij,ij->i", z, z)
             out[:, k] = self._logw[k] - 0.5 * (maha + self._logdet[k] + self.dim * _LOG_2PI)
         return out
+
+    @staticmethod
+    def _logsumexp_rows(a: FloatArray) -> FloatArray:
+        """log Σ_k exp(a[:, k]) with the row maximum factored out (a may hold -inf)."""
+        top = a.max(axis=1)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        return safe + np.log(np.exp(a - safe[:, None]).sum(axis=1))
 
     def logpdf(self, x: Any) -> FloatArray:
         """log p(x); x of shape (n, d) (or (n,) in 1-D) -> shape (n,)."""
         xs, _ = as_samples(x, self.dim)
-        return special.logsumexp(self._component_logpdf(xs), axis=1)
+        return self._logsumexp_rows(self._component_logpdf(xs))
 
     def pdf(self, x: Any) -> FloatArray:
         """p(x); x of shape (n, d) (or (n,) in 1-D) -> shape (n,)."""
@@ -140,7 +148,8 @@ class GaussianMixture:
         """Posterior component probabilities r_k(x), shape (n, K)."""
         xs, _ = as_samples(x, self.dim)
         lp = self._component_logpdf(xs)
-        return np.exp(lp - special.logsumexp(lp, axis=1, keepdims=True))
+        r = np.exp(lp - lp.max(axis=1, keepdims=True))
+        return r / r.sum(axis=1, keepdims=True)
 
     def score(self, x: Any) -> FloatArray:
         """∇_x log p(x); x of shape (n, d) -> (n, d), or (n,) -> (n,) in 1-D."""
