@@ -34,7 +34,7 @@ from fplab.nn.evaluate import (
     sample_error_table,
     score_error_vs_t,
 )
-from fplab.nn.params import horizon
+from fplab.nn.params import check_linear_sde, horizon
 from fplab.nn.train import TrainConfig, train_score
 
 __all__ = ["PROBLEMS", "ExperimentConfig", "ScoreNetworkResult", "run_experiment"]
@@ -298,7 +298,7 @@ def run_experiment(
         raise ValueError(unknown_choice_message("problem", cfg.problem, list(PROBLEMS)))
     make_law, make_grid = PROBLEMS[cfg.problem]
     p0, grid = make_law(), make_grid()
-    sde = SDES.get(cfg.sde)(**cfg.sde_params)
+    sde = check_linear_sde(SDES.get(cfg.sde)(**cfg.sde_params), "sde")
     T = horizon(sde)
     tick = time.perf_counter()
     model = train_score(

@@ -203,14 +203,16 @@ def pf_ode_log_likelihood(
     mean, std = prior_coefficients(sde, T, xs.shape[1])
     from fplab.nn.train import LearnedScore
 
+    s_fn: TorchField
     if isinstance(score, LearnedScore):
         dtype = torch.float64 if score.dtype == torch.float64 else torch.float32
 
-        def s_fn(z: torch.Tensor, t: float) -> torch.Tensor:
+        def _learned(z: torch.Tensor, t: float) -> torch.Tensor:
             return score.torch_predict(z.to(score.dtype), np.full(z.shape[0], t), "score").to(
                 z.dtype
             )
 
+        s_fn = _learned
         device: Any = score.device
     else:
         dtype, device = torch.float64, "cpu"

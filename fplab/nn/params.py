@@ -62,7 +62,7 @@ def marginal_coefficients_array(
         # σ_t² = (1 - e^{-B})² from s = 0 (see SubVP.transition)
         return np.exp(-0.5 * b), -np.expm1(-b), np.zeros((tt.shape[0], 1))
     if isinstance(sde, VE):
-        v = sde.sigma_min**2 * np.expm1(2.0 * sde._log_ratio * tt / sde.T)
+        v = sde.sigma_min**2 * np.expm1(2.0 * sde._log_ratio * tt / horizon(sde))
         return np.ones_like(tt), np.sqrt(v), np.zeros((tt.shape[0], 1))
     if isinstance(sde, Heat):
         return np.ones_like(tt), np.sqrt(2.0 * sde.D * tt), np.zeros((tt.shape[0], 1))
