@@ -292,9 +292,9 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         data = _png(fig)
         _write_text(folder / f"fig-{i}.png", data)
         pngs.append((caption, f"fig-{i}.png", base64.b64encode(data).decode("ascii")))
-    for old in folder.glob("fig-*.png"):
-        if old.name not in {p[1] for p in pngs}:
-            old.unlink()
+    for stale_fig in folder.glob("fig-*.png"):
+        if stale_fig.name not in {p[1] for p in pngs}:
+            stale_fig.unlink()
 
     provenance_line = (
         f"fplab {prov['fplab_version']} (code {prov['code_version']}, commit "

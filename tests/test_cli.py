@@ -95,7 +95,13 @@ def test_shipped_check_subset_matches_baselines(tmp_path, monkeypatch, capsys):
     """The accuracy regression check the suite runs: the fast shipped studies vs tests/baselines."""
     monkeypatch.chdir(ROOT)
     # the quick tiers that finish in seconds; `fplab check` with no names checks every study
-    fast = ["em-law-ou-1d", "fd-time-ou-1d", "fd-space-ou-1d", "fd-space-gbm", "mc-strong-double-well"]
+    fast = [
+        "em-law-ou-1d",
+        "fd-time-ou-1d",
+        "fd-space-ou-1d",
+        "fd-space-gbm",
+        "mc-strong-double-well",
+    ]
     code = run("check", *fast, "--workers", "1", "--cache", str(tmp_path / "c"), "--quiet")
     assert code == 0, capsys.readouterr().out
 

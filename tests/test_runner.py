@@ -52,7 +52,9 @@ def test_second_run_reads_every_case_from_the_cache(tmp_path, cases):
     files = sorted((tmp_path / "cache").rglob("*"))
     assert not [f for f in files if f.suffix == ".tmp"], "atomic writes leave no temporary files"
     entry = json.loads(cache.path(cases[0].key).read_text())
-    assert entry["code_version"] == code_version(cases[0].kind) and entry["config"] == cases[0].config
+    assert (
+        entry["code_version"] == code_version(cases[0].kind) and entry["config"] == cases[0].config
+    )
 
 
 class _InterruptAfter(io.StringIO):

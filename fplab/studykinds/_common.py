@@ -66,7 +66,7 @@ def fit_order(
 
     pts = [
         (hh, ee, ss)
-        for hh, ee, ss in zip(h, err, stderr or [None] * len(h))
+        for hh, ee, ss in zip(h, err, stderr or [None] * len(h))  # type: ignore[list-item]
         if ee is not None and math.isfinite(ee) and ee > 0 and math.isfinite(hh)
     ]
     if len(pts) < 2:

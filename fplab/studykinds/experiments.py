@@ -293,7 +293,7 @@ def _score_vs_naive(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | 
     for r in score:
         groups[(r["method"], r["perturbation"])].append(r)
     for i, ((method, pert), rs) in enumerate(sorted(groups.items())):
-        by_eps = {}
+        by_eps: dict[float, float] = {}
         for r in rs:
             by_eps.setdefault(_num(r["eps"]), _num(r["tv"]))
         eps = sorted(by_eps)
