@@ -190,3 +190,16 @@ def test_quantile_prior_removes_the_monte_carlo_floor_of_pf_ode_errors():
     assert rows[0]["w2"] < 6e-3, rows
     with pytest.raises(ValueError, match="1-D"):
         prior_samples(VP, 2, 10, 0, quantiles=True)
+
+
+def test_double_well_law_samples_its_stationary_density():
+    from fplab.nn.experiment import DoubleWellLaw
+
+    law = DoubleWellLaw(sigma=0.8)
+    grid = fp.Grid.uniform(lo=-4.0, hi=4.0, n=800)
+    assert grid.integrate(law.pdf(grid.axes[0])) == pytest.approx(1.0, abs=1e-9)
+    x = law.sample(20000, seed=1)
+    # k = 4 standard errors of the first two moments (mean 0 by symmetry)
+    m2 = float(grid.integrate(grid.axes[0] ** 2 * law.pdf(grid.axes[0])))
+    assert abs(x.mean()) < 4 * np.sqrt(m2 / 20000)
+    assert abs(np.mean(x**2) - m2) < 4 * np.std(x**2) / np.sqrt(20000)

@@ -115,6 +115,8 @@ def test_checkpoint_round_trip_gives_the_same_score(tmp_path):
     loaded = fp.nn.load_checkpoint(tmp_path / "m.pt")
     x = np.linspace(-3, 3, 11)
     np.testing.assert_array_equal(loaded(x, 0.4), model(x, 0.4))
+    np.testing.assert_array_equal(model(x, np.full(11, 0.4)), model(x, 0.4))  # per-sample times
+    assert model(x.reshape(-1, 1), 0.4).shape == (11, 1) and model(x, 0.4).shape == (11,)
     assert loaded.config == model.config
     assert loaded.sde.params() == VP.params()
 
