@@ -262,7 +262,7 @@ class Exact(Method):
             raise ValueError(msg)
 
     @staticmethod
-    def tables(sde: SDE, tgrid: np.ndarray, d: int) -> tuple[np.ndarray, ...]:
+    def tables(sde: SDE, tgrid: np.ndarray, d: int) -> tuple[Any, ...]:
         """(em, ec (m, d), es, ee, eq, mult) of ``_kernels.run_exact`` on the steps of ``tgrid``."""
         m = tgrid.shape[0] - 1
         h = np.diff(tgrid)

@@ -109,17 +109,25 @@ def _time_grid(
     if np.any(s < t0 - tol) or np.any(s > t1 + tol):
         msg = f"save_at times must lie in [t0, t1] = [{t0}, {t1}], got {s.tolist()}"
         raise ValueError(msg)
-    nearest = np.abs(s[:, None] - tgrid[None, :]).min(axis=1)
-    extra = np.unique(s[nearest > tol])
+    _, dist = _nearest(tgrid, s)
+    extra = np.unique(s[dist > tol])
     if extra.size:  # split the steps that contain off-grid save times
         tgrid = np.unique(np.concatenate([tgrid, extra]))
-    steps = np.abs(s[:, None] - tgrid[None, :]).argmin(axis=1)
+    steps, _ = _nearest(tgrid, s)
     order = np.argsort(steps, kind="stable")
     return (
         tgrid,
         np.ascontiguousarray(steps[order], dtype=np.int64),
         np.argsort(order, kind="stable"),
     )
+
+
+def _nearest(tgrid: FloatArray, s: FloatArray) -> tuple[np.ndarray, FloatArray]:
+    """Index of the grid time nearest to each s, and the distance (sorted tgrid, O(len(s) log m))."""
+    hi = np.clip(np.searchsorted(tgrid, s), 1, tgrid.shape[0] - 1)
+    lo = hi - 1
+    d_lo, d_hi = np.abs(s - tgrid[lo]), np.abs(tgrid[hi] - s)
+    return np.where(d_lo <= d_hi, lo, hi), np.minimum(d_lo, d_hi)
 
 
 def _poly_tables(
@@ -222,10 +230,10 @@ def _run_numpy(
     """NumPy stepping with the kernels' normals (same streams, same draw order)."""
     n, d = x0.shape
     m = tgrid.shape[0] - 1
-    sw = np.empty((n, d, 2), dtype=np.uint64)
-    sv = np.empty((n, d, 2), dtype=np.uint64)
-    _kernels.init_streams(key, 0, sw, sv)
-    sw, sv = sw.reshape(n * d, 2), sv.reshape(n * d, 2)
+    sw3 = np.empty((n, d, 2), dtype=np.uint64)
+    sv3 = np.empty((n, d, 2), dtype=np.uint64)
+    _kernels.init_streams(key, 0, sw3, sv3)
+    sw, sv = sw3.reshape(n * d, 2), sv3.reshape(n * d, 2)
     per_step = n * ratio * d * 8 * (2 if entry.needs_dz else 1)
     block = max(1, min(m, _NUMPY_BLOCK_BYTES // max(per_step, 1)))
     x = x0.copy()
@@ -249,15 +257,17 @@ def _run_numpy(
                     sq**3 * (0.5 * zw[:, i] + 0.28867513459481287 * zv[:, i]) + sq * sq * w_before
                 ).sum(axis=1)
             st = [float(tgrid[k + 1]) if tau == 1.0 else t + tau * h for tau in taus]
-            x = entry.step(
-                x,
-                h,
-                dw,
-                dz,
-                lambda y, s, st=st: sde._drift(y, st[s]),
-                lambda y, s, st=st: sde._diffusion(y, st[s])[:, None],
-                lambda y, s, st=st: sde._diffusion_dx(y, st[s]),
-            )
+
+            def F(y: FloatArray, s: int, st: list[float] = st) -> FloatArray:
+                return sde._drift(y, st[s])
+
+            def G(y: FloatArray, s: int, st: list[float] = st) -> FloatArray:
+                return sde._diffusion(y, st[s])[:, None]
+
+            def Gx(y: FloatArray, s: int, st: list[float] = st) -> FloatArray:
+                return sde._diffusion_dx(y, st[s])
+
+            x = entry.step(x, h, dw, dz, F, G, Gx)
             wtot += dw
             js = _save_numpy(out, js, save_steps, k + 1, x)
     if w_end.shape[0]:
@@ -456,7 +466,7 @@ def simulate_coupled(
     CoupledResult
     """
     single = isinstance(method, str)
-    methods = (method,) if single else tuple(method)
+    methods: tuple[str, ...] = (method,) if isinstance(method, str) else tuple(method)
     if not methods:
         msg = "method must be a method name or a non-empty sequence of them"
         raise ValueError(msg)
