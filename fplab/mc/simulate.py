@@ -81,6 +81,8 @@ def _initial(sde: SDE, x0: Any, n_paths: Any, key: np.uint64) -> tuple[FloatArra
         msg = "x0 holds no states (shape (0, d)); pass at least one"
         raise ValueError(msg)
     sde.check_dim(x.shape[1], "x0")
+    if not x.flags.writeable:  # a read-only x0 would cost the kernels a second compilation
+        x = x.copy()
     return x, flat
 
 
@@ -141,11 +143,12 @@ def _poly_tables(
     poly = sde.poly_coefficients(times.ravel(), d)
     if poly is None:
         return None
+    # fresh writable copies: a read-only table (a broadcast view) would make numba compile a
+    # second specialisation of the kernel (~10 s)
     tabs = tuple(
-        np.ascontiguousarray(np.reshape(v, shape), dtype=np.float64)
-        for v in (poly.a, poly.c, poly.g0, poly.g1)
+        np.array(np.reshape(v, shape), dtype=np.float64) for v in (poly.a, poly.c, poly.g0, poly.g1)
     )
-    b = np.ascontiguousarray(np.reshape(poly.b, (*shape, d)), dtype=np.float64)
+    b = np.array(np.reshape(poly.b, (*shape, d)), dtype=np.float64)
     return tabs[0], b, tabs[1], tabs[2], tabs[3]
 
 
