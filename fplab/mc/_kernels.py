@@ -155,31 +155,37 @@ def run_poly(code, x0, key, offset, tgrid, sqhf, ratio, a, b, c, g0, g1, save_st
     n, d = x0.shape
     simple = ratio == 1 and code != SRK
     nblocks = (n + _BLOCK - 1) // _BLOCK
+    tabs = (a, b, c, g0, g1)
     for blk in prange(nblocks):
-        for p in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
-            for j in range(d):
-                # two copies of the time loop: the common one without the summing loop and ΔZ
-                # stream runs ~1.5x faster than the general one
-                if simple:
-                    _walk_simple(
+        start, stop = blk * _BLOCK, min(n, (blk + 1) * _BLOCK)
+        if simple:
+            # the common case (one draw per step, no ΔZ) advances two paths at once: their
+            # independent generator chains overlap in the CPU pipeline (1.65x per thread)
+            for p in range(start, stop - 1, 2):
+                for j in range(d):
+                    _walk_pair(
+                        code, x0, key, offset, p, j, tgrid, sqhf, tabs, save_steps, out, w_end
+                    )
+            if (stop - start) % 2:
+                for j in range(d):
+                    _walk(
                         code,
                         x0,
                         key,
                         offset,
-                        p,
+                        stop - 1,
                         j,
                         tgrid,
                         sqhf,
-                        a,
-                        b,
-                        c,
-                        g0,
-                        g1,
+                        1,
+                        tabs,
                         save_steps,
                         out,
                         w_end,
                     )
-                else:
+        else:
+            for p in range(start, stop):
+                for j in range(d):
                     _walk(
                         code,
                         x0,
@@ -190,11 +196,7 @@ def run_poly(code, x0, key, offset, tgrid, sqhf, ratio, a, b, c, g0, g1, save_st
                         tgrid,
                         sqhf,
                         ratio,
-                        a,
-                        b,
-                        c,
-                        g0,
-                        g1,
+                        tabs,
                         save_steps,
                         out,
                         w_end,
@@ -202,34 +204,47 @@ def run_poly(code, x0, key, offset, tgrid, sqhf, ratio, a, b, c, g0, g1, save_st
 
 
 @njit(cache=True, inline="always")
-def _walk_simple(code, x0, key, offset, p, j, tgrid, sqhf, a, b, c, g0, g1, save_steps, out, w_end):
-    """Time loop of one (path, component), one draw per step (ratio 1, no ΔZ)."""
+def _walk_pair(code, x0, key, offset, p, j, tgrid, sqhf, tabs, save_steps, out, w_end):
+    """Time loops of paths p and p + 1 (component j) interleaved; one draw per step, no ΔZ."""
+    a, b, c, g0, g1 = tabs
     n_save = save_steps.shape[0]
     s0, s1 = _seed_stream(key, offset + p, j, _STREAM_W)
+    r0, r1 = _seed_stream(key, offset + p + 1, j, _STREAM_W)
     x = x0[p, j]
-    wtot = 0.0
+    y = x0[p + 1, j]
+    wx = 0.0
+    wy = 0.0
     js = 0
     while js < n_save and save_steps[js] == 0:
         out[js, p, j] = x
+        out[js, p + 1, j] = y
         js += 1
     next_save = save_steps[js] if js < n_save else -1
     for k in range(tgrid.shape[0] - 1):
-        z, s0, s1 = _normal(s0, s1)
-        dw = sqhf[k] * z
-        x = _poly_step(code, x, tgrid[k + 1] - tgrid[k], dw, 0.0, k, j, a, b, c, g0, g1)
-        wtot += dw
+        zx, s0, s1 = _normal(s0, s1)
+        zy, r0, r1 = _normal(r0, r1)
+        h = tgrid[k + 1] - tgrid[k]
+        dwx = sqhf[k] * zx
+        dwy = sqhf[k] * zy
+        x = _poly_step(code, x, h, dwx, 0.0, k, j, a, b, c, g0, g1)
+        y = _poly_step(code, y, h, dwy, 0.0, k, j, a, b, c, g0, g1)
+        wx += dwx
+        wy += dwy
         if k + 1 == next_save:
             while js < n_save and save_steps[js] == k + 1:
                 out[js, p, j] = x
+                out[js, p + 1, j] = y
                 js += 1
             next_save = save_steps[js] if js < n_save else -1
     if w_end.shape[0] > 0:
-        w_end[p, j] = wtot
+        w_end[p, j] = wx
+        w_end[p + 1, j] = wy
 
 
 @njit(cache=True, inline="always")
-def _walk(code, x0, key, offset, p, j, tgrid, sqhf, ratio, a, b, c, g0, g1, save_steps, out, w_end):
+def _walk(code, x0, key, offset, p, j, tgrid, sqhf, ratio, tabs, save_steps, out, w_end):
     """Time loop of one (path, component): ``ratio`` fine draws per step, ΔZ for SRK."""
+    a, b, c, g0, g1 = tabs
     n_save = save_steps.shape[0]
     srk = code == SRK
     s0, s1 = _seed_stream(key, offset + p, j, _STREAM_W)
