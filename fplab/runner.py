@@ -305,9 +305,11 @@ def _run_pool(
                 key = pending.pop(fut)
                 finish(key, fut.result(), min(workers, len(pending)))
     except BaseException:
+        # our own workers only (finished cases are already stored): stop them, then the pool
+        procs = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()  # our own workers only; finished cases are already stored
+        for proc in procs:
+            proc.terminate()
         raise
     pool.shutdown(wait=True)
 

@@ -117,3 +117,40 @@ def test_report_after_a_code_change_shows_stale_results_marked(repo, capsys, mon
     assert "3 cases come from an older code version" in md and "n_steps=16" in md
     assert run("report", "--cache", "c", "--out", "r3") == 0  # still drawn, from the stored numbers
     assert (repo / "r3" / "tiny" / "fig-1.png").is_file()
+
+
+def test_killed_run_keeps_finished_cases_and_resumes(repo, capsys):
+    """SIGKILL mid-run: every stored case is complete (atomic rename), the re-run resumes."""
+    import subprocess
+    import sys
+    import time
+
+    (repo / "studies" / "tiny.toml").write_text(
+        GOOD.replace("quick = [4, 8, 16]", "quick = [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]")
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "fplab",
+        "run",
+        "--workers",
+        "1",
+        "--cache",
+        "c",
+        "--out",
+        "r",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list((repo / "c").rglob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    stored = list((repo / "c").rglob("*.json"))
+    assert stored and not list((repo / "c").rglob("*.tmp"))
+    for path in stored:
+        json.loads(path.read_text())  # complete JSON, never torn
+    assert run("run", "--workers", "1", "--cache", "c", "--out", "r", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert f"({len(stored)} cached, {10 - len(stored)} run, 0 failed)" in out
