@@ -35,12 +35,29 @@ def catalogue(root: Path | None = None) -> dict[str, list[tuple[str, str]]]:
         except (ImportError, AttributeError):
             continue
         out[title] = [(name, _doc(entry)) for name, entry in reg.items()]
-    base = root or Path.cwd()
+    if root is None:  # ./studies, else the folders next to the package (editable install)
+        here = Path.cwd()
+        root = here if (here / "studies").is_dir() else Path(__file__).resolve().parent.parent
+    base = root
     for folder in ("grids", "studies"):
         files = sorted((base / folder).glob("*.toml"))
         if files:
-            out[folder] = [(f"{folder}/{f.name}", _first_comment(f)) for f in files]
+            out[folder] = [(f"{folder}/{f.name}", _describe(f, folder)) for f in files]
     return out
+
+
+def _describe(path: Path, folder: str) -> str:
+    """The file's purpose comment; for a study, prefixed with its kind."""
+    text = _first_comment(path)
+    if folder == "studies":
+        import tomllib
+
+        try:
+            kind = tomllib.loads(path.read_text(encoding="utf-8")).get("kind", "?")
+        except (OSError, tomllib.TOMLDecodeError):
+            kind = "invalid TOML"
+        text = f"[{kind}] {text}"
+    return text
 
 
 def _first_comment(path: Path) -> str:

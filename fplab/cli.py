@@ -21,8 +21,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     for section, names in catalogue().items():
         print(f"{section}:")
+        width = max(24, *(len(name) for name, _ in names))
         for name, doc in names:
-            print(f"  {name:<24} {doc}")
+            print(f"  {name:<{width}} {doc}")
     return 0
 
 
