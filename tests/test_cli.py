@@ -148,9 +148,10 @@ def test_killed_run_keeps_finished_cases_and_resumes(repo, capsys):
     proc.kill()
     proc.wait()
     stored = list((repo / "c").rglob("*.json"))
-    assert stored and not list((repo / "c").rglob("*.tmp"))
+    assert stored
     for path in stored:
         json.loads(path.read_text())  # complete JSON, never torn
+    # a kill during a write can leave a '.<key>.*.tmp' file behind: it is never read as a result
     assert run("run", "--workers", "1", "--cache", "c", "--out", "r", "--quiet") == 0
     out = capsys.readouterr().out
     assert f"({len(stored)} cached, {10 - len(stored)} run, 0 failed)" in out
