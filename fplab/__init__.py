@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     # Monte Carlo and samplers
     "simulate": "fplab.mc",
     "simulate_coupled": "fplab.mc",
+    "CoupledResult": "fplab.mc",
     "sample_reverse": "fplab.reverse",
     "grid_score": "fplab.reverse",
     # measurements
