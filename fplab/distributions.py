@@ -184,7 +184,9 @@ class GaussianMixture:
             lo = np.where(f < 0, x, lo)
             hi = np.where(f >= 0, x, hi)
             dens = self.pdf(x)
-            newton = x - f / np.where(dens > 0, dens, np.inf)
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                # a tiny density makes the Newton step huge: it is rejected just below
+                newton = x - f / np.where(dens > 0, dens, np.inf)
             inside = (newton > lo) & (newton < hi) & (dens > 0)
             x_new = np.where(inside, newton, 0.5 * (lo + hi))
             if np.all(np.abs(x_new - x) <= tol * (1 + np.abs(x))):

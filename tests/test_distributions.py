@@ -169,3 +169,10 @@ def test_lognormal_matches_scipy_and_its_score():
     samples = ln.sample(200_000, seed=1)
     se = np.sqrt(ln.cov()[0, 0] / samples.shape[0])
     assert abs(samples.mean() - ln.mean()[0]) < 4 * se
+
+
+def test_ppf_of_a_narrow_mixture_raises_no_floating_point_error():
+    gm = fp.GaussianMixture([0.5, 0.5], [-30.0, 30.0], [1e-4, 1e-4])
+    q = np.array([1e-9, 0.25, 0.5, 0.75, 1 - 1e-9])
+    x = gm.ppf(q)
+    np.testing.assert_allclose(gm.cdf(x), q, atol=1e-12)
