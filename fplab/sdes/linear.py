@@ -14,7 +14,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import integrate
 
 from fplab._typing import FloatArray
 from fplab._validate import check_nonnegative, check_positive, check_real
@@ -49,6 +48,8 @@ class LinearSDE(SDE):
 
         Default: adaptive quadrature of the formulas in the module docstring (rtol 1e-12).
         """
+
+        from scipy import integrate  # lazy: scipy.integrate costs ~0.6 s to import
 
         def A(u0: float, u1: float) -> float:  # ∫_{u0}^{u1} a
             return integrate.quad(lambda u: float(self.a(u)), u0, u1, epsabs=0, epsrel=1e-13)[0]

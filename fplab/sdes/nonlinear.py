@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy import integrate
 
 from fplab._typing import FloatArray
 from fplab._validate import check_positive, check_real
@@ -68,6 +67,8 @@ class DoubleWell(SDE):
 
     def __init__(self, sigma: float = 0.8) -> None:
         self.sigma = check_positive(sigma, "sigma")
+        from scipy import integrate  # lazy: scipy.integrate costs ~0.6 s to import
+
         # normalising constant of the 1-D factor exp(-2V/σ²), by adaptive quadrature
         c = 2.0 / self.sigma**2
         self._log_z1 = math.log(
