@@ -152,7 +152,8 @@ class ExactScore:
             if not np.isfinite(tt) or float(tt) < self.t0:
                 msg = f"t must be finite and >= t0 = {self.t0}, got {float(tt)}"
                 raise ValueError(msg)
-            m, c, v = self.sde.transition(self.t0, float(tt))  # type: ignore[union-attr]
+            assert isinstance(self.sde, LinearSDE)  # `fast` above
+            m, c, v = self.sde.transition(self.t0, float(tt))
             c = np.broadcast_to(c, (xs.shape[1],))
             return restore_shape(self._mixture_score(xs, np.array(m), np.array(v), c), flat)
         if isinstance(self.p0, np.ndarray):

@@ -88,7 +88,9 @@ class Grid:
         if d > _MAX_DIM:
             msg = f"grids are 1-D or 2-D, got {d} axes (lo={lo!r})"
             raise ValueError(msg)
-        flo, fhi, ints = [], [], []
+        flo: list[float] = []
+        fhi: list[float] = []
+        ints: list[int] = []
         for axis in range(d):
             for name, v, out in (("lo", los[axis], flo), ("hi", his[axis], fhi)):
                 if isinstance(v, bool) or not isinstance(v, numbers.Real):

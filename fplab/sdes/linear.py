@@ -285,6 +285,7 @@ class VE(LinearSDE):
             msg = f"sigma_max must be > sigma_min, got sigma_min={sigma_min}, sigma_max={sigma_max}"
             raise ValueError(msg)
         self.T = check_positive(T, "T")
+        self._T: float = self.T
         self._log_ratio = math.log(self.sigma_max / self.sigma_min)
 
     def params(self) -> dict[str, Any]:
@@ -292,16 +293,16 @@ class VE(LinearSDE):
 
     def sigma(self, t: Any) -> FloatArray:
         """σ(t) = σ_min (σ_max/σ_min)^{t/T}."""
-        return self.sigma_min * np.exp(np.asarray(t, dtype=np.float64) / self.T * self._log_ratio)
+        return self.sigma_min * np.exp(np.asarray(t, dtype=np.float64) / self._T * self._log_ratio)
 
     def a(self, t: Any) -> FloatArray:
         return np.zeros(np.shape(t))
 
     def g2(self, t: Any) -> FloatArray:
-        return 2.0 * self.sigma(t) ** 2 * self._log_ratio / self.T
+        return 2.0 * self.sigma(t) ** 2 * self._log_ratio / self._T
 
     def transition(self, s: float, t: float) -> tuple[float, FloatArray, float]:
         self._check_time(s, t)
         # σ(t)² - σ(s)² = σ(s)² (exp(2 log(r) (t - s)/T) - 1), expm1 for small steps
-        v = float(self.sigma(s)) ** 2 * math.expm1(2.0 * self._log_ratio * (t - s) / self.T)
+        v = float(self.sigma(s)) ** 2 * math.expm1(2.0 * self._log_ratio * (t - s) / self._T)
         return 1.0, np.zeros(1), v
