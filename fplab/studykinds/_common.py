@@ -265,7 +265,9 @@ def overlay_figure(
         if not curve:
             continue
         name = case.config.get("compare") or ""
-        h = res["row"]["h"]
+        # one level per case ("row"), or all levels of a method in one case ("rows": the curve
+        # belongs to the finest of them)
+        h = res["row"]["h"] if "row" in res else min(r["h"] for r in res["rows"])
         if name not in finest or h < finest[name][0]:
             finest[name] = (h, curve)
     if not finest:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fplab.study import STUDY_KINDS, Option, StudySpec
-from fplab.studykinds._common import ConvergenceKind
+from fplab.studykinds._common import ConvergenceKind, downsample_curve
 
 __all__ = ["MCStrong", "MCWeak"]
 
@@ -149,6 +149,36 @@ class _MCKind(ConvergenceKind):
             ref = None
         return sde, p0, finals, ref
 
+    def overlay(
+        self, config: dict[str, Any], sde: Any, p0: Any, x: Any, ref: Any
+    ) -> dict[str, Any] | None:
+        """1-D density overlay for the report: the finest level's Monte-Carlo histogram against
+        the exact density (where ``exact_marginal`` has one) or the reference paths' histogram."""
+        if x.shape[1] != 1:
+            return None
+        from fplab.exact import exact_marginal
+
+        t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
+        pool = x[:, 0] if ref is None else np.concatenate([x[:, 0], ref[:, 0]])
+        lo, hi = np.quantile(pool, [0.001, 0.999])
+        edges = np.linspace(lo, hi, 81)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        hist, _ = np.histogram(x[:, 0], bins=edges)
+        # densities of the whole sample (mass outside [lo, hi] is left out, not renormalised)
+        mc = hist / (x.shape[0] * np.diff(edges))
+        try:
+            law = exact_marginal(sde, p0, t1, t0=t0)
+        except (TypeError, ValueError):
+            law = None
+        if law is not None:
+            y0, name0 = law.pdf(centres[:, None]), "exact density"
+        elif ref is not None:
+            rh, _ = np.histogram(ref[:, 0], bins=edges)
+            y0, name0 = rh / (ref.shape[0] * np.diff(edges)), "reference paths (histogram)"
+        else:
+            return None
+        return {**downsample_curve(centres, y0, mc), "names": [name0, "Monte-Carlo histogram"]}
+
     def row(self, config: dict[str, Any], n: int, err: float, se: float) -> dict[str, Any]:
         t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
         return {
@@ -168,7 +198,7 @@ class MCStrong(_MCKind):
     error_name = "strong error"
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
-        _, _, finals, ref = self.simulate(config)
+        sde, p0, finals, ref = self.simulate(config)
         rows = []
         for n, x in finals.items():
             dist = np.linalg.norm(x - ref, axis=1)
@@ -177,7 +207,8 @@ class MCStrong(_MCKind):
                     config, n, float(dist.mean()), float(dist.std(ddof=1) / math.sqrt(dist.size))
                 )
             )
-        return {"rows": rows}
+        finest = finals[max(finals)]
+        return {"rows": rows, "curve": self.overlay(config, sde, p0, finest, ref)}
 
 
 @STUDY_KINDS.register("mc-weak")
@@ -248,7 +279,8 @@ class MCWeak(_MCKind):
                     float(diff.std(ddof=1) / math.sqrt(diff.size)),
                 )
             )
-        return {"rows": rows}
+        finest = finals[max(finals)]
+        return {"rows": rows, "curve": self.overlay(config, sde, p0, finest, ref)}
 
     def summarize(self, spec: StudySpec, results: list[Any]) -> dict[str, Any]:
         out = super().summarize(spec, results)
