@@ -472,7 +472,8 @@ def test_1d_theta_step_matches_dense_solve(rng, bc, theta):
 @pytest.mark.parametrize("time_scheme", TIME_SCHEMES.names())
 @pytest.mark.parametrize("bc", BOUNDARIES.names())
 def test_2d_step_matches_dense_splitting(rng, bc, time_scheme, separable):
-    nx, ny, h0, h1, dt = 5, 4, 0.4, 0.3, 0.05
+    # nx = 19: two 8-row blocks and 3 single rows of the interleaved y-solve (solve_y_rows)
+    nx, ny, h0, h1, dt = 19, 6, 0.4, 0.3, 0.05
     entry = TIME_SCHEMES.get(time_scheme)
     code = BOUNDARIES.get(bc).code
     l0, l1 = (1, 1) if separable else (ny, nx)
