@@ -525,3 +525,21 @@ def test_new_parameters_and_instances_do_not_recompile():
         solve_fokker_planck(sde, BIMODAL_1D, grid, 0.05, dt=0.01, time_scheme="implicit")
     if before is not None:  # NUMBA_DISABLE_JIT=1 leaves plain functions
         assert len(_kernels.run_1d.signatures) == before == 1
+
+
+@pytest.mark.parametrize("time_scheme", TIME_SCHEMES.names())
+def test_2d_result_does_not_depend_on_thread_count(time_scheme):
+    # the 2-D kernels run rows in prange: every row is independent, so 1 or 2 threads agree
+    # bit for bit (nx = 37: blocks of 8 rows plus a remainder)
+    numba = pytest.importorskip("numba")
+    grid = fp.Grid.uniform((-5.0, -5.0), (5.0, 5.0), (37, 40))
+    p0 = grid.sample_on(BIMODAL_2D.pdf)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = solve_fokker_planck(fp.OU(), p0, grid, 0.05, time_scheme=time_scheme).density
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = solve_fokker_planck(fp.OU(), p0, grid, 0.05, time_scheme=time_scheme).density
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, two)

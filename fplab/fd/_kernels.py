@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 CENTRAL = 0
 CHANG_COOPER = 1
@@ -399,11 +399,13 @@ def solve_axis1(x, fsub, finv, fcp, fz, fscal, periodic):
                 x[i, j] -= s * fz[line, j]
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, parallel=True)
 def explicit_step_2d(p, lo0, di0, up0, lo1, di1, up1, dt, out):
-    """out = p + dt (Lx + Ly) p for separable operators: lo0, di0, up0 (nx,), lo1, di1, up1 (ny,)."""
+    """out = p + dt (Lx + Ly) p for separable operators: lo0, di0, up0 (nx,), lo1, di1, up1 (ny,).
+
+    Rows are independent: prange over them (same result for any thread count)."""
     nx, ny = p.shape
-    for i in range(nx):
+    for i in prange(nx):
         im = i - 1 if i > 0 else nx - 1
         ip = i + 1 if i < nx - 1 else 0
         a = dt * lo0[i]
@@ -471,11 +473,11 @@ def solve_x_sep(x, fs, finv, fcp, fz, fscal, periodic, row):
 ROW_PAD = 8
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, parallel=True)
 def rhs_y(x, w, c, finv, out):
     """out = (x - c w) / pivot_j over the full width (finv (width,), zero-padded); out may be w."""
     nx, width = x.shape
-    for i in range(nx):
+    for i in prange(nx):
         xi = x[i]
         wi = w[i]
         oi = out[i]
@@ -499,7 +501,7 @@ def solve_y_row(o, t, ny, fs, fcp, fz, fscal, periodic):
             o[j] -= s * fz[j]
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, parallel=True)
 def solve_y_rows(out, t, ny, fs, fcp, fz, fscal, periodic):
     """Solve (I - θdt Ly) out = rhs on [:, :ny] row by row, 8 rows interleaved.
 
@@ -511,7 +513,8 @@ def solve_y_rows(out, t, ny, fs, fcp, fz, fscal, periodic):
     """
     nx = out.shape[0]
     nb = nx - nx % 8
-    for i0 in range(0, nb, 8):
+    for blk in prange(nb // 8):
+        i0 = 8 * blk
         t0 = t[i0 + 0]
         t1 = t[i0 + 1]
         t2 = t[i0 + 2]
