@@ -31,7 +31,7 @@ def run_demo(
         )
     exact = fp.exact_marginal(sde, p0, t1)
     grid = fp.Grid.uniform(-6.0, 6.0, 120)
-    hist, _ = np.histogram(x[:, 0], bins=grid.edges[0], density=True)
+    hist = grid.histogram(x)
     p = grid.sample_on(exact.pdf)
     result = {
         "mean_mc": float(x.mean()),

@@ -192,6 +192,21 @@ class Grid:
         """``fn(points)`` reshaped to the grid, e.g. ``grid.sample_on(p0.pdf)``."""
         return np.asarray(fn(self.points()), dtype=np.float64).reshape(self.shape)
 
+    def histogram(self, x: Any) -> FloatArray:
+        """Histogram density of samples on the cells, shape ``self.shape``.
+
+        x : samples, shape (n, ndim) (or (n,) in 1-D).  Normalised over the samples inside the box
+        (those outside are dropped), so it integrates to 1 unless no sample falls inside (then 0).
+        """
+        xs = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        if xs.shape[1] != self.ndim:
+            msg = (
+                f"x must have shape (n, {self.ndim}) for this {self.ndim}-D grid, got {np.shape(x)}"
+            )
+            raise ValueError(msg)
+        counts, _ = np.histogramdd(xs, bins=self.edges)
+        return counts / (max(float(counts.sum()), 1.0) * self.cell_volume)
+
     def contains(self, x: FloatArray) -> FloatArray:
         """Boolean mask, shape (n,), of samples x (n, ndim) inside the box."""
         lo = np.asarray(self.lo)

@@ -128,3 +128,17 @@ def test_grid_properties_hold_for_any_box(lo, width, n):
     assert x[0] > lo and x[-1] < lo + width
     assert g.integrate(np.ones(n)) == pytest.approx(width, rel=1e-12)
     np.testing.assert_allclose(np.diff(x), g.dx, rtol=1e-9, atol=1e-12 * max(1.0, abs(lo)))
+
+
+def test_histogram_is_a_density_over_the_samples_inside(rng):
+    g = fp.Grid.uniform(-3.0, 3.0, 30)
+    x = rng.normal(size=(5000, 1)) * 2.0
+    ref, _ = np.histogram(x[x[:, 0] <= 3.0][:, 0], bins=g.edges[0], density=True)
+    np.testing.assert_allclose(g.histogram(x), ref, rtol=1e-12)
+    g2 = fp.Grid.uniform((-2.0, -1.0), (2.0, 3.0), (8, 16))
+    h2 = g2.histogram(rng.uniform(-3.0, 3.0, size=(2000, 2)))
+    assert h2.shape == g2.shape
+    assert g2.integrate(h2) == pytest.approx(1.0, rel=1e-12)
+    np.testing.assert_array_equal(g.histogram(np.full((4, 1), 10.0)), 0.0)
+    with pytest.raises(ValueError, match=r"shape \(n, 1\)"):
+        g.histogram(np.zeros((3, 2)))

@@ -153,12 +153,6 @@ def w2_to_mixture(x: Any, p0: Any) -> float:
     return math.sqrt(max(w2sq, 0.0))
 
 
-def _histogram(x: FloatArray, grid: Grid) -> FloatArray:
-    """Histogram density of 1-D samples on the grid cells (samples outside are dropped)."""
-    counts, _ = np.histogram(x, bins=grid.edges[0])
-    return counts / (max(int(counts.sum()), 1) * float(grid.dx))  # type: ignore[arg-type]
-
-
 def score_reversal(
     sde: Any,
     p0: Any,
@@ -224,12 +218,12 @@ def score_reversal(
     )
     x0 = np.asarray(x0).reshape(-1)
     p0_grid = grid.sample_on(p0.pdf)
-    h = _histogram(x0, grid)
+    h = grid.histogram(x0)
     # Monte-Carlo floor: the mean over _N_FLOOR independent exact p0 sample sets of the same size
     floors = []
     for j in range(_N_FLOOR):
         ref = np.asarray(p0.sample(n_samples, seed=seed + 10 + j)).reshape(-1)
-        h_ref = _histogram(ref, grid)
+        h_ref = grid.histogram(ref)
         floors.append(
             (
                 w2_to_mixture(ref, p0),

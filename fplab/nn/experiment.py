@@ -268,14 +268,6 @@ class ScoreNetworkResult:
         return out
 
 
-def _histogram(x: FloatArray, grid: Grid) -> FloatArray:
-    if grid.ndim == 1:
-        h, _ = np.histogram(x[:, 0], bins=grid.edges[0], density=True)
-    else:
-        h, _, _ = np.histogram2d(x[:, 0], x[:, 1], bins=grid.edges, density=True)
-    return h.ravel()
-
-
 def _references(
     problem: str, sde: Any, p0: Any, grid: Grid, times: FloatArray
 ) -> tuple[Reference, float]:
@@ -365,8 +357,8 @@ def run_experiment(
             pT_density=np.asarray(reference.density(T)).reshape(grid.shape),
             keep_samples=True,
         )
-        dens_learned = _histogram(budget.pop("x_learned"), grid)
-        dens_ref = _histogram(budget.pop("x_exact"), grid)
+        dens_learned = grid.histogram(budget.pop("x_learned")).ravel()
+        dens_ref = grid.histogram(budget.pop("x_exact")).ravel()
     likelihood: dict[str, float] = {}
     if cfg.likelihood_points > 0:
         from fplab.nn.likelihood import pf_ode_log_likelihood

@@ -14,7 +14,6 @@ method='pf-ode-rk4')`` integrates dx/dt = v (default sde: Heat(D=0.5), g² = 1, 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from fplab.nn.checkpoint import write_checkpoint
 from fplab.nn.models import TimeMLP, resolve_device
 from fplab.nn.train import (
     _DTYPES,
+    ConfigDict,
     _new_net,
     _state,
     as_training_data,
@@ -41,8 +41,10 @@ __all__ = ["FlowConfig", "LearnedFlow", "exact_velocity", "sample_flow", "train_
 
 
 @dataclass(frozen=True)
-class FlowConfig:
+class FlowConfig(ConfigDict):
     """Training options of a flow-matching model (meanings as in :class:`fplab.nn.TrainConfig`)."""
+
+    _what = "flow training"
 
     n_steps: int = 2000
     batch_size: int = 512
@@ -71,18 +73,6 @@ class FlowConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             msg = f"ema_decay must lie in [0, 1), got {self.ema_decay!r}"
             raise ValueError(msg)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> FlowConfig:
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            msg = f"unknown flow training option(s) {unknown}; allowed: {sorted(allowed)}"
-            raise ValueError(msg)
-        return cls(**values)
 
 
 class LearnedFlow:

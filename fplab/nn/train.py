@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -57,8 +57,28 @@ TIME_INPUTS: tuple[str, ...] = ("log-sigma", "t")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+class ConfigDict:
+    """``to_dict``/``from_dict`` for the frozen training-config dataclasses (JSON round trip)."""
+
+    _what: ClassVar[str] = "training"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-able)."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Inverse of :meth:`to_dict`; unknown keys are a ``ValueError`` naming them."""
+        allowed = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            msg = f"unknown {cls._what} option(s) {unknown}; allowed: {sorted(allowed)}"
+            raise ValueError(msg)
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigDict):
     """Everything that determines a training run (the device does not: results move between devices).
 
     Attributes
@@ -122,20 +142,6 @@ class TrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             msg = f"ema_decay must lie in [0, 1), got {self.ema_decay!r}"
             raise ValueError(msg)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-able)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are a ``ValueError`` naming them."""
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            msg = f"unknown training option(s) {unknown}; allowed: {sorted(allowed)}"
-            raise ValueError(msg)
-        return cls(**values)
 
 
 # --------------------------------------------------------------------------------------------

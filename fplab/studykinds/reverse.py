@@ -193,7 +193,7 @@ class ReverseSamplers(ConvergenceKind):
             row["error"] = self._law_error(config, x, target, grid)
         out: dict[str, Any] = {"row": row}
         if p0.dim == 1 and grid is not None:
-            hist, _ = np.histogram(x[:, 0], bins=grid.edges[0], density=True)
+            hist = grid.histogram(x)
             out["curve"] = {
                 **downsample_curve(grid.axes[0], grid.sample_on(target.pdf), hist),
                 "names": ["exact p(t_end)", "samples (histogram)"],
