@@ -472,8 +472,10 @@ def test_1d_theta_step_matches_dense_solve(rng, bc, theta):
 @pytest.mark.parametrize("time_scheme", TIME_SCHEMES.names())
 @pytest.mark.parametrize("bc", BOUNDARIES.names())
 def test_2d_step_matches_dense_splitting(rng, bc, time_scheme, separable):
-    # nx = 19: two 8-row blocks and 3 single rows of the interleaved y-solve (solve_y_rows)
-    nx, ny, h0, h1, dt = 19, 6, 0.4, 0.3, 0.05
+    # odd nx: the explicit kernel's row pairs leave one row over.  The implicit separable path
+    # splits the ny = 26 columns into 1 panel, 2 of width 20 (the second holding 6) or 3 of
+    # width 12 (the last holding 2), and the 27 rows likewise for its transposed half step
+    nx, ny, h0, h1, dt = 27, 26, 0.4, 0.3, 0.05
     entry = TIME_SCHEMES.get(time_scheme)
     code = BOUNDARIES.get(bc).code
     l0, l1 = (1, 1) if separable else (ny, nx)
@@ -505,9 +507,15 @@ def test_2d_step_matches_dense_splitting(rng, bc, time_scheme, separable):
     else:
         y1 = np.linalg.solve(eye - th * dt * A, v + dt * ((1 - th) * A @ v + B @ v))
         expected = np.linalg.solve(eye - th * dt * B, y1 - th * dt * B @ v)
-    out = p.copy()
-    _kernels.run_2d(out, np.array([0.0, dt]), u0, d0, u1, d1, h0, h1, 1, code, th, entry.splitting)
-    np.testing.assert_allclose(out.ravel(), expected, rtol=1e-12)
+    results = []
+    for threads in (1, 2, 3):  # the panel count of the separable implicit path
+        out = p.copy()
+        work = np.full(_kernels.workspace_2d_size(nx, ny, threads), np.nan)  # must not leak
+        _kernels.run_2d(out, np.array([0.0, dt]), u0, d0, u1, d1, h0, h1, 1, code, th,
+                        entry.splitting, threads, work)  # fmt: skip
+        np.testing.assert_allclose(out.ravel(), expected, rtol=1e-12)
+        results.append(out)
+    assert all(np.array_equal(r, results[0]) for r in results)  # bitwise, whatever the panels
 
 
 def test_new_parameters_and_instances_do_not_recompile():

@@ -399,247 +399,289 @@ def solve_axis1(x, fsub, finv, fcp, fz, fscal, periodic):
                 x[i, j] -= s * fz[line, j]
 
 
-@njit(cache=True, fastmath={"contract"}, parallel=True)
-def explicit_step_2d(p, lo0, di0, up0, lo1, di1, up1, dt, out):
-    """out = p + dt (Lx + Ly) p for separable operators: lo0, di0, up0 (nx,), lo1, di1, up1 (ny,).
+@njit(cache=True, fastmath={"contract"})
+def explicit_coefficients(lo0, di0, up0, lo1, di1, up1, dt, a0, b0, c0, l1, d1, u1):
+    """Fold dt into the separable operators: out = a0 p[i-1] + (b0 + d1) p + c0 p[i+1] + ... ."""
+    for i in range(lo0.shape[0]):
+        a0[i] = dt * lo0[i]
+        b0[i] = 1.0 + dt * di0[i]
+        c0[i] = dt * up0[i]
+    for j in range(lo1.shape[0]):
+        l1[j] = dt * lo1[j]
+        d1[j] = dt * di1[j]
+        u1[j] = dt * up1[j]
 
-    Rows are independent: prange over them (same result for any thread count)."""
+
+@njit(cache=True, fastmath={"contract"})
+def explicit_edges(p, i, a0, b0, c0, l1, d1, u1, out):
+    """The two wrap columns j = 0 and j = ny - 1 of row i of :func:`explicit_step_2d`."""
     nx, ny = p.shape
-    for i in prange(nx):
-        im = i - 1 if i > 0 else nx - 1
-        ip = i + 1 if i < nx - 1 else 0
-        a = dt * lo0[i]
-        c = dt * up0[i]
-        b = 1.0 + dt * di0[i]
-        out[i, 0] = (
-            a * p[im, 0] + c * p[ip, 0] + (b + dt * di1[0]) * p[i, 0]
-            + dt * (lo1[0] * p[i, ny - 1] + up1[0] * p[i, 1])
-        )  # fmt: skip
-        for j in range(1, ny - 1):
-            out[i, j] = (
-                a * p[im, j] + c * p[ip, j] + (b + dt * di1[j]) * p[i, j]
-                + dt * (lo1[j] * p[i, j - 1] + up1[j] * p[i, j + 1])
-            )  # fmt: skip
-        j = ny - 1
-        out[i, j] = (
-            a * p[im, j] + c * p[ip, j] + (b + dt * di1[j]) * p[i, j]
-            + dt * (lo1[j] * p[i, j - 1] + up1[j] * p[i, 0])
-        )  # fmt: skip
+    pm = p[i - 1 if i > 0 else nx - 1]
+    pc = p[i]
+    pn = p[i + 1 if i < nx - 1 else 0]
+    a = a0[i]
+    b = b0[i]
+    c = c0[i]
+    o = out[i]
+    o[0] = a * pm[0] + c * pn[0] + (b + d1[0]) * pc[0] + l1[0] * pc[ny - 1] + u1[0] * pc[1]
+    j = ny - 1
+    o[j] = a * pm[j] + c * pn[j] + (b + d1[j]) * pc[j] + l1[j] * pc[j - 1] + u1[j] * pc[0]
 
 
 @njit(cache=True, fastmath={"contract"})
-def back_x_sep(x, fcp, fz, fscal, periodic, row):
-    """Back substitution of a batched x-solve in place (x (nx, width), factors (nx,), row (width,)).
-
-    Padding columns of x (zeros) stay zeros.  The sweep covers the full width on purpose: a
-    trip count equal to the row length vectorises cleanly, a separate bound ny < width measured
-    2x slower.
-    """
-    nx, ny = x.shape
-    for i in range(nx - 2, -1, -1):
-        c = fcp[i]
-        xi = x[i]
-        xn = x[i + 1]
-        for j in range(ny):
-            xi[j] -= c * xn[j]
-    if periodic:
-        for j in range(ny):
-            row[j] = (x[0, j] + fscal[0] * x[nx - 1, j]) * fscal[1]
-        for i in range(nx):
-            z = fz[i]
-            xi = x[i]
-            for j in range(ny):
-                xi[j] -= z * row[j]
-
-
-@njit(cache=True, fastmath={"contract"})
-def solve_x_sep(x, fs, finv, fcp, fz, fscal, periodic, row):
-    """(I - c Lx) x_new = x in place for separable factors (nx,); SIMD across the columns."""
-    nx, ny = x.shape
-    f = finv[0]
-    for j in range(ny):
-        x[0, j] *= f
-    for i in range(1, nx):
-        f = finv[i]
-        s = fs[i]
-        xi = x[i]
-        xm = x[i - 1]
-        for j in range(ny):
-            xi[j] = xi[j] * f - s * xm[j]
-    back_x_sep(x, fcp, fz, fscal, periodic, row)
-
-
-#: padding (doubles) added to the rows of the implicit 2-D work arrays; see :func:`solve_y_rows`
-ROW_PAD = 8
+def explicit_row(p, i, a0, b0, c0, l1, d1, u1, out):
+    """Interior columns of row i of :func:`explicit_step_2d` (the odd last row)."""
+    nx, ny = p.shape
+    m = ny - 2
+    pm = p[i - 1 if i > 0 else nx - 1, 1 : ny - 1]
+    pn = p[i + 1 if i < nx - 1 else 0, 1 : ny - 1]
+    r = p[i]
+    xl = r[0:m]
+    xc = r[1 : m + 1]
+    xr = r[2 : m + 2]
+    lv = l1[1 : ny - 1]
+    dv = d1[1 : ny - 1]
+    uv = u1[1 : ny - 1]
+    o = out[i, 1 : ny - 1]
+    a = a0[i]
+    b = b0[i]
+    c = c0[i]
+    for j in range(m):
+        o[j] = a * pm[j] + c * pn[j] + (b + dv[j]) * xc[j] + lv[j] * xl[j] + uv[j] * xr[j]
 
 
 @njit(cache=True, fastmath={"contract"}, parallel=True)
-def rhs_y(x, w, c, finv, out):
-    """out = (x - c w) / pivot_j over the full width (finv (width,), zero-padded); out may be w."""
-    nx, width = x.shape
-    for i in prange(nx):
-        xi = x[i]
-        wi = w[i]
-        oi = out[i]
-        for j in range(width):
-            oi[j] = (xi[j] - c * wi[j]) * finv[j]
+def explicit_step_2d(p, a0, b0, c0, l1, d1, u1, out):
+    """out = p + dt (Lx + Ly) p for separable operators with dt folded in (explicit_coefficients).
+
+    Rows go in pairs (prange over pairs, the same result for any thread count): the pair
+    shares its neighbour rows and coefficient loads, and every operand is a unit-stride slice
+    indexed from 0, which is what lets LLVM vectorise the loop without wrap-around checks.
+    """
+    nx, ny = p.shape
+    m = ny - 2
+    lv = l1[1 : ny - 1]
+    dv = d1[1 : ny - 1]
+    uv = u1[1 : ny - 1]
+    for pair in prange(nx // 2):
+        i = 2 * pair
+        pm = p[i - 1 if i > 0 else nx - 1, 1 : ny - 1]
+        pn = p[i + 2 if i + 2 < nx else 0, 1 : ny - 1]
+        ra = p[i]
+        rb = p[i + 1]
+        al = ra[0:m]
+        ac = ra[1 : m + 1]
+        ar = ra[2 : m + 2]
+        bl = rb[0:m]
+        bc = rb[1 : m + 1]
+        br = rb[2 : m + 2]
+        oa = out[i, 1 : ny - 1]
+        ob = out[i + 1, 1 : ny - 1]
+        aa = a0[i]
+        ba = b0[i]
+        ca = c0[i]
+        ab = a0[i + 1]
+        bb = b0[i + 1]
+        cb = c0[i + 1]
+        for j in range(m):
+            d = dv[j]
+            lj = lv[j]
+            uj = uv[j]
+            xa = ac[j]
+            xb = bc[j]
+            oa[j] = aa * pm[j] + ca * xb + (ba + d) * xa + lj * al[j] + uj * ar[j]
+            ob[j] = ab * xa + cb * pn[j] + (bb + d) * xb + lj * bl[j] + uj * br[j]
+        explicit_edges(p, i, a0, b0, c0, l1, d1, u1, out)
+        explicit_edges(p, i + 1, a0, b0, c0, l1, d1, u1, out)
+    if nx % 2 == 1:
+        explicit_row(p, nx - 1, a0, b0, c0, l1, d1, u1, out)
+        explicit_edges(p, nx - 1, a0, b0, c0, l1, d1, u1, out)
+
+
+# Implicit 2-D steps on *panels*.  A field (n0, n1) is stored as nch panels of shape (n0, w):
+# panel ch holds columns ch*w .. ch*w + w - 1 (zero beyond n1).  A 1-D solve along axis 0 then
+# runs over full panel rows — unit stride, trip count w, SIMD across columns — and panels are
+# independent, so they go to threads.  Each half step writes its result transposed into the
+# panels of the other layout (n1, n0), where the other axis is axis 0.  w is never a multiple
+# of 16 doubles: a power-of-two row stride would map the transposed writes onto a few L1 sets.
+
+
+#: panels per thread: narrower panels keep a panel's rows and its scratch in L2 (measured at
+#: 256²: 2 panels a thread 10-20% faster than 1, 4 no better)
+PANELS_PER_THREAD = 2
+
+
+def panel_width(n, nch):
+    """Columns per panel for n columns over nch panels (a multiple of 4, not of 16)."""
+    w = -(-n // nch)
+    w = -(-w // 4) * 4
+    return w + 4 if w % 16 == 0 else w
+
+
+panel_width_jit = njit(cache=True)(panel_width)
+
+
+def panel_count(nx, ny, threads):
+    """Panels of the separable implicit path: PANELS_PER_THREAD a thread, each >= 8 wide."""
+    return max(1, min(PANELS_PER_THREAD * threads, min(nx, ny) // 8))
+
+
+panel_count_jit = njit(cache=True)(panel_count)
+
+
+def workspace_2d_size(nx, ny, threads):
+    """float64 entries of the ``work`` buffer that :func:`run_2d` needs (see run_2d_sep)."""
+    nch = panel_count(nx, ny, threads)
+    w0 = panel_width(nx, nch)
+    w1 = panel_width(ny, nch)
+    a = nch * nx * w1
+    b = nch * ny * w0
+    return a + b + max(a, b) + nch * max(w0, w1)
+
+
+@njit(cache=True)
+def to_panels(p, panels):
+    """Copy p (n0, n1) into panels (nch, n0, w), zeroing the padding columns."""
+    n1 = p.shape[1]
+    nch, n0, w = panels.shape
+    for ch in range(nch):
+        nv = max(0, min(w, n1 - ch * w))
+        for i in range(n0):
+            for k in range(nv):
+                panels[ch, i, k] = p[i, ch * w + k]
+            for k in range(nv, w):
+                panels[ch, i, k] = 0.0
+
+
+@njit(cache=True)
+def zero_padding(panels, n1):
+    """Zero the columns >= n1 of panels (nch, n0, w) (never written by the transposed writes)."""
+    nch, n0, w = panels.shape
+    for ch in range(nch):
+        for i in range(n0):
+            for k in range(max(0, min(w, n1 - ch * w)), w):
+                panels[ch, i, k] = 0.0
+
+
+@njit(cache=True)
+def from_panels(panels, p):
+    """Inverse of :func:`to_panels`."""
+    n1 = p.shape[1]
+    nch, n0, w = panels.shape
+    for ch in range(nch):
+        for i in range(n0):
+            for k in range(min(w, n1 - ch * w)):
+                p[i, ch * w + k] = panels[ch, i, k]
 
 
 @njit(cache=True, fastmath={"contract"})
-def solve_y_row(o, t, ny, fs, fcp, fz, fscal, periodic):
-    """One row of :func:`solve_y_rows` (rows (>= ny,))."""
-    x = 0.0
-    for j in range(ny):
-        x = t[j] - fs[j] * x
-        o[j] = x
-    for j in range(ny - 2, -1, -1):
-        x = o[j] - fcp[j] * x
-        o[j] = x
-    if periodic:
-        s = (o[0] + fscal[0] * o[ny - 1]) * fscal[1]
-        for j in range(ny):
-            o[j] -= s * fz[j]
+def theta_panel(pan, y, dst, j0, nv, ea, eb, ec, fs, fcp, fz, fscal, periodic, implicit, prev):
+    """One 1-D theta step along axis 0 of a panel (n0, w), written transposed into dst.
 
-
-@njit(cache=True, fastmath={"contract"}, parallel=True)
-def solve_y_rows(out, t, ny, fs, fcp, fz, fscal, periodic):
-    """Solve (I - θdt Ly) out = rhs on [:, :ny] row by row, 8 rows interleaved.
-
-    t = rhs / pivot (from :func:`rhs_y`), so the forward sweep is out_j = t_j - fs_j out_{j-1}
-    (fs[0] = 0), one FMA on the dependency chain.  Each row is a contiguous Thomas solve; eight
-    independent rows advance together so that eight chains hide the FMA latency.  The arrays'
-    rows are padded by ROW_PAD doubles: at a power-of-two row length the eight rows would map
-    onto the same few L1 sets and thrash (measured 1.5x slower at 256²).  out may be t.
+    Coefficients as in :func:`theta_step_line`: forward sweep x_i = ea_i p_{i-1} + eb_i p_i +
+    ec_i p_{i+1} - fs_i x_{i-1} (prev carries x_{i-1}: reading it from y's previous row would
+    make LLVM see two rows of one array and give up vectorising), back sweep, Sherman–Morrison
+    correction when periodic.  Columns j0 .. j0 + nv - 1 of the field become rows of dst
+    (nch, n1, w0) at column i.
     """
-    nx = out.shape[0]
-    nb = nx - nx % 8
-    for blk in prange(nb // 8):
-        i0 = 8 * blk
-        t0 = t[i0 + 0]
-        t1 = t[i0 + 1]
-        t2 = t[i0 + 2]
-        t3 = t[i0 + 3]
-        t4 = t[i0 + 4]
-        t5 = t[i0 + 5]
-        t6 = t[i0 + 6]
-        t7 = t[i0 + 7]
-        o0 = out[i0 + 0]
-        o1 = out[i0 + 1]
-        o2 = out[i0 + 2]
-        o3 = out[i0 + 3]
-        o4 = out[i0 + 4]
-        o5 = out[i0 + 5]
-        o6 = out[i0 + 6]
-        o7 = out[i0 + 7]
-        x0 = x1 = x2 = x3 = x4 = x5 = x6 = x7 = 0.0
-        for j in range(ny):
-            s = fs[j]
-            x0 = t0[j] - s * x0
-            x1 = t1[j] - s * x1
-            x2 = t2[j] - s * x2
-            x3 = t3[j] - s * x3
-            x4 = t4[j] - s * x4
-            x5 = t5[j] - s * x5
-            x6 = t6[j] - s * x6
-            x7 = t7[j] - s * x7
-            o0[j] = x0
-            o1[j] = x1
-            o2[j] = x2
-            o3[j] = x3
-            o4[j] = x4
-            o5[j] = x5
-            o6[j] = x6
-            o7[j] = x7
-        for j in range(ny - 2, -1, -1):
-            cp = fcp[j]
-            x0 = o0[j] - cp * x0
-            x1 = o1[j] - cp * x1
-            x2 = o2[j] - cp * x2
-            x3 = o3[j] - cp * x3
-            x4 = o4[j] - cp * x4
-            x5 = o5[j] - cp * x5
-            x6 = o6[j] - cp * x6
-            x7 = o7[j] - cp * x7
-            o0[j] = x0
-            o1[j] = x1
-            o2[j] = x2
-            o3[j] = x3
-            o4[j] = x4
-            o5[j] = x5
-            o6[j] = x6
-            o7[j] = x7
-        if periodic:
-            for k in range(8):
-                o = out[i0 + k]
-                s = (o[0] + fscal[0] * o[ny - 1]) * fscal[1]
-                for j in range(ny):
-                    o[j] -= s * fz[j]
-    for i in range(nb, nx):
-        solve_y_row(out[i], t[i], ny, fs, fcp, fz, fscal, periodic)
-
-
-@njit(cache=True, fastmath={"contract"})
-def douglas_step_sep(p, w, work, ny, lo1, di1, up1, ea, eb, ec, ew, fs0, fcp0, fz0, fscal0,
-                     fs1, finv1, fcp1, fz1, fscal1, c, periodic):  # fmt: skip
-    """One separable Douglas step in place on p (nx, width), whose columns >= ny are zero.
-
-    w, work: scratch of p's shape, zero-initialised; finv1 zero-padded to width.  Pass 1
-    computes w = Ly p and the forward x-sweep of p + (1-θ)dt Lx p + dt w in one go (ea, eb,
-    ec, ew from :func:`prepare_theta` plus ew = dt / pivot); then the x back sweep, the y
-    right-hand side (work - θ dt w) / pivot_y into w, and the y-solve into p.
-    """
-    nx, width = p.shape
-    for i in range(nx):
-        pi = p[i]
-        wi = w[i]
-        wi[0] = lo1[0] * pi[ny - 1] + di1[0] * pi[0] + up1[0] * pi[1]
-        for j in range(1, ny - 1):
-            wi[j] = lo1[j] * pi[j - 1] + di1[j] * pi[j] + up1[j] * pi[j + 1]
-        wi[ny - 1] = lo1[ny - 1] * pi[ny - 2] + di1[ny - 1] * pi[ny - 1] + up1[ny - 1] * pi[0]
-        im = i - 1 if i > 0 else nx - 1
-        ip = i + 1 if i < nx - 1 else 0
-        a = ea[i]
+    n0, w = pan.shape
+    w0 = dst.shape[2]
+    for k in range(w):
+        prev[k] = 0.0
+    for i in range(n0):
+        pc = pan[i]
+        yi = y[i]
         b = eb[i]
-        cc = ec[i]
-        e = ew[i]
-        # full width: the zero padding of p and w keeps work's padding zero (see back_x_sep)
-        if i == 0:
-            for j in range(width):
-                work[0, j] = a * p[im, j] + b * p[0, j] + cc * p[ip, j] + e * w[0, j]
-        else:
-            s = fs0[i]
-            for j in range(width):
-                work[i, j] = (
-                    a * p[im, j] + b * p[i, j] + cc * p[ip, j] + e * w[i, j] - s * work[i - 1, j]
-                )
-    back_x_sep(work, fcp0, fz0, fscal0, periodic, p[0])
-    rhs_y(work, w, c, finv1, w)
-    solve_y_rows(p, w, ny, fs1, fcp1, fz1, fscal1, periodic)
+        s = fs[i]
+        if implicit:  # ea = ec = 0: skip the neighbour rows
+            for k in range(w):
+                v = b * pc[k] - s * prev[k]
+                prev[k] = v
+                yi[k] = v
+            continue
+        pm = pan[i - 1 if i > 0 else n0 - 1]
+        pn = pan[i + 1 if i < n0 - 1 else 0]
+        a = ea[i]
+        c = ec[i]
+        for k in range(w):
+            v = a * pm[k] + b * pc[k] + c * pn[k] - s * prev[k]
+            prev[k] = v
+            yi[k] = v
+    if not periodic:
+        # back sweep fused with the transposed write; prev carries x_{i+1}
+        for i in range(n0 - 1, -1, -1):
+            f = fcp[i] if i < n0 - 1 else 0.0
+            yi = y[i]
+            # a strided view indexed from 0: no wrap-around check per element (measured 1.8x)
+            col = dst[i // w0, j0 : j0 + nv, i % w0]
+            for k in range(nv):
+                v = yi[k] - f * prev[k]
+                prev[k] = v
+                col[k] = v
+        return
+    for i in range(n0 - 2, -1, -1):
+        f = fcp[i]
+        yi = y[i]
+        yn = y[i + 1]
+        for k in range(w):
+            yi[k] -= f * yn[k]
+    y0 = y[0]
+    yl = y[n0 - 1]
+    for k in range(w):
+        prev[k] = (y0[k] + fscal[0] * yl[k]) * fscal[1]
+    for i in range(n0):
+        z = fz[i]
+        yi = y[i]
+        col = dst[i // w0, j0 : j0 + nv, i % w0]
+        for k in range(nv):
+            col[k] = yi[k] - z * prev[k]
+
+
+@njit(cache=True, fastmath={"contract"}, parallel=True)
+def theta_half(src, y, dst, n1, ea, eb, ec, fs, fcp, fz, fscal, periodic, implicit, prev):
+    """:func:`theta_panel` on every panel of src (nch, n0, w), one thread a panel."""
+    nch = src.shape[0]
+    w = src.shape[2]
+    for ch in prange(nch):
+        theta_panel(src[ch], y[ch], dst, ch * w, min(w, n1 - ch * w),
+                    ea, eb, ec, fs, fcp, fz, fscal, periodic, implicit, prev[ch])  # fmt: skip
 
 
 @njit(cache=True, fastmath={"contract"})
-def run_2d(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting):
+def run_2d(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting, threads, work):
     """Advance p (nx, ny) in place through the step times ts (k + 1,).
 
     Face tables: u0, d0 (m, L0, nx + 1) for the x faces (L0 in {1, ny}); u1, d1 (m, L1, ny + 1)
-    for the y faces (L1 in {1, nx}); m == 1 (autonomous) or k + 1.  With A = Lx, B = Ly:
+    for the y faces (L1 in {1, nx}); m == 1 (autonomous) or k + 1.  threads sets the panel count
+    of the separable implicit path (not its result); work is a float64 scratch buffer of at least
+    :func:`workspace_2d_size` entries, passed in so that repeated calls reuse its pages (fresh
+    allocations of this size cost ~1 ms of page faults a call).  With A = Lx, B = Ly:
 
     * explicit (splitting 0): p += dt (A + B)(t_r) p;
     * Douglas (splitting 1): y = p + dt ((1 - θ) A_r p + B_r p);  (I - θ dt A_{r+1}) y1 = y;
       (I - θ dt B_{r+1}) p_new = y1 - θ dt B_r p  — second order for θ = 1/2;
     * LOD (splitting 2, θ = 1): (I - dt A_{r+1}) y1 = p;  (I - dt B_{r+1}) p_new = y1.
 
-    Separable coefficients (L0 == L1 == 1, every built-in SDE) take the fused fast path.
+    Separable coefficients (L0 == L1 == 1, every built-in SDE) take :func:`run_2d_sep`, where
+    A and B commute and Douglas equals a 1-D θ step along x followed by one along y.
     """
     if u0.shape[1] == 1 and u1.shape[1] == 1:
-        run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting)
+        run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting, threads, work)
     else:
         run_2d_lines(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting)
 
 
 @njit(cache=True, fastmath={"contract"})
-def run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting):
-    """:func:`run_2d` for separable coefficients (face tables with one line per axis)."""
+def run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting, threads, work):
+    """:func:`run_2d` for separable coefficients (face tables with one line per axis).
+
+    A = Lx ⊗ I and B = I ⊗ Ly commute, so Douglas (θ = 1/2) and LOD (θ = 1) are the product
+    of 1-D θ steps, (I - θdt A_{r+1})^-1 (I + (1-θ)dt A_r) then the same with B: exactly the
+    Douglas step for autonomous coefficients (both equal (I - θdt A)^-1 (I - θdt B)^-1
+    (I + (1-θ)dt A)(I + (1-θ)dt B)), and second order (CN) or first order (LOD) in time for
+    time-dependent ones, each factor being the 1-D scheme.  The implicit steps run on panels
+    (see :func:`theta_panel`), explicit ones on p itself.
+    """
     nx, ny = p.shape
     varying = u0.shape[0] > 1
     periodic = bc == PERIODIC
@@ -647,36 +689,70 @@ def run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting):
     op0b = np.empty((3, 1, nx))
     op1a = np.empty((3, 1, ny))
     op1b = np.empty((3, 1, ny))
-    ea = np.zeros(nx)
-    eb = np.zeros(nx)
-    ec = np.zeros(nx)
-    ew = np.zeros(nx)
+    build_operators(u0[0], d0[0], h0, scheme, bc, op0b[0], op0b[1], op0b[2])
+    build_operators(u1[0], d1[0], h1, scheme, bc, op1b[0], op1b[1], op1b[2])
+    op0a[:] = op0b
+    op1a[:] = op1b
+    if splitting == SPLIT_NONE:
+        a0 = np.empty(nx)
+        b0 = np.empty(nx)
+        c0 = np.empty(nx)
+        l1 = np.empty(ny)
+        dd1 = np.empty(ny)
+        u1c = np.empty(ny)
+        other = work[: nx * ny].reshape((nx, ny))
+        src = p
+        dst = other
+        swapped = False
+        dt_prepared = -1.0
+        for r in range(ts.shape[0] - 1):
+            dt = ts[r + 1] - ts[r]
+            if varying:
+                build_operators(u0[r], d0[r], h0, scheme, bc, op0a[0], op0a[1], op0a[2])
+                build_operators(u1[r], d1[r], h1, scheme, bc, op1a[0], op1a[1], op1a[2])
+            if varying or not same_step(dt, dt_prepared):
+                explicit_coefficients(op0a[0, 0], op0a[1, 0], op0a[2, 0], op1a[0, 0], op1a[1, 0],
+                                      op1a[2, 0], dt, a0, b0, c0, l1, dd1, u1c)  # fmt: skip
+                dt_prepared = dt
+            # ping-pong between p and work instead of copying every step
+            explicit_step_2d(src, a0, b0, c0, l1, dd1, u1c, dst)
+            src, dst = dst, src
+            swapped = not swapped
+        if swapped:
+            p[:] = other
+        return
+    # the panel count follows the thread count; the result does not (columns are independent)
+    implicit = theta == 1.0
+    nch = panel_count_jit(nx, ny, threads)
+    w1 = panel_width_jit(ny, nch)
+    w0 = panel_width_jit(nx, nch)
+    a = nch * nx * w1
+    b = nch * ny * w0
+    c = max(a, b)
+    xp = work[:a].reshape((nch, nx, w1))  # x along axis 0
+    yp = work[a : a + b].reshape((nch, ny, w0))  # y along axis 0
+    sx = work[a + b : a + b + a].reshape((nch, nx, w1))  # scratch of either half step
+    sy = work[a + b : a + b + b].reshape((nch, ny, w0))
+    prev = work[a + b + c : a + b + c + nch * max(w0, w1)].reshape((nch, max(w0, w1)))
+    to_panels(p, xp)
+    zero_padding(yp, nx)
+    ea0 = np.zeros(nx)
+    eb0 = np.zeros(nx)
+    ec0 = np.zeros(nx)
     fs0 = np.empty(nx)
     finv0 = np.empty(nx)
     fcp0 = np.empty(nx)
     fz0 = np.zeros(nx)
     fscal0 = np.zeros(2)
+    ea1 = np.zeros(ny)
+    eb1 = np.zeros(ny)
+    ec1 = np.zeros(ny)
     fs1 = np.empty(ny)
-    finv1 = np.zeros(ny + ROW_PAD)  # zero-padded for rhs_y's full-width rows
+    finv1 = np.empty(ny)
     fcp1 = np.empty(ny)
     fz1 = np.zeros(ny)
     fscal1 = np.zeros(2)
-    # implicit steps run on row-padded copies (see solve_y_rows); explicit ones on p itself
-    width = ny if splitting == SPLIT_NONE else ny + ROW_PAD
-    work = np.zeros((nx, width))
-    w = np.zeros((nx, width))
-    q = p
-    if splitting != SPLIT_NONE:
-        q = np.zeros((nx, width))
-        q[:, :ny] = p
-    build_operators(u0[0], d0[0], h0, scheme, bc, op0b[0], op0b[1], op0b[2])
-    build_operators(u1[0], d1[0], h1, scheme, bc, op1b[0], op1b[1], op1b[2])
-    op0a[:] = op0b
-    op1a[:] = op1b
     dt_prepared = -1.0
-    src = p
-    dst = work
-    swapped = False
     for r in range(ts.shape[0] - 1):
         dt = ts[r + 1] - ts[r]
         if varying:
@@ -684,36 +760,21 @@ def run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting):
             op1a[:] = op1b
             build_operators(u0[r + 1], d0[r + 1], h0, scheme, bc, op0b[0], op0b[1], op0b[2])
             build_operators(u1[r + 1], d1[r + 1], h1, scheme, bc, op1b[0], op1b[1], op1b[2])
-        if splitting == SPLIT_NONE:
-            # ping-pong between p and work instead of copying every step
-            explicit_step_2d(src, op0a[0, 0], op0a[1, 0], op0a[2, 0],
-                             op1a[0, 0], op1a[1, 0], op1a[2, 0], dt, dst)  # fmt: skip
-            src, dst = dst, src
-            swapped = not swapped
-            continue
         if varying or not same_step(dt, dt_prepared):
             prepare_theta(op0b[0, 0], op0b[1, 0], op0b[2, 0], theta, dt, periodic,
-                          ea, eb, ec, fs0, finv0, fcp0, fz0, fscal0)  # fmt: skip
-            for i in range(nx):
-                ew[i] = dt * finv0[i]
-            factor(op1b[0, 0], op1b[1, 0], op1b[2, 0], theta * dt, periodic,
-                   fs1, finv1, fcp1, fz1, fscal1)  # fmt: skip
-            dt_prepared = dt
-        if splitting == SPLIT_LOD:
-            solve_x_sep(q, fs0, finv0, fcp0, fz0, fscal0, periodic, work[0])
-            rhs_y(q, q, 0.0, finv1, work)
-            solve_y_rows(q, work, ny, fs1, fcp1, fz1, fscal1, periodic)
-        else:
+                          ea0, eb0, ec0, fs0, finv0, fcp0, fz0, fscal0)  # fmt: skip
+            prepare_theta(op1b[0, 0], op1b[1, 0], op1b[2, 0], theta, dt, periodic,
+                          ea1, eb1, ec1, fs1, finv1, fcp1, fz1, fscal1)  # fmt: skip
             if varying:
-                # the explicit half uses the operator at t_r: fold it in with a fresh prepare
-                prepare_explicit_x(op0a[0, 0], op0a[1, 0], op0a[2, 0], theta, dt, finv0, ea, eb, ec)
-            douglas_step_sep(q, w, work, ny, op1a[0, 0], op1a[1, 0], op1a[2, 0], ea, eb, ec, ew,
-                             fs0, fcp0, fz0, fscal0, fs1, finv1, fcp1, fz1, fscal1,
-                             theta * dt, periodic)  # fmt: skip
-    if swapped:
-        p[:] = work
-    if splitting != SPLIT_NONE:
-        p[:] = q[:, :ny]
+                # the explicit factor uses the operators at t_r
+                prepare_explicit_x(op0a[0, 0], op0a[1, 0], op0a[2, 0], theta, dt, finv0,
+                                   ea0, eb0, ec0)  # fmt: skip
+                prepare_explicit_x(op1a[0, 0], op1a[1, 0], op1a[2, 0], theta, dt, finv1,
+                                   ea1, eb1, ec1)  # fmt: skip
+            dt_prepared = dt
+        theta_half(xp, sx, yp, ny, ea0, eb0, ec0, fs0, fcp0, fz0, fscal0, periodic, implicit, prev)
+        theta_half(yp, sy, xp, nx, ea1, eb1, ec1, fs1, fcp1, fz1, fscal1, periodic, implicit, prev)
+    from_panels(xp, p)
 
 
 @njit(cache=True, fastmath={"contract"})
