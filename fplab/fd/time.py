@@ -109,6 +109,8 @@ class CrankNicolson(TimeScheme):
     Order 2 in time, A-stable (not L-stable: rough data leave slowly damped oscillations).  Mass
     conserved with zero-flux boundaries; positivity is not guaranteed.  In 2-D: Douglas ADI with
     θ = 1/2 (Douglas–Rachford form), second order because Lx and Ly carry no mixed derivatives.
+    When the coefficients are separable (every built-in SDE) Lx and Ly commute and the step is
+    computed as a 1-D CN step along x then one along y, which is the same operator.
     Default dt: 1 / sqrt(max |L_ii|) (dt ∝ dx, so O(dt²) matches O(dx²)).
 
     References
