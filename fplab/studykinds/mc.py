@@ -64,8 +64,8 @@ class _MCKind(ConvergenceKind):
         from fplab.mc import MC_METHODS
         from fplab.study import build_problem
 
-        sde, _, _ = build_problem(spec.problem)
-        order = MC_METHODS.get(name).order(sde, self.order_kind)
+        sde, p0, _ = build_problem(spec.problem)
+        order = MC_METHODS.get(name).order(sde, self.order_kind, int(getattr(p0, "dim", 1)))
         return None if order is None or math.isinf(order) else float(order)
 
     def validate(self, spec: StudySpec, err: Any) -> None:
