@@ -196,6 +196,13 @@ def prepare_theta(lo, di, up, theta, dt, periodic, ea, eb, ec, fs, finv, fcp, fz
         ec[i] = ce * up[i] * finv[i]
 
 
+@njit(cache=True)
+def theta_arrays(n):
+    """Zeroed work arrays ea, eb, ec, fs, finv, fcp, fz (n,) and fscal (2,) of one θ-step line."""
+    return (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
+            np.zeros(n), np.zeros(2))  # fmt: skip
+
+
 @njit(cache=True, fastmath={"contract"})
 def theta_step_line(p, ea, eb, ec, fs, fcp, fz, fscal, periodic):
     """One theta step in place on a line p (n,) with the coefficients of :func:`prepare_theta`."""
@@ -249,14 +256,7 @@ def run_1d(p, ts, u, d, h, scheme, bc, theta):
     lo_b = np.empty((1, n))
     di_b = np.empty((1, n))
     up_b = np.empty((1, n))
-    ea = np.zeros(n)
-    eb = np.zeros(n)
-    ec = np.zeros(n)
-    fs = np.empty(n)
-    finv = np.empty(n)
-    fcp = np.empty(n)
-    fz = np.zeros(n)
-    fscal = np.zeros(2)
+    ea, eb, ec, fs, finv, fcp, fz, fscal = theta_arrays(n)
     build_operators(u[0], d[0], h, scheme, bc, lo_b, di_b, up_b)
     dt_prepared = -1.0
     for r in range(ts.shape[0] - 1):
@@ -736,22 +736,8 @@ def run_2d_sep(p, ts, u0, d0, u1, d1, h0, h1, scheme, bc, theta, splitting, thre
     prev = work[a + b + c : a + b + c + nch * max(w0, w1)].reshape((nch, max(w0, w1)))
     to_panels(p, xp)
     zero_padding(yp, nx)
-    ea0 = np.zeros(nx)
-    eb0 = np.zeros(nx)
-    ec0 = np.zeros(nx)
-    fs0 = np.empty(nx)
-    finv0 = np.empty(nx)
-    fcp0 = np.empty(nx)
-    fz0 = np.zeros(nx)
-    fscal0 = np.zeros(2)
-    ea1 = np.zeros(ny)
-    eb1 = np.zeros(ny)
-    ec1 = np.zeros(ny)
-    fs1 = np.empty(ny)
-    finv1 = np.empty(ny)
-    fcp1 = np.empty(ny)
-    fz1 = np.zeros(ny)
-    fscal1 = np.zeros(2)
+    ea0, eb0, ec0, fs0, finv0, fcp0, fz0, fscal0 = theta_arrays(nx)
+    ea1, eb1, ec1, fs1, finv1, fcp1, fz1, fscal1 = theta_arrays(ny)
     dt_prepared = -1.0
     for r in range(ts.shape[0] - 1):
         dt = ts[r + 1] - ts[r]
