@@ -26,6 +26,8 @@ __all__ = [
 
 def check_real(value: Any, name: str) -> float:
     """``value`` as a finite float; ``TypeError``/``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()  # a 0-d array, e.g. np.array(0.5) or the result of a reduction
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         msg = f"{name} must be a real number, got {type(value).__name__} {value!r}"
         raise TypeError(msg)

@@ -330,3 +330,26 @@ def _cell_quantile(m, u):
     cdf = np.concatenate(([0.0], np.cumsum(m)))
     k = np.searchsorted(cdf, u, side="right") - 1
     return k + (u - cdf[k]) / np.asarray(m)[k]
+
+
+def test_kl_uses_logpdf_where_the_narrow_q_underflows():
+    # KL(N(0, 9) || N(0, 0.09)) = log(0.1) + 9 / 0.18 - 1/2: q's pdf is 0.0 beyond |x| ~ 11.6,
+    # where p still has mass 1e-4; through the objects' logpdf the sum stays finite
+    g = fp.Grid.uniform(-40.0, 40.0, 4000)
+    p = fp.GaussianMixture([1.0], [[0.0]], [[[9.0]]])
+    q = fp.GaussianMixture([1.0], [[0.0]], [[[0.09]]])
+    exact = np.log(0.1) + 9.0 / 0.18 - 0.5
+    assert fp.metrics.kl(p, q, g) == pytest.approx(exact, rel=1e-9)
+    # as arrays the information is gone: infinite, with the support warning
+    with pytest.warns(fp.metrics.SupportWarning):
+        assert fp.metrics.kl(g.sample_on(p.pdf), g.sample_on(q.pdf), g) == np.inf
+
+
+def test_kl_of_objects_equals_kl_of_their_arrays_when_nothing_underflows():
+    g = fp.Grid.uniform(-8.0, 8.0, 400)
+    a = fp.GaussianMixture([1.0], [[0.5]], [[[1.3]]])
+    b = fp.GaussianMixture([0.3, 0.7], [[0.0], [1.0]], [[[1.0]], [[0.5]]])
+    for normalize in (True, False):
+        objs = fp.metrics.kl(a, b, g, normalize=normalize)
+        arrs = fp.metrics.kl(g.sample_on(a.pdf), g.sample_on(b.pdf), g, normalize=normalize)
+        assert objs == pytest.approx(arrs, rel=1e-12)

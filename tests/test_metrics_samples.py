@@ -249,3 +249,49 @@ def test_histogram_coarsening_keeps_every_sample():
     occ = counts > 0
     ref = np.sum(ph[occ] * np.log(ph[occ] / qm[occ])) - (occ.sum() - 1) / (2 * x.size)
     assert M.kl_from_samples(x, q, grid, coarsen=7) == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-6, 1.0, 1e3])
+def test_w2_exact_is_scale_covariant_for_a_translation(scale):
+    # y = x + (s, 0): W2 = s exactly.  POT's absolute tolerances once read costs ~1e-14 as 0
+    # (W2/s came out 1.4-1.9 at s <= 1e-7); the cost is now scaled to O(1) for the solve
+    x = np.random.default_rng(0).normal(size=(200, 2)) * scale
+    assert fp.metrics.w2(x, x + np.array([scale, 0.0])) == pytest.approx(scale, rel=1e-10)
+
+
+@pytest.mark.parametrize("shift", [1e6, 1e8])
+def test_w2_exact_is_translation_invariant(shift):
+    # the expansion |x|² + |y|² - 2x·y cancelled to W2 = 0 at a common shift of 1e8
+    x = np.random.default_rng(2).normal(size=(200, 3))
+    y = np.random.default_rng(1).normal(size=(150, 3))
+    assert fp.metrics.w2(x + shift, y + shift) == pytest.approx(fp.metrics.w2(x, y), rel=1e-9)
+
+
+def test_w2_exact_resolves_nearly_equal_sets_against_linear_sum_assignment():
+    x = np.random.default_rng(3).normal(size=(300, 3))
+    y = x + 1e-7 * np.random.default_rng(4).normal(size=(300, 3))
+    cost = cdist(x, y, "sqeuclidean")
+    rows, cols = linear_sum_assignment(cost)
+    # independent answer: equal sizes and uniform weights make OT an assignment problem
+    assert fp.metrics.w2(x, y) == pytest.approx(np.sqrt(cost[rows, cols].mean()), rel=1e-9)
+
+
+def test_kl_from_samples_histogram_uses_logpdf_where_q_underflows():
+    # KL(N(0, 9) || N(0, 0.09)) = 47.197: q's pdf is 0.0 in bins the samples reach; with q's
+    # logpdf the bin masses stay finite.  Bins of 0.4 (coarsen=20) against q's sd 0.3 lose
+    # information, so the estimate is below KL (data processing): measured 44.3
+    g = fp.Grid.uniform(-40.0, 40.0, 4000)
+    p = fp.GaussianMixture([1.0], [[0.0]], [[[9.0]]])
+    q = fp.GaussianMixture([1.0], [[0.0]], [[[0.09]]])
+    exact = np.log(0.1) + 9.0 / 0.18 - 0.5
+    est = fp.metrics.kl_from_samples(p.sample(200_000, seed=0), q, g, coarsen=20)
+    assert 0.9 * exact < est < exact
+    # on a grid where nothing underflows the object and its array give the same estimate
+    g2 = fp.Grid.uniform(-8.0, 8.0, 400)
+    a = fp.GaussianMixture([1.0], [[0.5]], [[[1.3]]])
+    b = fp.GaussianMixture([0.3, 0.7], [[0.0], [1.0]], [[[1.0]], [[0.5]]])
+    xa = a.sample(50_000, seed=1)
+    for c in (1, 7):
+        by_obj = fp.metrics.kl_from_samples(xa, b, g2, coarsen=c)
+        by_arr = fp.metrics.kl_from_samples(xa, g2.sample_on(b.pdf), g2, coarsen=c)
+        assert by_obj == pytest.approx(by_arr, rel=1e-12)

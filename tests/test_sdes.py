@@ -172,3 +172,26 @@ def test_bad_parameters_are_named(ctor, match):
 def test_transition_rejects_backward_times():
     with pytest.raises(ValueError, match="s <= t"):
         fp.OU().transition(1.0, 0.5)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "quadratic"])
+def test_subvp_transition_variance_keeps_its_digits_near_zero(schedule):
+    # v(0 -> t) = (1 - e^{-B_t})² ~ B_t² ~ 1e-18 at t = 1e-8: the old three-exponential sum lost
+    # every digit below t ~ 1e-7 (and then refused to build the marginal)
+    sde = fp.SubVP(schedule=schedule)
+    for t in (1e-8, 1e-6, 1e-4, 0.3):
+        b_t = float(sde.int_beta(0.0, t))
+        _, _, v = sde.transition(0.0, t)
+        assert v == pytest.approx(math.expm1(-b_t) ** 2, rel=1e-12)
+        assert fp.exact_marginal(sde, 0.3, t).covs[0, 0, 0] == pytest.approx(v, rel=1e-12)
+    # and from s > 0 the product form equals the documented sum where the sum is well conditioned
+    bs, bt = float(sde.int_beta(0.0, 0.2)), float(sde.int_beta(0.0, 0.7))
+    v_sum = 1 - math.exp(-(bt - bs)) - math.exp(-(bt + bs)) + math.exp(-2 * bt)
+    assert sde.transition(0.2, 0.7)[2] == pytest.approx(v_sum, rel=1e-12)
+
+
+def test_zero_dimensional_array_times_are_accepted():
+    p0 = fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
+    a = fp.exact_marginal(fp.VP(), p0, np.array(0.5))
+    b = fp.exact_marginal(fp.VP(), p0, 0.5)
+    assert np.array_equal(a.covs, b.covs) and np.array_equal(a.means, b.means)

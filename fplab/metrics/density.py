@@ -27,6 +27,8 @@ from fplab.metrics._base import (
     as_density,
     as_score_field,
     check_grid,
+    emd2_sqeuclidean,
+    log_density,
     metric,
 )
 
@@ -86,13 +88,21 @@ def kl(
     Notes
     -----
     Midpoint rule: Σ p_i log(p_i / q_i) dV, with 0 log 0 = 0; O(dx²) from the continuum value for
-    smooth densities.  A q that underflows to 0 in a far tail where p is itself at round-off level
+    smooth densities.  For distribution objects with ``logpdf`` the log-ratio uses their logpdf, so
+    a q whose pdf underflows to 0 where p still has mass gives the finite KL.  For arrays, a q
+    that underflows to 0 in a far tail where p is itself at round-off level
     would otherwise make KL infinite although its true contribution, bounded by
     p |log q_true| dV, is negligible; those cells are dropped.  Where p is larger, KL is infinite.
     """
     pa, qa, g = _pair(p, q, grid, normalize, negative_tol)
     pos = pa > 0
-    bad = pos & (qa == 0)
+    lp = log_density(p, g, normalize)
+    lq = log_density(q, g, normalize)
+    if lq is not None:
+        # q's own logpdf: finite where its pdf underflows to 0 (a narrow q under a wide p)
+        bad = pos & ~np.isfinite(lq)
+    else:
+        bad = pos & (qa == 0)
     if np.any(bad):
         big = bad & (pa >= support_rtol * pa.max())
         if np.any(big):
@@ -104,8 +114,9 @@ def kl(
             warnings.warn(msg, SupportWarning, stacklevel=2)
             return math.inf
         pos = pos & ~bad
-    pp, qq = pa[pos], qa[pos]
-    total = float(np.sum(pp * (np.log(pp) - np.log(qq)))) * g.cell_volume
+    log_p = lp[pos] if lp is not None else np.log(pa[pos])
+    log_q = lq[pos] if lq is not None else np.log(qa[pos])
+    total = float(np.sum(pa[pos] * (log_p - log_q))) * g.cell_volume
     if not normalize:
         total += g.integrate(qa) - g.integrate(pa)
     # rounding can leave -1e-17 for identical inputs; KL is >= 0 by Gibbs' inequality
@@ -222,8 +233,6 @@ def _piece(u: FloatArray, k: FloatArray, cdf: FloatArray, edges: FloatArray) -> 
 
 
 def _w2_grid_2d(pa: FloatArray, qa: FloatArray, g: Grid) -> float:
-    import ot
-
     pts = g.points()
     out = []
     for arr in (pa, qa):
@@ -239,8 +248,7 @@ def _w2_grid_2d(pa: FloatArray, qa: FloatArray, g: Grid) -> float:
             raise ValueError(msg)
         out.append((pts[keep], m[keep] / m[keep].sum()))
     (xp, wp), (xq, wq) = out
-    cost = ot.dist(xp, xq, metric="sqeuclidean")
-    w2sq = float(ot.emd2(wp, wq, cost, numItermax=10_000_000))
+    w2sq = emd2_sqeuclidean(xp, xq, wp, wq, 10_000_000)
     return math.sqrt(max(w2sq, 0.0))
 
 

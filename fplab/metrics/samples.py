@@ -15,7 +15,14 @@ from scipy import special
 from fplab._typing import FloatArray
 from fplab._validate import as_rng, as_samples, check_choice, check_int, check_positive
 from fplab.grid import Grid
-from fplab.metrics._base import SupportWarning, as_density, check_grid, metric
+from fplab.metrics._base import (
+    SupportWarning,
+    as_density,
+    check_grid,
+    emd2_sqeuclidean,
+    log_density,
+    metric,
+)
 
 __all__ = ["ExactOTSizeWarning", "kl_from_samples", "mmd", "sliced_w2", "w2"]
 
@@ -61,13 +68,10 @@ def _w2sq_1d(a: FloatArray, b: FloatArray) -> float:
 
 
 def _w2sq_exact(xs: FloatArray, ys: FloatArray) -> float:
-    import ot
-
     a = np.full(xs.shape[0], 1.0 / xs.shape[0])
     b = np.full(ys.shape[0], 1.0 / ys.shape[0])
-    cost = ot.dist(xs, ys, metric="sqeuclidean")
     # the default iteration cap (1e5) is hit near n = 1000 and POT then only warns
-    return float(ot.emd2(a, b, cost, numItermax=100_000_000))
+    return emd2_sqeuclidean(xs, ys, a, b, 100_000_000)
 
 
 @metric("sliced-w2", "samples", ("x", "y"))
@@ -235,22 +239,49 @@ def kl_from_samples(
     return _kl_knn(xs, q, g, check_int(k, "k", minimum=1))
 
 
+def _coarsen_log(lv: FloatArray, factor: int) -> FloatArray:
+    """:func:`_coarsen` of exp(lv) in log space (log-sum-exp over each block)."""
+    for axis in range(lv.ndim):
+        starts = np.arange(0, lv.shape[axis], factor)
+        top = np.maximum.reduceat(lv, starts, axis=axis)
+        top = np.where(np.isfinite(top), top, 0.0)
+        sizes = np.diff(np.append(starts, lv.shape[axis]))
+        rel = np.exp(lv - np.repeat(top, sizes, axis=axis))
+        with np.errstate(divide="ignore"):
+            lv = top + np.log(np.add.reduceat(rel, starts, axis=axis))
+    return lv
+
+
 def _kl_histogram(xs: FloatArray, q: Any, g: Grid, factor: int, correction: bool) -> float:
-    qa = as_density(q, g, "q")
     counts, _ = np.histogramdd(xs, bins=g.edges)
-    qmass = qa * g.cell_volume
+    lq = log_density(q, g, True)
+    if lq is not None:
+        # q's logpdf: bin masses stay finite where its pdf underflows
+        from scipy.special import logsumexp
+
+        log_mass = lq + math.log(g.cell_volume)
+        if factor > 1:
+            log_mass = _coarsen_log(log_mass, factor)
+    else:
+        qmass = as_density(q, g, "q") * g.cell_volume
+        if factor > 1:
+            qmass = _coarsen(qmass, factor)
+        with np.errstate(divide="ignore"):
+            log_mass = np.log(qmass)
     if factor > 1:
         counts = _coarsen(counts, factor)
-        qmass = _coarsen(qmass, factor)
     n = counts.sum()
-    qmass = qmass / qmass.sum()
+    if lq is not None:
+        log_mass = log_mass - float(logsumexp(log_mass))
+    else:
+        log_mass = log_mass - math.log(float(np.sum(np.exp(log_mass))))
     occ = counts > 0
-    if np.any(occ & (qmass == 0)):
+    if np.any(occ & ~np.isfinite(log_mass)):
         msg = "KL is infinite: samples fall in bins where q is 0"
         warnings.warn(msg, SupportWarning, stacklevel=3)
         return math.inf
     ph = counts[occ] / n
-    est = float(np.sum(ph * (np.log(ph) - np.log(qmass[occ]))))
+    est = float(np.sum(ph * (np.log(ph) - log_mass[occ])))
     if correction:
         est -= (int(occ.sum()) - 1) / (2.0 * n)
     return est

@@ -251,7 +251,8 @@ class SubVP(_BetaSDE):
     Notes
     -----
     Transition s -> t (B = ∫_0 β): m = exp(-(B_t - B_s)/2),
-    v = 1 - e^{-(B_t - B_s)} - e^{-(B_t + B_s)} + e^{-2 B_t}; from s = 0 this is (1 - e^{-B_t})².
+    v = 1 - e^{-(B_t - B_s)} - e^{-(B_t + B_s)} + e^{-2 B_t} = (1 - e^{-(B_t - B_s)})(1 - e^{-(B_t + B_s)})
+    (computed in the product form with expm1); from s = 0 this is (1 - e^{-B_t})².
     """
 
     def g2(self, t: Any) -> FloatArray:
@@ -261,9 +262,11 @@ class SubVP(_BetaSDE):
         self._check_time(s, t)
         bs = float(self._schedule.integral(s))
         bt = float(self._schedule.integral(t))
-        db = bt - bs
-        v = -math.expm1(-db) - math.exp(-(bt + bs)) + math.exp(-2.0 * bt)
-        return math.exp(-0.5 * db), np.zeros(1), max(v, 0.0)
+        db = float(self.int_beta(s, t))
+        # the same v as a product of two negative factors: no cancellation as t -> s -> 0, where
+        # the sum of the three exponentials lost all digits (and reached 0) below t ~ 1e-7
+        v = math.expm1(-db) * math.expm1(-(bt + bs))
+        return math.exp(-0.5 * db), np.zeros(1), v
 
 
 @SDES.register("ve")
