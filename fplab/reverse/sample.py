@@ -208,7 +208,7 @@ def sample_reverse(
         Samples at t_start (typically from the prior, or from the exact marginal at t_start to
         isolate the discretisation error).  Must be finite.
     t_start : float, optional
-        Start time (default ``sde.T`` for diffusion-model SDEs, but ``t_max`` ≈ 0.9946 T for the
+        Start time (default ``sde.T`` for diffusion-model SDEs, but ``t_max`` ≈ 0.998 T for the
         cosine VP schedule, where β(T) = ∞; else 1.0).
     t_end : float
         End time, < t_start; > 0 for VP/sub-VP/VE and for ddpm/ddim/dpm-solver-2 (default 1e-3).

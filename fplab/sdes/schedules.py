@@ -75,7 +75,7 @@ class CosineSchedule(Schedule):
     Notes
     -----
     ᾱ(T) = 0 and β(T) = ∞ in exact arithmetic (in floating point ᾱ(T) ≈ 4e-33, β(T) ≈ 1.6e16).
-    Samplers and solvers should stop short of T: ``t_max`` = 0.9946 T is where β reaches
+    Samplers and solvers should stop short of T: ``t_max`` ≈ 0.99798 T is where β reaches
     999/T (the cap DPM-Solver uses for this schedule, Lu et al. 2022).  ``beta_min``/``beta_max``
     do not enter.
     """
@@ -92,6 +92,13 @@ class CosineSchedule(Schedule):
 
     def _angle(self, t: Any) -> FloatArray:
         tau = np.asarray(t, dtype=np.float64) / self.T
+        if np.any(tau > 1.0):
+            msg = (
+                f"the cosine schedule is defined for t in [0, T] = [0, {self.T:g}] (ᾱ(T) = 0), "
+                f"got t = {float(np.max(tau)) * self.T:g}; stop at or before T (t_max = "
+                f"{self.t_max:.6g} is the usual end)"
+            )
+            raise ValueError(msg)
         return (tau + self.s) / (1.0 + self.s) * (math.pi / 2.0)
 
     def beta(self, t: Any) -> FloatArray:
