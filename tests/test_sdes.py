@@ -201,7 +201,9 @@ def test_cosine_schedule_refuses_times_past_t_with_the_range():
     vp = fp.VP(schedule="cosine", T=2.0)
     # β(t_max) = 999 / T by definition of t_max
     assert float(vp.beta(vp._schedule.t_max)) == pytest.approx(999.0 / 2.0, rel=1e-9)
-    with pytest.raises(ValueError, match=r"cosine schedule is defined for t in \[0, T\] = \[0, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"cosine schedule is defined for t in \[0, T\] = \[0, 2\]"
+    ):
         vp.drift(np.array([[1.0]]), 2.1)
     with pytest.raises(ValueError, match=r"got t = 2\.1"):
         fp.exact_marginal(vp, 0.3, 2.1)
