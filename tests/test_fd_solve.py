@@ -554,3 +554,9 @@ def test_2d_result_does_not_depend_on_thread_count(time_scheme):
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(one, two)
+
+
+def test_cosine_vp_refuses_t_final_past_its_usable_end():
+    vp = fp.VP(schedule="cosine")
+    with pytest.raises(ValueError, match=r"t_final=1 lies past the cosine schedule's usable end"):
+        solve_fokker_planck(vp, BIMODAL_1D, LINE64, 1.0)

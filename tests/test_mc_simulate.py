@@ -272,3 +272,20 @@ def test_blow_up_raises_numerical_error_not_silent_nan():
     # explicit Euler on x - x³ from x = 10 with h = 0.5 overflows
     with pytest.raises(NumericalError, match="raise n_steps"):
         simulate(fp.DoubleWell(0.5), np.full(4, 10.0), t1=3.0, n_steps=6)
+
+
+def test_cosine_vp_refuses_steps_to_t_and_warns_when_steps_are_too_coarse():
+    # β ~ 2/(T - t) near T: Euler–Maruyama to T = 1 gave variance 2.0 instead of 1 at any
+    # n_steps, Heun 3e28; 'exact' reaches T itself
+    vp = fp.VP(schedule="cosine")
+    with pytest.raises(ValueError, match=r"t1=1 lies past the cosine schedule's usable end"):
+        simulate(vp, np.zeros(10), n_steps=100)
+    x = simulate(vp, np.zeros(20_000), n_steps=1, method="exact", seed=0)
+    assert abs(x.var() - 1.0) < 0.05
+    # up to t_max, 400 steps leave |a| h = β h / 2 = 1.25 on the last step: EM's variance came
+    # out 1.34 against 1 - ᾱ(t_max) = 0.99999; the warning says so and how many steps are enough
+    t_max = vp._schedule.t_max
+    with pytest.warns(UserWarning, match=r"too coarse.*n_steps >= 998"):
+        simulate(vp, np.zeros(10), t1=t_max, n_steps=400)
+    x = simulate(vp, np.zeros(20_000), t1=t_max, n_steps=4000, seed=0)
+    assert abs(x.var() - (1.0 - float(vp.alpha_bar(t_max)))) < 0.05

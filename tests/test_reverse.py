@@ -532,3 +532,11 @@ def test_empty_batch_returns_empty_samples_without_calling_the_score(method):
     assert x.shape == (0, 2)
     path = sample_reverse(VP, score, np.zeros(0), save_at=[0.5, T1], method=method, n_steps=4)
     assert path.shape == (2, 0)
+
+
+def test_cosine_vp_refuses_t_start_past_its_usable_end():
+    # β(T) = ∞: starting at T gave variances of 5e8 (euler-maruyama) and 4e26 (dpm-solver-2);
+    # the default start is t_max
+    vp = fp.VP(schedule="cosine")
+    with pytest.raises(ValueError, match=r"t_start=1 lies past the cosine schedule's usable end"):
+        fp.sample_reverse(vp, lambda x, t: -x, np.zeros(10), t_start=1.0, n_steps=10)

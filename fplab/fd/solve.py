@@ -22,6 +22,7 @@ from fplab.fd.space import SPACE_SCHEMES
 from fplab.fd.time import TIME_SCHEMES, TimeScheme
 from fplab.grid import Grid
 from fplab.sdes.base import SDE
+from fplab.sdes.schedules import check_usable_time
 
 __all__ = ["solve_fokker_planck"]
 
@@ -313,6 +314,7 @@ def solve_fokker_planck(
     if t_final < t0:
         msg = f"t_final must be >= t0, got t_final={t_final}, t0={t0}"
         raise ValueError(msg)
+    check_usable_time(sde, t_final, "t_final")
     if dt is not None:
         dt = check_positive(dt, "dt")
     sde.check_dim(grid.ndim, "grid")

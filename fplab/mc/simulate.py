@@ -14,6 +14,7 @@ Three ways to step, one set of random numbers:
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from fplab.errors import NumericalError
 from fplab.mc import _kernels
 from fplab.mc.methods import MC_METHODS, Exact, Method
 from fplab.sdes.base import SDE
+from fplab.sdes.linear import LinearSDE
+from fplab.sdes.schedules import check_usable_time
 
 __all__ = ["CoupledResult", "simulate", "simulate_coupled"]
 
@@ -384,10 +387,39 @@ def _common(
     if isinstance(n_steps, Sequence) and not isinstance(n_steps, str):
         n = [check_int(v, "n_steps", minimum=1) for v in n_steps]
         nmax = max(n) if n else 0
+        nmin = min(n) if n else 0
     else:
-        nmax = check_int(n_steps, "n_steps", minimum=1)
+        nmax = nmin = check_int(n_steps, "n_steps", minimum=1)
     entry.check(sde, x.shape[1], x[:1], t0f)
+    if entry is not Exact:
+        check_usable_time(sde, t1f, "t1", " (method='exact' samples the law at T itself)")
+        if nmin > 0:
+            _warn_coarse(sde, t0f, t1f, nmin)
     return entry, sde, key, x, flat, t0f, t1f, nmax
+
+
+def _warn_coarse(sde: SDE, t0: float, t1: float, n: int) -> None:
+    """Warn when a linear SDE's drift rate makes the discrete decay factor 1 + a h < 0.
+
+    At |a| h > 1 an explicit step flips the sign of the mean instead of shrinking it, and the
+    variance recursion of Euler–Maruyama on dX = a X dt + g dW settles at g² h / (1 - (1+ah)²)
+    instead of g²/(2|a|): results are wrong by O(1), not by a small O(h) bias (e.g. the cosine
+    VP near T, where β grows like 2/(T - t)).
+    """
+    if not isinstance(sde, LinearSDE):
+        return
+    h = (t1 - t0) / n
+    ts = t0 + h * np.arange(n + 1)
+    rate = np.abs(np.broadcast_to(np.asarray(sde.a(ts), dtype=np.float64), ts.shape)) * h
+    k = int(np.argmax(rate))
+    if rate[k] > 1.0 + 1e-12:
+        msg = (
+            f"n_steps={n} is too coarse for {type(sde).__name__} on [{t0:g}, {t1:g}]: the drift "
+            f"rate |a(t)| h reaches {rate[k]:.3g} at t = {ts[k]:.6g} (> 1, where an explicit step "
+            f"overshoots and the sample law is wrong by O(1)); use n_steps >= "
+            f"{int(np.ceil(n * rate[k] / 0.5))} or method='exact'"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=4)
 
 
 def _restore(y: FloatArray, flat: bool) -> FloatArray:

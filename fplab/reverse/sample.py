@@ -22,6 +22,7 @@ from fplab.errors import NumericalError
 from fplab.reverse.samplers import SAMPLERS, VP_FAMILY, Sampler, StepContext
 from fplab.sdes.base import SDE
 from fplab.sdes.linear import LinearSDE
+from fplab.sdes.schedules import check_usable_time
 
 __all__ = ["TIME_GRIDS", "SampleInfo", "ScoreValueError", "sample_reverse"]
 
@@ -135,6 +136,7 @@ def _check_times(
     if horizon is not None and t0 > horizon * (1.0 + 1e-12):
         msg = f"t_start={t0} lies beyond the horizon T={horizon} of {type(sde).__name__}; pass t_start <= {horizon}"
         raise ValueError(msg)
+    check_usable_time(sde, t0, "t_start", " (the default)")
     # Diffusion-model SDEs (a horizon T) have marginal noise σ_t -> 0 as t -> 0, where the score of
     # data is singular and λ = log(α/σ) is infinite: they must stop at t_end > 0.
     if horizon is not None or sampler.requires:

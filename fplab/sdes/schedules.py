@@ -14,7 +14,7 @@ import numpy as np
 from fplab._registry import Registry
 from fplab._typing import FloatArray
 
-__all__ = ["SCHEDULES", "Schedule"]
+__all__ = ["SCHEDULES", "Schedule", "check_usable_time"]
 
 SCHEDULES: Registry[type[Schedule]] = Registry("schedule")
 
@@ -106,3 +106,22 @@ class CosineSchedule(Schedule):
 
     def integral(self, t: Any) -> FloatArray:
         return -2.0 * (np.log(np.cos(self._angle(t))) - self._log_f0)
+
+
+def check_usable_time(sde: Any, t: float, name: str, hint: str = "") -> None:
+    """Refuse a time past the usable end of ``sde``'s schedule (the cosine schedule's t_max).
+
+    β(t) ~ 2/(T - t) near T for the cosine schedule, so β h reaches 2 on the last step of any
+    step-based integrator that touches T, whatever the step: Euler–Maruyama's variance then
+    tends to 2 instead of 1 and higher-order stages evaluate β ≈ 1e16.  Schedules without a
+    singularity have no t_max and pass.
+    """
+    t_max = getattr(getattr(sde, "_schedule", None), "t_max", None)
+    if t_max is None or t <= t_max * (1.0 + 1e-12):
+        return
+    msg = (
+        f"{name}={t:g} lies past the cosine schedule's usable end t_max = {t_max:.6g} "
+        f"(β(t) -> ∞ as t -> T = {sde.T:g}, so steps that reach T are wrong at any step size); "
+        f"pass {name} <= t_max{hint}"
+    )
+    raise ValueError(msg)
