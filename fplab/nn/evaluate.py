@@ -31,7 +31,7 @@ import numpy as np
 
 from fplab._typing import FloatArray
 from fplab.grid import Grid
-from fplab.nn.params import horizon, prior_coefficients
+from fplab.nn.params import prior_coefficients, usable_end
 
 __all__ = [
     "Reference",
@@ -117,8 +117,17 @@ def convolution_reference(
 
     def score(x: Any, t: Any) -> FloatArray:
         xs = np.asarray(x, dtype=np.float64)
-        p, dp = moments(xs, float(np.asarray(t).reshape(-1)[0]))
-        return (dp / np.maximum(p, 1e-300)).reshape(xs.shape)
+        flat = xs.reshape(-1)
+        tt = np.asarray(t, dtype=np.float64).reshape(-1)
+        if tt.size not in (1, flat.size):
+            msg = f"t must be a scalar or hold one time per point ({flat.size}), got {tt.size}"
+            raise ValueError(msg)
+        out = np.empty_like(flat)
+        for tv in np.unique(tt):  # one quadrature per distinct time
+            rows = slice(None) if tt.size == 1 else tt == tv
+            p, dp = moments(flat[rows], float(tv))
+            out[rows] = dp / np.maximum(p, 1e-300)
+        return out.reshape(xs.shape)
 
     return Reference("convolution", score, lambda t: moments(grid.axes[0], t)[0], grid)
 
@@ -198,7 +207,7 @@ def prior_samples(sde: Any, d: int, n: int, seed: int, *, quantiles: bool = Fals
     flow is monotone, so PF-ODE outputs are then quantiles of the sampled law and their W2 to the
     p0 quantiles is the law-level error with no Monte-Carlo floor.
     """
-    mean, std = prior_coefficients(sde, horizon(sde), d)
+    mean, std = prior_coefficients(sde, usable_end(sde), d)
     if quantiles:
         if d != 1:
             msg = f"quantile prior samples are 1-D only, got d={d}"
@@ -298,7 +307,7 @@ def coupled_samples(p_T: Any, sde: Any, x_T: FloatArray, seed: int) -> FloatArra
     y_i = m_k + L_k z_i with z_i = (x_i - c_T)/σ_T and k ~ weights, so that |x_i - y_i| measures the
     prior mismatch rather than Monte-Carlo noise (their RMS bounds W2(prior, p_T) from above)."""
     d = x_T.shape[1]
-    mean, std = prior_coefficients(sde, horizon(sde), d)
+    mean, std = prior_coefficients(sde, usable_end(sde), d)
     z = (x_T - mean) / std
     k = np.random.default_rng([seed, 3]).choice(p_T.n_components, size=x_T.shape[0], p=p_T.weights)
     chol = np.linalg.cholesky(p_T.covs)
@@ -352,7 +361,7 @@ def error_budget(
         y_exact_ref = run(exact, y_T, n_ref)
         prior_term = float(np.sqrt(np.mean(np.sum((x_exact_ref - y_exact_ref) ** 2, axis=1))))
         mc_floor = w2_samples(y_exact_ref, y_ref)
-    mean, std = prior_coefficients(sde, horizon(sde), d)
+    mean, std = prior_coefficients(sde, usable_end(sde), d)
     pts = grid.points()
     prior = np.exp(-0.5 * np.sum((pts - mean) ** 2, axis=1) / std**2) / (2 * np.pi * std**2) ** (
         d / 2

@@ -223,7 +223,17 @@ def exact_velocity(p0: Any) -> Callable[[Any, Any], FloatArray]:
 
     def velocity(x: Any, t: Any) -> FloatArray:
         xs, flat = as_samples(x, p0.dim)
-        t = float(np.asarray(t).reshape(-1)[0])
+        tt = np.asarray(t, dtype=np.float64).reshape(-1)
+        if tt.size not in (1, xs.shape[0]):
+            msg = f"t must be a scalar or hold one time per sample ({xs.shape[0]}), got {tt.size}"
+            raise ValueError(msg)
+        out = np.empty_like(xs)
+        for tv in np.unique(tt):  # rows sharing a time share one Gaussian mixture p_t
+            rows = slice(None) if tt.size == 1 else tt == tv
+            out[rows] = at_time(xs[rows], float(tv))
+        return restore_shape(out, flat)
+
+    def at_time(xs: FloatArray, t: float) -> FloatArray:
         a, s = 1.0 - t, t
         pt = GaussianMixture(p0.weights, a * p0.means, a * a * p0.covs + s * s * eye[None])
         if t < 0.5:
@@ -237,7 +247,7 @@ def exact_velocity(p0: Any) -> Callable[[Any, Any], FloatArray]:
                 gain = a * p0.covs[k] @ np.linalg.inv(cov_t)
                 m += r[:, k : k + 1] * (p0.means[k] + (xs - a * p0.means[k]) @ gain.T)
             out = (xs - a * m) / s - m
-        return restore_shape(out, flat)
+        return out
 
     return velocity
 

@@ -23,7 +23,7 @@ import torch
 
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_int
-from fplab.nn.params import horizon, prior_coefficients
+from fplab.nn.params import prior_coefficients, usable_end
 from fplab.nn.train import torch_threads
 
 __all__ = ["LikelihoodResult", "flow_log_likelihood", "ode_log_likelihood", "pf_ode_log_likelihood"]
@@ -191,15 +191,17 @@ def pf_ode_log_likelihood(
     score : LearnedScore (autograd divergence) or any NumPy score callable (central differences)
     x : array, shape (n, d) or (n,)
     t_end : float      start of the ODE (the data end), > 0
-    n_steps : int      RK4 steps from t_end to T
+    n_steps : int      RK4 steps from t_end to T (to t_max ≈ 0.998 T for the cosine VP)
     exact : law with ``logpdf``, optional   reference log-density at t_end (e.g.
         ``fp.exact_marginal(sde, p0, t_end)``), stored as ``log_p_exact``
     prior : law with ``logpdf``, optional
-        Law at T; default the Gaussian prior N(c_T, σ_T² I).  Passing the exact p_T removes the
-        prior mismatch from the comparison, leaving score and ODE errors.
+        Law at T (at t_max for the cosine VP); default the Gaussian prior N(c_T, σ_T² I).
+        Passing the exact p_T removes the prior mismatch from the comparison, leaving score and
+        ODE errors.
     """
     xs, _ = as_samples(x)
-    T = horizon(sde)
+    # the cosine VP's β(T) = ∞ would multiply every rounding error: stop at its t_max
+    T = usable_end(sde)
     mean, std = prior_coefficients(sde, T, xs.shape[1])
     from fplab.nn.train import LearnedScore
 

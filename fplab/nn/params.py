@@ -148,6 +148,13 @@ def horizon(sde: LinearSDE) -> float:
     return 1.0 if t_end is None else float(t_end)
 
 
+def usable_end(sde: LinearSDE) -> float:
+    """Where reverse sampling and likelihood ODEs start: T, or the schedule's ``t_max`` when β is
+    singular at T (the cosine VP: β(T) = ∞), as ``fp.sample_reverse`` does by default."""
+    t_max = getattr(getattr(sde, "_schedule", None), "t_max", None)
+    return horizon(sde) if t_max is None else float(t_max)
+
+
 def prior_coefficients(sde: LinearSDE, t: float, d: int) -> tuple[FloatArray, float]:
     """Mean (d,) and std of the data-free prior N(c_t, σ_t² I) that starts reverse sampling at t.
 
