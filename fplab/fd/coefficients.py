@@ -105,9 +105,7 @@ def _custom_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables:
             us.append(np.moveaxis(u, axis, -1).reshape(-1, xf.shape[0]))
             ds.append(np.moveaxis(dd, axis, -1).reshape(-1, xf.shape[0]))
         u_tab, d_tab = np.stack(us), np.stack(ds)
-        if np.array_equal(u_tab, u_tab[:, :1].repeat(u_tab.shape[1], axis=1)) and np.array_equal(
-            d_tab, d_tab[:, :1].repeat(d_tab.shape[1], axis=1)
-        ):
+        if np.all(u_tab == u_tab[:, :1]) and np.all(d_tab == d_tab[:, :1]):
             # the same coefficients on every line: the separable (faster) kernels apply
             u_tab, d_tab = u_tab[:, :1], d_tab[:, :1]
         out.append((np.ascontiguousarray(u_tab), np.ascontiguousarray(d_tab)))
