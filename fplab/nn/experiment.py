@@ -34,7 +34,7 @@ from fplab.nn.evaluate import (
     sample_error_table,
     score_error_vs_t,
 )
-from fplab.nn.params import check_linear_sde, horizon
+from fplab.nn.params import check_linear_sde, horizon, usable_end
 from fplab.nn.train import TrainConfig, train_score
 
 __all__ = [
@@ -309,13 +309,14 @@ def run_experiment(
     p0, grid = make_law(), make_grid()
     sde = check_linear_sde(SDES.get(cfg.sde)(**cfg.sde_params), "sde")
     T = horizon(sde)
+    t_start = usable_end(sde)  # where sampling starts: the prior's time (t_max for cosine VP)
     tick = time.perf_counter()
     model = train_score(
         sde, p0, cfg.train_config(), device=device, checkpoint=checkpoint, resume=resume
     )
     times = np.asarray(cfg.score_times, dtype=np.float64) * T
     reference, ref_check = _references(
-        cfg.problem, sde, p0, grid, np.unique(np.concatenate([times, [cfg.t_end, T]]))
+        cfg.problem, sde, p0, grid, np.unique(np.concatenate([times, [cfg.t_end, t_start]]))
     )
     curve = score_error_vs_t(model, reference, times)
     p0_density = p0.pdf(grid.points()).reshape(grid.shape)
@@ -338,7 +339,7 @@ def run_experiment(
     if cfg.budget_method:
         from fplab.exact import exact_marginal
 
-        exact_T = exact_marginal(sde, p0, T) if cfg.problem != "double-well-1d" else None
+        exact_T = exact_marginal(sde, p0, t_start) if cfg.problem != "double-well-1d" else None
         budget = error_budget(
             sde,
             model,
@@ -354,7 +355,7 @@ def run_experiment(
             grid=grid,
             p0_density=p0_density,
             ptmin_density=np.asarray(reference.density(cfg.t_end)).reshape(grid.shape),
-            pT_density=np.asarray(reference.density(T)).reshape(grid.shape),
+            pT_density=np.asarray(reference.density(t_start)).reshape(grid.shape),
             keep_samples=True,
         )
         dens_learned = grid.histogram(budget.pop("x_learned")).ravel()
