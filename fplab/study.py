@@ -240,6 +240,12 @@ class StudyKind:
         """(caption, matplotlib Figure) pairs; never writes files (``fplab.report`` does)."""
         return []
 
+    def claims(
+        self, spec: StudySpec, results: list[tuple[Case, dict[str, Any]]], summary: dict[str, Any]
+    ) -> list[Any]:
+        """The study's claims judged on its results: a list of ``fplab.records.Verdict``."""
+        return []
+
 
 class StudyUnavailable(ConfigError):
     """A spec needs a part of fplab that is not installed here (e.g. torch for ``fplab.nn``)."""
