@@ -286,6 +286,9 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     writer.writerow(head)
     writer.writerows([[("" if c is None else c) for c in r] for r in rows])
     _write_text(folder / "results.csv", buf.getvalue())
+    if sr.done:
+        for fname, text in spec.kind_obj.extra_files(spec, sr.results, summary).items():
+            _write_text(folder / fname, text)
 
     pngs = []
     for i, (caption, fig) in enumerate(figures, start=1):

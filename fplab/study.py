@@ -246,6 +246,12 @@ class StudyKind:
         """The study's claims judged on its results: a list of ``fplab.records.Verdict``."""
         return []
 
+    def extra_files(
+        self, spec: StudySpec, results: list[tuple[Case, dict[str, Any]]], summary: dict[str, Any]
+    ) -> dict[str, str]:
+        """Extra files for the study's report folder, ``{file name: text}`` (e.g. ``claims.json``)."""
+        return {}
+
 
 class StudyUnavailable(ConfigError):
     """A spec needs a part of fplab that is not installed here (e.g. torch for ``fplab.nn``)."""
