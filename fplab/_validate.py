@@ -20,6 +20,7 @@ __all__ = [
     "check_nonnegative",
     "check_positive",
     "check_real",
+    "reject_complex",
     "restore_shape",
 ]
 
@@ -77,8 +78,16 @@ def check_choice(value: Any, name: str, allowed: list[str] | tuple[str, ...]) ->
     return value
 
 
+def reject_complex(a: Any, name: str) -> None:
+    """``TypeError`` for complex input: casting it to float64 would drop the imaginary part."""
+    if np.iscomplexobj(a):
+        msg = f"{name} must be real; got a complex array (take .real yourself if that is meant)"
+        raise TypeError(msg)
+
+
 def check_finite_array(a: Any, name: str) -> FloatArray:
-    """``a`` as a float64 C-contiguous array with no NaN/inf."""
+    """``a`` as a float64 C-contiguous array with no NaN/inf (complex input is refused)."""
+    reject_complex(a, name)
     try:
         arr = np.ascontiguousarray(a, dtype=np.float64)
     except (TypeError, ValueError) as err:

@@ -22,6 +22,7 @@ import numpy as np
 
 from fplab._registry import Registry
 from fplab._typing import FloatArray
+from fplab._validate import reject_complex
 from fplab.grid import Grid
 
 __all__ = [
@@ -81,6 +82,7 @@ def as_density(
     if callable(getattr(p, "pdf", None)):
         # a distribution object (GaussianMixture, ...) is sampled at the cell centres
         p = grid.sample_on(p.pdf)
+    reject_complex(p, name)
     try:
         arr = np.array(p, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -118,6 +120,7 @@ def as_density(
 
 def as_score_field(s: Any, grid: Grid, name: str) -> FloatArray:
     """A score on the grid as shape (size, d): accepts (n,), (n, 1) in 1-D; (nx, ny, 2), (size, 2)."""
+    reject_complex(s, name)
     try:
         arr = np.asarray(s, dtype=np.float64)
     except (TypeError, ValueError) as err:

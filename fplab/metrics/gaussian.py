@@ -13,6 +13,7 @@ import numpy as np
 from scipy import linalg
 
 from fplab._typing import FloatArray
+from fplab._validate import check_positive, reject_complex
 
 __all__ = [
     "fisher_divergence_gaussian",
@@ -24,23 +25,57 @@ __all__ = [
 
 
 def _mc(m: Any, c: Any, name: str) -> tuple[FloatArray, FloatArray]:
-    mv = np.atleast_1d(np.asarray(m, dtype=np.float64))
-    cv = np.asarray(c, dtype=np.float64)
+    """Mean (d,) and symmetrised covariance (d, d); ``name`` is e.g. "m1, c1" for messages."""
+    mname, cname = (part.strip() for part in name.split(","))
+    arrays = []
+    for value, arg in ((m, mname), (c, cname)):
+        if isinstance(value, str | bytes) or value is None:
+            msg = f"{arg} must be an array of real numbers, got {type(value).__name__}"
+            raise TypeError(msg)
+        reject_complex(value, arg)
+        try:
+            arrays.append(np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            msg = f"{arg} must be an array of real numbers, got {type(value).__name__}"
+            raise TypeError(msg) from err
+    mv, cv = np.atleast_1d(arrays[0]), arrays[1]
     d = mv.size
     if cv.ndim == 0:
         cv = cv.reshape(1, 1)
-    if mv.ndim != 1 or cv.shape != (d, d):
-        msg = f"{name}: mean must be (d,) and covariance (d, d), got {mv.shape} and {cv.shape}"
+    if mv.ndim != 1 or d == 0 or cv.shape != (d, d):
+        msg = (
+            f"{mname} must have shape (d,) and {cname} shape (d, d) with d >= 1, "
+            f"got {mname} {mv.shape} and {cname} {cv.shape}"
+        )
         raise ValueError(msg)
     if not np.all(np.isfinite(mv)) or not np.all(np.isfinite(cv)):
-        msg = f"{name}: mean and covariance must be finite"
+        msg = f"{mname} and {cname} must be finite"
+        raise ValueError(msg)
+    if not np.allclose(cv, cv.T, rtol=1e-10, atol=0.0):
+        msg = f"{cname} must be symmetric, got {cv.tolist()}"
         raise ValueError(msg)
     try:
         np.linalg.cholesky(cv)
     except np.linalg.LinAlgError:
-        msg = f"{name}: covariance must be symmetric positive definite, got {cv.tolist()}"
+        msg = f"{cname} must be symmetric positive definite, got {cv.tolist()}"
         raise ValueError(msg) from None
     return mv, 0.5 * (cv + cv.T)
+
+
+def _same_dim(*pairs: tuple[str, FloatArray, FloatArray]) -> None:
+    """``ValueError`` naming the arguments when the Gaussians' dimensions differ.
+
+    Each pair is ``("m1, c1", mean, covariance)``.  Without this check a 1-D and a 2-D Gaussian
+    broadcast against each other and, e.g., the Hellinger distance returns a plausible number.
+    """
+    if len({mc[1].size for mc in pairs}) > 1:
+        shapes = ", ".join(
+            f"{mname} {mv.shape} / {cname} {cv.shape}"
+            for names, mv, cv in pairs
+            for mname, cname in [names.split(", ")]
+        )
+        msg = f"the Gaussians must have the same dimension d; got {shapes}"
+        raise ValueError(msg)
 
 
 def _psd_sqrt(a: FloatArray) -> FloatArray:
@@ -54,8 +89,9 @@ def w2_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
 
     W2² = |m1 - m2|² + tr(C1 + C2 - 2 (C2^{1/2} C1 C2^{1/2})^{1/2}).
     """
-    m1v, c1v = _mc(m1, c1, "first Gaussian")
-    m2v, c2v = _mc(m2, c2, "second Gaussian")
+    m1v, c1v = _mc(m1, c1, "m1, c1")
+    m2v, c2v = _mc(m2, c2, "m2, c2")
+    _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
     r2 = _psd_sqrt(c2v)
     cross = _psd_sqrt(r2 @ c1v @ r2)
     w2sq = float(np.sum((m1v - m2v) ** 2) + np.trace(c1v + c2v - 2.0 * cross))
@@ -64,8 +100,9 @@ def w2_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
 
 def kl_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     """KL(N1 ‖ N2) = ½ [tr(C2^{-1} C1) + (m2 - m1)ᵀ C2^{-1} (m2 - m1) - d + log det C2 / det C1]."""
-    m1v, c1v = _mc(m1, c1, "first Gaussian")
-    m2v, c2v = _mc(m2, c2, "second Gaussian")
+    m1v, c1v = _mc(m1, c1, "m1, c1")
+    m2v, c2v = _mc(m2, c2, "m2, c2")
+    _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
     d = m1v.size
     dm = m2v - m1v
     sol = linalg.solve(c2v, np.column_stack([c1v, dm]), assume_a="pos")
@@ -79,8 +116,9 @@ def hellinger_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
 
     1 - H² = det(C1)^{1/4} det(C2)^{1/4} / det(C̄)^{1/2} exp(-⅛ Δmᵀ C̄^{-1} Δm), C̄ = (C1 + C2)/2.
     """
-    m1v, c1v = _mc(m1, c1, "first Gaussian")
-    m2v, c2v = _mc(m2, c2, "second Gaussian")
+    m1v, c1v = _mc(m1, c1, "m1, c1")
+    m2v, c2v = _mc(m2, c2, "m2, c2")
+    _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
     cbar = 0.5 * (c1v + c2v)
     dm = m1v - m2v
     _, ld1 = np.linalg.slogdet(c1v)
@@ -96,9 +134,10 @@ def fisher_divergence_gaussian(m: Any, c: Any, ma: Any, ca: Any, mb: Any, cb: An
     s_a - s_b = A x + b with A = Cb^{-1} - Ca^{-1}, b = Ca^{-1} ma - Cb^{-1} mb, so the integral is
     tr(A C Aᵀ) + |A m + b|².
     """
-    mv, cv = _mc(m, c, "weighting Gaussian")
-    mav, cav = _mc(ma, ca, "Gaussian a")
-    mbv, cbv = _mc(mb, cb, "Gaussian b")
+    mv, cv = _mc(m, c, "m, c")
+    mav, cav = _mc(ma, ca, "ma, ca")
+    mbv, cbv = _mc(mb, cb, "mb, cb")
+    _same_dim(("m, c", mv, cv), ("ma, ca", mav, cav), ("mb, cb", mbv, cbv))
     pa, pb = np.linalg.inv(cav), np.linalg.inv(cbv)
     a = pb - pa
     b = pa @ mav - pb @ mbv
@@ -112,9 +151,10 @@ def mmd_gaussian(m1: Any, c1: Any, m2: Any, c2: Any, bandwidth: float) -> float:
     exp(-½ Δmᵀ (S + h² I)^{-1} Δm) with S = C1 + C2, Δm = m1 - m2; MMD² = E k(X, X') + E k(Y, Y')
     - 2 E k(X, Y).
     """
-    m1v, c1v = _mc(m1, c1, "first Gaussian")
-    m2v, c2v = _mc(m2, c2, "second Gaussian")
-    h2 = float(bandwidth) ** 2
+    m1v, c1v = _mc(m1, c1, "m1, c1")
+    m2v, c2v = _mc(m2, c2, "m2, c2")
+    _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
+    h2 = check_positive(bandwidth, "bandwidth") ** 2
     eye = np.eye(m1v.size)
 
     def expected_kernel(dm: FloatArray, s: FloatArray) -> float:
