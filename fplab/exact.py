@@ -19,6 +19,7 @@ from fplab.distributions import GaussianMixture, LogNormalMixture
 from fplab.sdes.base import SDE
 from fplab.sdes.linear import LinearSDE
 from fplab.sdes.nonlinear import GBM
+from fplab.sdes.schedules import check_horizon
 
 __all__ = ["ExactScore", "exact_marginal", "exact_score"]
 
@@ -81,10 +82,14 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
     Raises
     ------
     TypeError   for an SDE / initial-law pair with no closed form (it names the grid solver instead)
-    ValueError  for t < t0 or a dimension mismatch
+    ValueError  for t < t0, a dimension mismatch, or t or t0 outside [0, T] for an SDE with a
+                horizon T (VP, SubVP, VE; ``fplab.sdes.schedules.check_horizon``); OU, Heat and
+                GBM are defined for every t
     """
     t = check_real(t, "t")
     t0 = check_real(t0, "t0")
+    check_horizon(sde, t0, "t0")
+    check_horizon(sde, t, "t")
     if t < t0:
         msg = f"t must be >= t0, got t={t}, t0={t0}"
         raise ValueError(msg)
@@ -130,7 +135,10 @@ class ExactScore:
     def __init__(self, sde: SDE, p0: Any, t0: float = 0.0) -> None:
         p0 = _as_initial_law(p0)
         if isinstance(p0, np.ndarray):
-            exact_marginal(sde, p0, t0 + 1.0, t0=t0)  # validates the pair now
+            # validates the pair now, at a time inside the horizon [t0, T] where there is one
+            horizon = getattr(sde, "T", None)
+            probe = t0 + 1.0 if horizon is None or horizon <= t0 else 0.5 * (t0 + horizon)
+            exact_marginal(sde, p0, probe, t0=t0)
         else:
             exact_marginal(sde, p0, t0, t0=t0)
         self.sde = sde
@@ -152,6 +160,7 @@ class ExactScore:
             if not np.isfinite(tt) or float(tt) < self.t0:
                 msg = f"t must be finite and >= t0 = {self.t0}, got {float(tt)}"
                 raise ValueError(msg)
+            check_horizon(self.sde, float(tt), "t")
             assert isinstance(self.sde, LinearSDE)  # `fast` above
             m, c, v = self.sde.transition(self.t0, float(tt))
             c = np.broadcast_to(c, (xs.shape[1],))
@@ -160,6 +169,12 @@ class ExactScore:
             msg = "per-sample times need a GaussianMixture or LogNormalMixture p0, not a point"
             raise TypeError(msg)
         tt = tt.reshape(-1)
+        if not np.all(np.isfinite(tt)):
+            msg = "t contains non-finite times; every time must be finite"
+            raise ValueError(msg)
+        if tt.size:
+            check_horizon(self.sde, float(tt.max()), "t")
+            check_horizon(self.sde, float(tt.min()), "t")
         if tt.shape[0] != xs.shape[0]:
             msg = f"t has {tt.shape[0]} times but x has {xs.shape[0]} samples; pass one t or one per sample"
             raise ValueError(msg)

@@ -289,3 +289,38 @@ def test_cosine_vp_refuses_steps_to_t_and_warns_when_steps_are_too_coarse():
         simulate(vp, np.zeros(10), t1=t_max, n_steps=400)
     x = simulate(vp, np.zeros(20_000), t1=t_max, n_steps=4000, seed=0)
     assert abs(x.var() - (1.0 - float(vp.alpha_bar(t_max)))) < 0.05
+
+
+# -- divergence detection (issue 13) ----------------------------------------------------------
+def test_double_well_blow_up_is_a_numerical_error_with_a_stable_step_count():
+    # 4 Euler steps of h = 2.5 from x0 = 10 reach ~5.7e96 (finite, so the NaN check alone let it
+    # through); the envelope is 10 e^{1·10} ≈ 2.2e5, the Jacobian bound 1 + 3·10² = 301 per unit time
+    with pytest.raises(fp.NumericalError, match=r"diverged.*n_steps=4.*at least 3010"):
+        fp.simulate(fp.DoubleWell(), 10 * np.ones(5), n_steps=4, t1=10.0, seed=0)
+    # the suggested step count is stable: the paths settle in the wells at ±1 (within noise 0.8)
+    x = fp.simulate(fp.DoubleWell(), 10 * np.ones(5), n_steps=3010, t1=10.0, seed=0)
+    assert np.max(np.abs(x)) < 5.0
+
+
+def test_divergence_bound_leaves_legitimately_large_solutions_alone():
+    # VE with σ_max = 1e4 has std 1e4 at T, GBM with mu = 3 grows like e^{3·5} ≈ 3e6: both sit far
+    # inside their envelopes (1e8 x), so no false alarm
+    x = fp.simulate(fp.VE(sigma_min=0.01, sigma_max=1e4), np.zeros(200), n_steps=50, seed=1)
+    assert 5e3 < np.std(x) < 2e4  # std 1e4, 200 samples: ±4 standard errors of ~5 %
+    y = fp.simulate(fp.GBM(mu=3.0, sigma=0.2), np.ones(200), t1=5.0, n_steps=200, seed=1)
+    assert np.all(np.isfinite(y)) and np.median(y) > 1e5
+
+
+def test_custom_sde_nan_coefficient_is_named_not_called_instability():
+    nan_drift = fp.CustomSDE(lambda x, t: np.where(x > 0.5, np.nan, -x), lambda x, t: 0.3)
+    with pytest.raises(
+        fp.NumericalError, match=r"the drift of CustomSDE.*non-finite.*finite state"
+    ):
+        fp.simulate(nan_drift, 0.45 * np.ones(50), n_steps=10, seed=0)
+    inf_noise = fp.CustomSDE(lambda x, t: -x, lambda x, t: np.inf)
+    with pytest.raises(fp.NumericalError, match=r"the diffusion of CustomSDE"):
+        fp.simulate(inf_noise, np.zeros(3), n_steps=2, seed=0)
+    # a genuine blow-up of a custom SDE (x³ overflows) is still reported as an instability
+    cubic = fp.CustomSDE(lambda x, t: -(x**3), lambda x, t: 0.3)
+    with pytest.raises(fp.NumericalError, match=r"unstable at this step size"):
+        fp.simulate(cubic, 100 * np.ones(5), n_steps=10, seed=0)

@@ -204,6 +204,61 @@ def test_cosine_schedule_refuses_times_past_t_with_the_range():
     with pytest.raises(
         ValueError, match=r"cosine schedule is defined for t in \[0, T\] = \[0, 2\]"
     ):
+        vp.beta(2.1)
+    # the entry points apply the horizon rule shared by every SDE with a horizon first
+    with pytest.raises(ValueError, match=r"t=2\.1 lies outside the time range \[0, T\] = \[0, 2\]"):
         vp.drift(np.array([[1.0]]), 2.1)
-    with pytest.raises(ValueError, match=r"got t = 2\.1"):
+    with pytest.raises(ValueError, match=r"t=2\.1 lies outside"):
         fp.exact_marginal(vp, 0.3, 2.1)
+
+
+# -- the horizon rule (issue 13): one check for every SDE with a horizon T and every entry point --
+def _horizon_sdes():
+    from fplab.sdes import SDES
+
+    out = []
+    for name in SDES.names():
+        cls = SDES.get(name)
+        try:
+            sde = cls()
+        except TypeError:
+            continue  # needs arguments (custom)
+        if getattr(sde, "T", None) is not None:
+            out.append(pytest.param(sde, id=name))
+    for schedule in ("linear", "quadratic"):
+        out.append(pytest.param(fp.VP(schedule=schedule), id=f"vp-{schedule}"))
+        out.append(pytest.param(fp.SubVP(schedule=schedule), id=f"subvp-{schedule}"))
+    return out
+
+
+@pytest.mark.parametrize("sde", _horizon_sdes())
+def test_every_entry_point_refuses_times_past_the_horizon(sde):
+    p0 = fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
+    grid = fp.Grid.uniform(-8.0, 8.0, 32)
+    late = 3.0 * sde.T
+    calls = {
+        "t": lambda: fp.exact_marginal(sde, p0, late),
+        "t0": lambda: fp.exact_marginal(sde, p0, 0.5 * sde.T, t0=-0.5),
+        "t_final": lambda: fp.solve_fokker_planck(sde, p0, grid, late, dt=0.01),
+        "t1": lambda: fp.simulate(sde, np.zeros(4), t1=late, n_steps=4, seed=0),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=rf"{name}=.* outside the time range \[0, T\]"):
+            call()
+    with pytest.raises(ValueError, match=r"t1=.* outside"):
+        fp.simulate(sde, np.zeros(4), t1=late, n_steps=4, seed=0, method="exact")
+    with pytest.raises(ValueError, match=r"t=.* outside"):
+        fp.exact_score(sde, p0)(np.zeros(3), late)
+    with pytest.raises(ValueError, match=r"t=.* outside"):
+        fp.exact_score(sde, p0)(np.zeros(3), np.array([0.1, 0.2, late]))
+    with pytest.raises(ValueError, match=r"t=.* outside"):
+        sde.drift(np.zeros(3), late)
+    # the end point itself is inside: a grid that lands on T by summation must pass
+    assert np.all(np.isfinite(sde.drift(np.zeros(3), sde.T)))
+
+
+def test_sdes_without_a_horizon_run_past_one():
+    # OU is defined for every t: its exact mean at t = 5 is mu + (m0 - mu) e^{-theta t}
+    p0 = fp.GaussianMixture([1.0], [[2.0]], [[[1.0]]])
+    pt = fp.exact_marginal(fp.OU(theta=1.0, mu=0.0), p0, 5.0)
+    assert float(pt.means[0, 0]) == pytest.approx(2.0 * np.exp(-5.0), rel=1e-12)

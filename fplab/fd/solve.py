@@ -22,7 +22,7 @@ from fplab.fd.space import SPACE_SCHEMES
 from fplab.fd.time import TIME_SCHEMES, TimeScheme
 from fplab.grid import Grid
 from fplab.sdes.base import SDE
-from fplab.sdes.schedules import check_usable_time
+from fplab.sdes.schedules import check_horizon, check_usable_time
 
 __all__ = ["solve_fokker_planck"]
 
@@ -289,7 +289,8 @@ def solve_fokker_planck(
     ValueError
         Unknown scheme or bc name; p0 with NaN, negative values, the wrong shape or dimension;
         an explicit dt beyond the stability limit (the message states the limit); periodic bc
-        with non-periodic coefficients; ``save_at`` outside [t0, t_final]; t_final < t0.
+        with non-periodic coefficients; ``save_at`` outside [t0, t_final]; t_final < t0;
+        t0 or t_final outside [0, T] for an SDE with a horizon T (VP, SubVP, VE).
     NumericalError
         The solution became NaN/inf.
 
@@ -314,6 +315,7 @@ def solve_fokker_planck(
     if t_final < t0:
         msg = f"t_final must be >= t0, got t_final={t_final}, t0={t0}"
         raise ValueError(msg)
+    check_horizon(sde, t0, "t0")
     check_usable_time(sde, t_final, "t_final")
     if dt is not None:
         dt = check_positive(dt, "dt")

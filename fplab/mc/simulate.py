@@ -13,6 +13,7 @@ Three ways to step, one set of random numbers:
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from fplab.mc import _kernels
 from fplab.mc.methods import MC_METHODS, Exact, Method
 from fplab.sdes.base import SDE
 from fplab.sdes.linear import LinearSDE
-from fplab.sdes.schedules import check_usable_time
+from fplab.sdes.schedules import check_horizon, check_usable_time
 
 __all__ = ["CoupledResult", "simulate", "simulate_coupled"]
 
@@ -185,14 +186,17 @@ def _run(
                 f"{sde!r} has none; use backend='numba' (NumPy fallback)"
             )
             raise ValueError(msg)
-        return _torch.run(
+        out, w_end = _torch.run(
             entry, tables, x0, key, tgrid, sqhf, ratio, save_steps, want_w, device, dtype
         )
+        _check_finite(out, entry, sde, tgrid, x0, tables)
+        return out, w_end
     out = np.empty((save_steps.shape[0], n, d))
     w_end = np.zeros((n if want_w else 0, d))
     # integer wrap-around is the generator's arithmetic; NumPy only warns about it when the
-    # kernels run uncompiled (NUMBA_DISABLE_JIT=1)
-    with np.errstate(over="ignore"):
+    # kernels run uncompiled (NUMBA_DISABLE_JIT=1).  A diverging path overflows and turns NaN:
+    # _check_finite below reports that with its cause instead of a FloatingPointError mid-step
+    with np.errstate(over="ignore", invalid="ignore"):
         if entry is Exact:
             em, ec, es, ee, eq, mult = tables
             _kernels.run_exact(
@@ -205,18 +209,83 @@ def _run(
             )
         else:
             _run_numpy(entry, sde, x0, key, tgrid, ratio, sqhf, save_steps, out, w_end)
-    _check_finite(out, entry, sde, tgrid)
+    _check_finite(out, entry, sde, tgrid, x0, tables)
     return out, w_end
 
 
-def _check_finite(out: FloatArray, entry: type[Method], sde: SDE, tgrid: FloatArray) -> None:
-    """NumericalError when a path blew up (explicit schemes on stiff or superlinear drifts)."""
+#: a path is declared divergent when |X| exceeds DIVERGENCE_FACTOR times the envelope of
+#: :func:`_envelope` (initial scale grown at the SDE's linear rate, plus drift offset and noise)
+DIVERGENCE_FACTOR = 1e8
+
+
+def _envelope(x0: FloatArray, tables: Any, t_span: float) -> tuple[float, float]:
+    """(envelope E, stiffness rate r) of a polynomial SDE over [t0, t1] from its tables.
+
+    E = max(1, |x0|, |b| T, max g0 √T) · exp(max(a, 0) T + 8 max|g1| √T) bounds where a path of
+    dX = (a x + b + c x³) dt + (g0 + g1 x) dW can go with c <= 0 by many standard deviations
+    (the linear part's growth, 8 σ of the multiplicative noise); exceeding 1e8 E is a blow-up.
+    r = max|a| + 3 max|c| X², X = max(1, |x0|), is the drift's Jacobian bound on the start
+    region: explicit steps need r h <= O(1) there.
+    """
+    a, b, c, g0, g1 = tables
+    x_scale = max(1.0, float(np.max(np.abs(x0))) if x0.size else 1.0)
+    base = max(x_scale, float(np.max(np.abs(b), initial=0.0)) * t_span,
+               float(np.max(np.abs(g0), initial=0.0)) * math.sqrt(t_span))  # fmt: skip
+    growth = float(np.max(a, initial=0.0)) * t_span + 8.0 * float(
+        np.max(np.abs(g1), initial=0.0)
+    ) * math.sqrt(t_span)
+    log_env = math.log(base) + growth
+    env = math.exp(min(log_env, 700.0))
+    rate = (
+        float(np.max(np.abs(a), initial=0.0))
+        + 3.0 * float(np.max(np.abs(c), initial=0.0)) * x_scale**2
+    )
+    return env, rate
+
+
+def _check_finite(
+    out: FloatArray,
+    entry: type[Method],
+    sde: SDE,
+    tgrid: FloatArray,
+    x0: FloatArray | None = None,
+    tables: Any = None,
+) -> None:
+    """NumericalError when a path blew up (explicit schemes on stiff or superlinear drifts).
+
+    Blow-up is NaN/inf in a saved state or, for SDEs with coefficient tables, |X| above
+    ``DIVERGENCE_FACTOR`` times :func:`_envelope` (e.g. the double well from x0 = 10 with 4
+    steps to t = 10 reaches 5.7e96 while the envelope is ~2e5).  The message gives a step count
+    at which the start region is stable (r h <= 1).
+    """
     bad = out.size - int(np.count_nonzero(np.isfinite(out)))
+    h = float(np.max(np.diff(tgrid)))
+    n_steps = tgrid.shape[0] - 1
+    t_span = float(tgrid[-1] - tgrid[0])
+    hint = "raise n_steps"
+    big = 0
+    if x0 is not None and tables is not None and entry is not Exact:
+        env, rate = _envelope(x0, tables, t_span)
+        if rate > 0.0:
+            n_stable = math.ceil(rate * t_span)
+            if n_stable > n_steps:
+                hint = (
+                    f"raise n_steps to at least {n_stable} (h <= 1/{rate:.3g} on the start region)"
+                )
+        with np.errstate(invalid="ignore"):
+            big = int(np.count_nonzero(np.abs(out) > DIVERGENCE_FACTOR * env))
+        if big and not bad:
+            msg = (
+                f"method {entry.registry_name!r} diverged for {sde!r} with step h={h:.3g} "
+                f"(n_steps={n_steps}): {big} state value(s) exceed {DIVERGENCE_FACTOR:.0e} x the "
+                f"solution's envelope {env:.3g} (max |X| = {float(np.nanmax(np.abs(out))):.3g}); "
+                f"the scheme is unstable at this step size: {hint}"
+            )
+            raise NumericalError(msg)
     if bad:
-        h = float(np.max(np.diff(tgrid)))
         msg = (
             f"method {entry.registry_name!r} produced {bad} non-finite state(s) for {sde!r} with "
-            f"step h={h:.3g}; the scheme is unstable at this step size: raise n_steps"
+            f"step h={h:.3g} (n_steps={n_steps}); the scheme is unstable at this step size: {hint}"
         )
         raise NumericalError(msg)
 
@@ -354,7 +423,8 @@ def simulate(
     ValueError
         Unknown method or backend, a method that does not apply to the SDE (Milstein without
         ∂g/∂x, SRK with state-dependent noise, exact without a closed form), n_steps < 1,
-        non-finite x0, t1 <= t0, save_at outside [t0, t1].
+        non-finite x0, t1 <= t0, save_at outside [t0, t1], t0 or t1 outside [0, T] for an SDE
+        with a horizon T (VP, SubVP, VE; OU, Heat, GBM, DoubleWell run for every t).
     TypeError
         sde not an SDE, non-integer n_steps, a seed that is not an int or Generator.
     """
@@ -390,6 +460,8 @@ def _common(
         nmin = min(n) if n else 0
     else:
         nmax = nmin = check_int(n_steps, "n_steps", minimum=1)
+    check_horizon(sde, t0f, "t0")
+    check_horizon(sde, t1f, "t1")
     entry.check(sde, x.shape[1], x[:1], t0f)
     if entry is not Exact:
         check_usable_time(sde, t1f, "t1", " (method='exact' samples the law at T itself)")

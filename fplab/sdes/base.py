@@ -24,6 +24,7 @@ import numpy as np
 from fplab._registry import Registry
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_real, restore_shape
+from fplab.sdes.schedules import check_horizon
 
 __all__ = ["SDE", "SDES", "PolyCoefficients"]
 
@@ -79,7 +80,8 @@ class SDE:
     autonomous: ClassVar[bool] = True
     registry_name: ClassVar[str] = "custom"
 
-    #: end of the time interval the SDE is defined on (diffusion-model SDEs), else None
+    #: end of the time interval [0, T] the SDE is defined on (diffusion-model SDEs), else None
+    #: (defined for every t).  Every entry point refuses times outside [0, T] (check_horizon).
     T: float | None = None
 
     # -- public, validated ------------------------------------------------------------------
@@ -91,17 +93,22 @@ class SDE:
     def drift(self, x: Any, t: float) -> FloatArray:
         """f(x, t); x of shape (n, d) -> (n, d), or (n,) -> (n,)."""
         xs, flat = self._state(x)
-        return restore_shape(self._drift(xs, check_real(t, "t")), flat)
+        return restore_shape(self._drift(xs, self._time(t)), flat)
 
     def diffusion(self, x: Any, t: float) -> FloatArray:
         """g(x, t), the scalar noise amplitude; x of shape (n, d) or (n,) -> shape (n,)."""
         xs, _ = self._state(x)
-        return self._diffusion(xs, check_real(t, "t"))
+        return self._diffusion(xs, self._time(t))
 
     def diffusion_dx(self, x: Any, t: float) -> FloatArray:
         """∇_x g(x, t) (needed by Milstein); x of shape (n, d) -> (n, d), or (n,) -> (n,)."""
         xs, flat = self._state(x)
-        return restore_shape(self._diffusion_dx(xs, check_real(t, "t")), flat)
+        return restore_shape(self._diffusion_dx(xs, self._time(t)), flat)
+
+    def _time(self, t: Any) -> float:
+        out = check_real(t, "t")
+        check_horizon(self, out, "t")
+        return out
 
     def check_dim(self, d: int, name: str = "x") -> None:
         """Raise ``ValueError`` if this SDE cannot act on d-dimensional states."""

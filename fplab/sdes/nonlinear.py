@@ -10,6 +10,7 @@ import numpy as np
 
 from fplab._typing import FloatArray
 from fplab._validate import check_positive, check_real
+from fplab.errors import NumericalError
 from fplab.sdes.base import SDE, SDES, PolyCoefficients
 
 __all__ = ["GBM", "CustomSDE", "DoubleWell"]
@@ -176,6 +177,7 @@ class CustomSDE(SDE):
                 f"drift returned shape {out.shape} for x of shape {x.shape}; it must return (n, d)"
             )
             raise ValueError(msg)
+        self._check_coefficient(out, x, t, "drift")
         return out
 
     def _diffusion(self, x: FloatArray, t: float) -> FloatArray:
@@ -183,7 +185,27 @@ class CustomSDE(SDE):
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         out = np.broadcast_to(out, (x.shape[0],)).copy()
+        self._check_coefficient(out, x, t, "diffusion")
         return out
+
+    def _check_coefficient(self, out: FloatArray, x: FloatArray, t: float, which: str) -> None:
+        """NumericalError naming the user's callable when it returns NaN/inf at a finite state.
+
+        Without it a NaN drift surfaced as "unstable at this step size", the wrong cause.  Rows
+        whose state is already non-finite or beyond 1e30 (a blow-up, where e.g. x³ overflows)
+        are left to the solver's divergence check.
+        """
+        rows_bad = ~np.isfinite(out.reshape(x.shape[0], -1)).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            rows_bad &= (np.abs(x) <= 1e30).all(axis=1)
+        if np.any(rows_bad):
+            i = int(np.argmax(rows_bad))
+            msg = (
+                f"the {which} of {self!r} returned a non-finite value (NaN or inf) at the finite "
+                f"state x={x[i].tolist()}, t={t:g} ({int(rows_bad.sum())} of {x.shape[0]} "
+                f"states); fix the {which} callable"
+            )
+            raise NumericalError(msg)
 
     def _diffusion_dx(self, x: FloatArray, t: float) -> FloatArray:
         if self._gx is None:

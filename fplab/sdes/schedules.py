@@ -108,14 +108,37 @@ class CosineSchedule(Schedule):
         return -2.0 * (np.log(np.cos(self._angle(t))) - self._log_f0)
 
 
+def check_horizon(sde: Any, t: float, name: str) -> None:
+    """The one horizon rule: an SDE with a horizon ``T`` (VP, SubVP, VE) is defined on [0, T] only.
+
+    Its schedule (β(t) or σ(t)) is a design choice on [0, T]; a time outside it would be silently
+    extrapolated (VE to t = 3 T has std ~1e9), so every entry point (exact laws and scores, grid
+    solver, Monte Carlo, reverse samplers, ``drift``/``diffusion``) refuses it, naming ``name``.
+    SDEs without a horizon (``T is None``: OU, Heat, GBM, DoubleWell, custom) are defined for all
+    t and pass.  A relative slack of 1e-12 lets time grids that land on T by summation pass.
+    """
+    horizon = getattr(sde, "T", None)
+    if horizon is None:
+        return
+    if t > horizon * (1.0 + 1e-12) or t < -1e-12 * horizon:
+        msg = (
+            f"{name}={t:g} lies outside the time range [0, T] = [0, {horizon:g}] on which "
+            f"{type(sde).__name__} is defined; allowed: 0 <= {name} <= {horizon:g} "
+            f"(or build the SDE with a larger T)"
+        )
+        raise ValueError(msg)
+
+
 def check_usable_time(sde: Any, t: float, name: str, hint: str = "") -> None:
-    """Refuse a time past the usable end of ``sde``'s schedule (the cosine schedule's t_max).
+    """Refuse a time past the horizon (:func:`check_horizon`) or past the usable end of ``sde``'s
+    schedule (the cosine schedule's t_max).
 
     β(t) ~ 2/(T - t) near T for the cosine schedule, so β h reaches 2 on the last step of any
     step-based integrator that touches T, whatever the step: Euler–Maruyama's variance then
     tends to 2 instead of 1 and higher-order stages evaluate β ≈ 1e16.  Schedules without a
     singularity have no t_max and pass.
     """
+    check_horizon(sde, t, name)
     t_max = getattr(getattr(sde, "_schedule", None), "t_max", None)
     if t_max is None or t <= t_max * (1.0 + 1e-12):
         return
