@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fplab._io import atomic_write
 from fplab.study import StudySpec, default_studies_dir
 
 #: absolute floor of the two-sided ``values`` comparison: numbers at round-off size (a measured
@@ -145,7 +145,5 @@ def write_baseline(
         "tolerances": {k: spec.check[k] for k in ("order_atol", "error_rtol")},
         **current,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(body, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(body, indent=2, sort_keys=False) + "\n")
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import fplab as fp
+from fplab._io import atomic_write
 
 __all__ = ["run_demo"]
 
@@ -43,9 +44,7 @@ def run_demo(
     }
     folder = out / "demo"
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(folder / "result.json")
+    atomic_write(folder / "result.json", json.dumps(result, indent=2))
     print(f"OU from a bimodal mixture, t = {t1}, Euler–Maruyama dt = {dt}, {n_paths} paths")
     print(
         f"  mean   MC {result['mean_mc']:+.4f}  exact {result['mean_exact']:+.4f}  (s.e. {result['mean_stderr']:.4f})"

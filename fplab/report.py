@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fplab._io import atomic_write
 from fplab.runner import ResultCache, code_version
 from fplab.study import Case, StudySpec
 
@@ -227,12 +228,8 @@ def _md_table(head: list[str], rows: list[list[Any]]) -> str:
 
 
 def _write_text(path: Path, text: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    if isinstance(text, bytes):
-        tmp.write_bytes(text)
-    else:
-        tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    # unique temporary name: concurrent `fplab report --out same` must not share one
+    atomic_write(path, text)
 
 
 # -- one study ------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Run study cases in parallel with a per-case result cache, resume and a progress bar.
 
-Every case is stored as one JSON file ``CACHE/<key[:2]>/<key>.json`` written atomically (temporary
-file in the same folder, then ``os.replace``), where ``key`` hashes the kind, the full case
-configuration and the code version (``fplab.__version__`` plus a hash of the package source).  A
-re-run skips stored cases; an interrupted run (Ctrl-C, kill) loses only the cases in flight.  Seeds
-come from the case configuration, so results do not depend on the worker count, the order in
-which cases finish, or whether they ran in local processes or on a Dask cluster.
+Every case is stored as one JSON file ``CACHE/<key[:2]>/<key>.json`` written atomically (a unique
+temporary file in the same folder, then ``os.replace``) with a schema version and a checksum of its
+payload (see :class:`ResultCache`: damaged entries are quarantined and recomputed), where ``key``
+hashes the kind, the full case configuration and the code version (``fplab.__version__`` plus a
+hash of the package source).  A re-run skips stored cases; an interrupted run (Ctrl-C, kill) loses
+only the cases in flight.  Seeds come from the case configuration, so results do not depend on the
+worker count, the order in which cases finish, or whether they ran in local processes or on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -15,17 +16,25 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from fplab._io import FileLock, atomic_writer
 from fplab.study import Case
 
-__all__ = ["ResultCache", "RunOutcome", "code_version", "default_workers", "run_cases"]
+__all__ = [
+    "CacheWarning",
+    "ResultCache",
+    "RunOutcome",
+    "code_version",
+    "default_workers",
+    "run_cases",
+]
 
 #: environment for worker processes: one thread each, so N workers use N cores
 _WORKER_ENV = {
@@ -77,8 +86,52 @@ def _identity(kind: Any, config: Any) -> str:
     return json.dumps([kind, config], sort_keys=True, separators=(",", ":"))
 
 
+#: version of the on-disk cache entry layout: {"schema", "checksum", "entry"}
+CACHE_SCHEMA = 2
+
+
+class CacheWarning(UserWarning):
+    """A cache entry could not be used; it was moved to ``CACHE/quarantine/`` and is recomputed."""
+
+
+def _checksum(entry: Any) -> str:
+    """sha256 of the canonical JSON of ``entry`` (sorted keys), so a changed byte is detected."""
+    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _entry_problem(entry: Any, key: str | None) -> str | None:
+    """What is wrong with a decoded case entry's shape, or None when it is usable."""
+    if not isinstance(entry, dict):
+        return f"the entry is a JSON {type(entry).__name__}, not an object"
+    for name, typ in (("kind", str), ("config", dict), ("result", dict)):
+        if not isinstance(entry.get(name), typ):
+            return f"'{name}' is missing or not a {typ.__name__}"
+    if key is not None and entry.get("key") != key:
+        return f"its key {entry.get('key')!r} does not match the file name"
+    result = entry["result"]
+    if "row" in result:
+        if not isinstance(result["row"], dict):
+            return "result 'row' is not an object"
+    elif not isinstance(result.get("rows"), list) or not all(
+        isinstance(r, dict) for r in result["rows"]
+    ):
+        return "result has neither a 'row' object nor a 'rows' list of objects"
+    if not isinstance(entry.get("finished_at", ""), str):
+        return "'finished_at' is not a string"
+    return None
+
+
 class ResultCache:
-    """Finished case results, one JSON file per case key, written atomically."""
+    """Finished case results, one JSON file per case key, written atomically.
+
+    On disk each file is ``{"schema": 2, "checksum": "sha256:...", "entry": {...}}``.  An entry
+    that cannot be read (not UTF-8, not JSON), fails its checksum, has another schema or the
+    wrong shape is moved to ``CACHE/quarantine/`` with a :class:`CacheWarning` naming the file,
+    and reads as missing, so its case is recomputed: a damaged entry never stops ``fplab run``
+    or ``fplab report``.  Entries written before the schema (plain case objects) are read
+    without a checksum.  :meth:`lock` serialises the computation of one case across processes.
+    """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -87,15 +140,62 @@ class ResultCache:
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def lock(self, key: str) -> FileLock:
+        """The inter-process lock of case ``key`` (``CACHE/locks/<key>.lock``), not yet taken."""
+        return FileLock(self.folder / "locks" / f"{key}.lock")
+
+    def _read(self, path: Path, key: str | None) -> dict[str, Any] | None:
+        """The entry stored at ``path``; None (after quarantining it) when it is unusable."""
         try:
-            text = self.path(key).read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        try:
-            return json.loads(text)  # type: ignore[no-any-return]
-        except json.JSONDecodeError:  # a torn file cannot happen with os.replace; be safe anyway
+        except OSError as err:
+            self._quarantine(path, f"cannot be read ({err.strerror})")
             return None
+        try:
+            stored = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            self._quarantine(path, "is not UTF-8 text")
+            return None
+        except json.JSONDecodeError as err:
+            self._quarantine(path, f"is not valid JSON ({err.msg} at line {err.lineno})")
+            return None
+        if isinstance(stored, dict) and "schema" in stored:
+            if stored.get("schema") != CACHE_SCHEMA:
+                self._quarantine(path, f"has schema {stored.get('schema')!r}, not {CACHE_SCHEMA}")
+                return None
+            entry = stored.get("entry")
+            if stored.get("checksum") != _checksum(entry):
+                self._quarantine(path, "fails its checksum (the payload was changed or truncated)")
+                return None
+        else:
+            entry = stored  # written before the schema: no checksum to verify
+        problem = _entry_problem(entry, key)
+        if problem is not None:
+            self._quarantine(path, f"has the wrong shape: {problem}")
+            return None
+        return entry  # type: ignore[no-any-return]
+
+    def _quarantine(self, path: Path, why: str) -> None:
+        """Move a bad entry to ``CACHE/quarantine/`` (kept for inspection) and warn."""
+        qdir = self.folder / "quarantine"
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        dest = qdir / f"{path.stem}.{stamp}.{os.getpid()}{path.suffix}"
+        try:
+            qdir.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+            where = f"moved to {dest}"
+        except FileNotFoundError:
+            return  # another process quarantined (or rewrote) it first
+        except OSError as err:
+            where = f"could not be moved to {qdir} ({err.strerror}); ignored"
+        msg = f"cache entry {path} {why}; {where}; its case will be recomputed"
+        warnings.warn(msg, CacheWarning, stacklevel=3)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The stored entry of case ``key``, or None (missing, or quarantined as unusable)."""
+        return self._read(self.path(key), key)
 
     def latest_for(self, kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
         """The newest stored entry for this kind and configuration under *any* code version
@@ -103,9 +203,8 @@ class ResultCache:
         if self._by_config is None:
             self._by_config = {}
             for path in sorted(self.folder.glob("??/*.json")):
-                try:
-                    entry = json.loads(path.read_text(encoding="utf-8"))
-                except (OSError, json.JSONDecodeError):
+                entry = self._read(path, path.stem)
+                if entry is None:
                     continue
                 ident = _identity(entry.get("kind"), entry.get("config"))
                 old = self._by_config.get(ident)
@@ -114,18 +213,12 @@ class ResultCache:
         return self._by_config.get(_identity(kind, config))
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
+        """Store ``entry`` for ``key`` atomically (unique temporary name, fsync, rename)."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh, allow_nan=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        stored = {"schema": CACHE_SCHEMA, "checksum": _checksum(entry), "entry": entry}
+        with atomic_writer(target) as fh:
+            json.dump(stored, fh, allow_nan=True)
 
 
 def execute_case(kind: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -244,48 +337,99 @@ def run_cases(
             out.entries[key] = entry
         elif key not in todo:
             todo[key] = case
+    # a case another process is computing (its lock is held) is waited for, not recomputed
+    locks: dict[str, FileLock] = {}
+    waiting: list[str] = []
+    for key in list(todo):
+        lock = cache.lock(key)
+        if not lock.acquire(blocking=False):
+            waiting.append(key)
+            continue
+        entry = cache.get(key)  # finished by another process since the scan above
+        if entry is not None:
+            lock.release()
+            out.entries[key] = entry
+            del todo[key]
+        else:
+            locks[key] = lock
     out.n_cached = len(out.entries)
-    order = sorted(todo, key=lambda k: -(cost(todo[k]) if cost else 0.0))
+    order = sorted(locks, key=lambda k: -(cost(todo[k]) if cost else 0.0))
     n_workers = 1 if scheduler is None and workers <= 1 else workers
     bar = Progress(out.n_cached + len(todo), out.n_cached, n_workers, progress)
 
     def finish(key: str, reply: dict[str, Any], running: int) -> None:
         case = todo[key]
-        if "error" in reply:
-            out.failures[case.label if not case.study else f"{case.study}: {case.label}"] = reply[
-                "error"
-            ]
-            bar.update(running, finished=True)
-            return
-        entry = {
-            "key": key,
-            "study": case.study,
-            "label": case.label,
-            "kind": case.kind,
-            "config": case.config,
-            "result": reply["result"],
-            "seconds": reply["seconds"],
-            "code_version": code_version(case.kind),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        cache.put(key, entry)
-        out.entries[key] = entry
-        out.n_run += 1
-        bar.update(running, reply["seconds"], finished=True)
+        try:
+            if "error" in reply:
+                label = case.label if not case.study else f"{case.study}: {case.label}"
+                out.failures[label] = reply["error"]
+                bar.update(running, finished=True)
+                return
+            entry = {
+                "key": key,
+                "study": case.study,
+                "label": case.label,
+                "kind": case.kind,
+                "config": case.config,
+                "result": reply["result"],
+                "seconds": reply["seconds"],
+                "code_version": code_version(case.kind),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            cache.put(key, entry)
+            out.entries[key] = entry
+            out.n_run += 1
+            bar.update(running, reply["seconds"], finished=True)
+        finally:
+            if key in locks:
+                locks.pop(key).release()
 
-    if todo:
-        bar.update(min(n_workers, len(todo)))
-        if scheduler is not None:
-            _run_dask(scheduler, order, todo, finish)
-        elif n_workers <= 1:
-            for i, key in enumerate(order):
-                finish(key, execute_case(todo[key].kind, todo[key].config), int(i + 1 < len(order)))
-        else:
-            _run_pool(n_workers, order, todo, finish)
-    elif progress is not None:
-        bar.update(0)
+    try:
+        if order:
+            bar.update(min(n_workers, len(order)))
+            if scheduler is not None:
+                _run_dask(scheduler, order, todo, finish)
+            elif n_workers <= 1:
+                for i, key in enumerate(order):
+                    reply = execute_case(todo[key].kind, todo[key].config)
+                    finish(key, reply, int(i + 1 < len(order)))
+            else:
+                _run_pool(n_workers, order, todo, finish)
+        elif progress is not None and not waiting:
+            bar.update(0)
+        for key in waiting:
+            _wait_for_other_process(key, cache, todo, out, locks, finish, progress)
+    finally:
+        for lock in locks.values():
+            lock.release()
     out.seconds = time.perf_counter() - start
     return out
+
+
+def _wait_for_other_process(
+    key: str,
+    cache: ResultCache,
+    todo: dict[str, Case],
+    out: RunOutcome,
+    locks: dict[str, FileLock],
+    finish: Callable[..., None],
+    progress: TextIO | None,
+) -> None:
+    """Block until the process computing case ``key`` releases its lock, then take its stored
+    entry; compute the case here only if that process stored nothing (it failed or was killed)."""
+    if progress is not None:
+        progress.write(f"waiting for another fplab process to finish case {todo[key].label}\n")
+        progress.flush()
+    lock = cache.lock(key)
+    lock.acquire()
+    entry = cache.get(key)
+    if entry is not None:
+        lock.release()
+        out.entries[key] = entry
+        out.n_cached += 1
+        return
+    locks[key] = lock
+    finish(key, execute_case(todo[key].kind, todo[key].config), 0)
 
 
 def _run_pool(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fplab.runner import ResultCache, code_version, run_cases
+from fplab.runner import CacheWarning, ResultCache, code_version, run_cases
 from fplab.study import load_study
 from fplab.studykinds.em_law import EulerLaw
 
@@ -51,7 +51,7 @@ def test_second_run_reads_every_case_from_the_cache(tmp_path, cases):
     assert results(first, cases) == results(second, cases)
     files = sorted((tmp_path / "cache").rglob("*"))
     assert not [f for f in files if f.suffix == ".tmp"], "atomic writes leave no temporary files"
-    entry = json.loads(cache.path(cases[0].key).read_text())
+    entry = json.loads(cache.path(cases[0].key).read_text())["entry"]
     assert (
         entry["code_version"] == code_version(cases[0].kind) and entry["config"] == cases[0].config
     )
@@ -92,7 +92,8 @@ def test_torn_cache_file_counts_as_missing(tmp_path, cases):
     path = cache.path(cases[0].key)
     path.parent.mkdir(parents=True)
     path.write_text('{"result": ')
-    out = run_cases(cases[:1], cache=cache, progress=None)
+    with pytest.warns(CacheWarning, match="is not valid JSON"):
+        out = run_cases(cases[:1], cache=cache, progress=None)
     assert out.n_run == 1 and cache.get(cases[0].key) is not None
 
 
@@ -142,6 +143,115 @@ def test_process_pool_and_dask_give_the_serial_results(tmp_path, cases):
     assert dask.n_run == len(cases) and results(dask, cases) == results(serial, cases)
     # byte-identical cache payloads, whichever executor produced them
     for c in cases:
-        a = json.loads((tmp_path / "serial" / c.key[:2] / f"{c.key}.json").read_text())["result"]
-        b = json.loads(Path(tmp_path / "dask" / c.key[:2] / f"{c.key}.json").read_text())["result"]
+        a = json.loads((tmp_path / "serial" / c.key[:2] / f"{c.key}.json").read_text())["entry"][
+            "result"
+        ]
+        b = json.loads(Path(tmp_path / "dask" / c.key[:2] / f"{c.key}.json").read_text())["entry"][
+            "result"
+        ]
         assert a == b
+
+
+# -- damaged entries, locks, unique temporary names (issue 13) ------------------------------
+DAMAGE = {
+    "empty-object": b"{}",
+    "list": b"[]",
+    "not-utf8": b"\xff\xfe\x00garbage",
+    "result-string": None,  # a valid-looking legacy entry whose result is a string
+    "checksum": None,  # one digit of the stored result changed
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_entry_is_quarantined_with_a_warning_and_recomputed(tmp_path, cases, damage):
+    cache = ResultCache(tmp_path / "cache")
+    first = run_cases(cases[:2], cache=cache, progress=None)
+    path = cache.path(cases[0].key)
+    stored = json.loads(path.read_text())
+    if damage == "result-string":
+        path.write_text(json.dumps({**stored["entry"], "result": "oops"}))
+    elif damage == "checksum":
+        stored["entry"]["result"]["row"]["error"] *= 1.0000001
+        path.write_text(json.dumps(stored))
+    else:
+        path.write_bytes(DAMAGE[damage])
+    with pytest.warns(CacheWarning, match=rf"cache entry {path}.*quarantine.*recomputed"):
+        again = run_cases(cases[:2], cache=cache, progress=None)
+    assert (again.n_run, again.n_cached, again.failures) == (1, 1, {})
+    assert results(again, cases[:2]) == results(first, cases[:2])
+    moved = list((tmp_path / "cache" / "quarantine").iterdir())
+    assert len(moved) == 1 and moved[0].name.startswith(cases[0].key)
+    # the recomputed entry is whole again: no further warning
+    assert cache.get(cases[0].key) is not None
+
+
+def test_report_lookup_skips_damaged_entries_of_any_code_version(tmp_path, cases):
+    cache = ResultCache(tmp_path / "cache")
+    run_cases(cases[:1], cache=cache, progress=None)
+    stray = cache.folder / "ab" / ("ab" + "0" * 62 + ".json")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text('{"kind": "em-law", "config": {}, "result": []}')
+    with pytest.warns(CacheWarning, match="wrong shape"):
+        entry = ResultCache(cache.folder).latest_for(cases[0].kind, cases[0].config)
+    assert entry is not None and entry["key"] == cases[0].key
+
+
+def test_case_in_flight_in_another_process_is_waited_for_not_recomputed(
+    tmp_path, cases, monkeypatch
+):
+    import threading
+
+    import fplab.runner as runner
+
+    cache = ResultCache(tmp_path / "cache")
+    reference = run_cases(cases[:1], cache=ResultCache(tmp_path / "ref"), progress=None)
+    other = cache.lock(cases[0].key)  # the "other process": flock conflicts between descriptors
+    assert other.acquire(blocking=False)
+    calls = []
+    real = runner.execute_case
+    monkeypatch.setattr(runner, "execute_case", lambda k, c: calls.append(c) or real(k, c))
+    box = {}
+    stream = io.StringIO()
+    worker = threading.Thread(
+        target=lambda: box.setdefault("out", run_cases(cases[:2], cache=cache, progress=stream))
+    )
+    worker.start()
+    for _ in range(300):  # up to 30 s for the unlocked case to run and the wait to begin
+        if "waiting for another fplab process" in stream.getvalue():
+            break
+        worker.join(timeout=0.1)
+    assert "waiting for another fplab process" in stream.getvalue()
+    worker.join(timeout=0.5)
+    assert worker.is_alive(), "the run must wait while the case is locked elsewhere"
+    cache.put(cases[0].key, reference.entries[cases[0].key])  # the other process finishes
+    other.release()
+    worker.join(timeout=30)
+    out = box["out"]
+    assert (out.n_run, out.n_cached) == (1, 1) and len(calls) == 1  # only the unlocked case ran
+    assert out.entries[cases[0].key]["result"] == reference.entries[cases[0].key]["result"]
+
+
+def test_concurrent_atomic_writes_of_one_file_never_collide(tmp_path):
+    import threading
+
+    from fplab._io import atomic_write
+
+    target = tmp_path / "report.md"
+    errors = []
+
+    def write(i):
+        try:
+            for _ in range(20):
+                atomic_write(target, f"writer {i}\n" * 100)
+        except Exception as exc:  # pragma: no cover - the failure this test guards against
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    text = target.read_text()
+    assert len(set(text.splitlines())) == 1  # one whole version, never a mix
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]

@@ -7,11 +7,12 @@ only tensors, numbers, strings, lists and dicts.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from fplab._io import atomic_save
 
 __all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "read_checkpoint", "write_checkpoint"]
 
@@ -23,9 +24,7 @@ def write_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (plus the format tag) to ``path`` atomically; returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-    os.replace(tmp, target)
+    atomic_save(target, lambda tmp: torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp))
     return target
 
 
