@@ -19,6 +19,7 @@ import importlib
 import json
 import math
 import numbers
+import os
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -220,6 +221,13 @@ class StudyKind:
     def validate(self, spec: StudySpec, err: _Errors) -> None:
         """Kind-specific checks beyond the schema; raise through ``err``."""
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        """(peak bytes, elementary updates) one case needs; (0, 0) when not estimated.
+
+        ``load_study`` refuses a case above :func:`resource_limits` before anything runs.
+        """
+        return 0.0, 0.0
+
     def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
         """(label, JSON-ready config) for every case of ``tier``."""
         raise NotImplementedError
@@ -386,6 +394,17 @@ def _validate_problem(
             err(f"problem.{key}", f"must be a number, got {problem[key]!r}")
     if "t_final" in problem and float(problem["t_final"]) <= float(problem.get("t0", 0.0)):
         err("problem.t_final", f"must be > t0, got {problem['t_final']}")
+    if "sde" in problem:
+        from fplab.sdes import build_sde
+        from fplab.sdes.schedules import check_horizon
+
+        sde = build_sde(problem["sde"], **out["params"])
+        for key in ("t0", "t_final"):
+            if key in problem:
+                try:
+                    check_horizon(sde, float(problem[key]), key)
+                except ValueError as exc:
+                    err(f"problem.{key}", str(exc))
     if "p0" in problem:
         p0 = problem["p0"]
         if not isinstance(p0, dict):
@@ -416,6 +435,13 @@ def _validate_option(name: str, opt: Option, value: Any, err: _Errors) -> Any:
     )
     if float in opt.types and _is_num(value):
         value, ok = float(value), True
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN compares False with every minimum, so it would pass the range check below
+        err(key, f"must be a finite number, got {value!r}", opt.doc)
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, float) and not math.isfinite(item):
+                err(key, f"must hold finite numbers, got {value!r}", opt.doc)
     if not ok:
         allowed = " or ".join(t.__name__ for t in opt.types)
         err(key, f"wrong type {_type_name(value)} ({value!r})", f"{allowed}: {opt.doc}")
@@ -572,7 +598,52 @@ def load_study(path: str | Path) -> StudySpec:
         if isinstance(exc, ConfigError):
             raise
         err("problem", str(exc))
+    _check_resources(spec, err)
     return spec
+
+
+def resource_limits() -> tuple[float, float]:
+    """(bytes, updates) one case may need: half the RAM and 1e12 updates (~20 min at 1e9/s).
+
+    Override with the environment variables ``FPLAB_MAX_MEMORY`` (bytes) and ``FPLAB_MAX_WORK``.
+    """
+    try:
+        ram = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        ram = 16e9
+    limits = []
+    for name, default in (("FPLAB_MAX_MEMORY", 0.5 * ram), ("FPLAB_MAX_WORK", 1e12)):
+        raw = os.environ.get(name)
+        try:
+            value = float(raw) if raw else default
+        except ValueError:
+            value = default
+        limits.append(value if math.isfinite(value) and value > 0 else default)
+    return limits[0], limits[1]
+
+
+def _check_resources(spec: StudySpec, err: _Errors) -> None:
+    """Refuse a case whose memory or work estimate exceeds :func:`resource_limits`."""
+    max_bytes, max_work = resource_limits()
+    for tier in TIERS:
+        if tier not in spec.sweep and tier != "quick":
+            continue
+        for case in spec.kind_obj.cases(spec, tier):
+            need_bytes, need_work = spec.kind_obj.resources(case[1])
+            if need_bytes > max_bytes:
+                err(
+                    f"sweep.{tier}",
+                    f"case {case[0]!r} needs about {need_bytes / 2**30:.3g} GiB of memory, more "
+                    f"than the limit {max_bytes / 2**30:.3g} GiB (half the RAM)",
+                    "smaller sizes, or raise FPLAB_MAX_MEMORY (bytes)",
+                )
+            if need_work > max_work:
+                err(
+                    f"sweep.{tier}",
+                    f"case {case[0]!r} needs about {need_work:.3g} elementary updates, more than "
+                    f"the limit {max_work:.3g} (hours of computing)",
+                    "smaller sizes, or raise FPLAB_MAX_WORK",
+                )
 
 
 def default_studies_dir() -> Path:

@@ -134,3 +134,66 @@ def test_find_studies_by_name_and_unknown_name(tmp_path, monkeypatch):
     assert [s.name for s in find_studies(None)] == ["tiny"]
     with pytest.raises(ConfigError, match="no such study file; allowed: a path or one of tiny"):
         find_studies(["tinny"])
+
+
+# -- every option and case checked before anything runs (issue 13) ---------------------------
+def _shipped(name: str) -> str:
+    return (ROOT / "studies" / f"{name}.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("study", "old", "new", "key", "fragment"),
+    [
+        # NaN compared False with the minimum, so dt = nan used to pass
+        ("fd-space-ou-1d", "dt = 1e-3", "dt = nan", "options.dt", "finite number"),
+        # an unstable explicit dt and periodic bc with OU used to fail only when the case ran
+        ("fd-time-ou-1d", "quick = [0.02,", "quick = [0.2,", "sweep.quick", "limit 0.0246"),
+        (
+            "fd-time-ou-1d",
+            'space_scheme = "chang-cooper"',
+            'space_scheme = "chang-cooper"\nbc = "periodic"',
+            "options.bc",
+            "periodic on the box",
+        ),
+        # 1e12 steps: refused from the work estimate instead of running for hours
+        (
+            "em-law-ou-1d",
+            "quick = [8,",
+            "quick = [1000000000000, 8,",
+            "sweep.quick",
+            "FPLAB_MAX_WORK",
+        ),
+        ("em-law-ou-1d", "t_final = 1.0", "t_final = 5.0\n", None, None),  # OU: no horizon
+        (
+            "em-law-ou-1d",
+            "params = { ",
+            "params = { bogus = 1, ",
+            "problem.params",
+            "'theta', 'mu'",
+        ),
+    ],
+)
+def test_bad_option_or_case_is_refused_before_anything_runs(
+    tmp_path, study, old, new, key, fragment
+):
+    text = _shipped(study)
+    assert old in text
+    path = write(tmp_path, text.replace(old, new, 1))
+    if key is None:
+        load_study(path)
+        return
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: {key}:") and fragment in msg, msg
+
+
+def test_horizon_and_memory_limits_in_specs(tmp_path, monkeypatch):
+    vp = GOOD.replace('sde = "ou"', 'sde = "vp"').replace(
+        "params = { theta = 1.0, sigma = 1.0 }", "params = { T = 1.0 }"
+    )
+    with pytest.raises(ConfigError, match=r"problem.t_final: t_final=5 lies outside .*\[0, 1\]"):
+        load_study(write(tmp_path, vp.replace("t_final = 0.5", "t_final = 5.0")))
+    monkeypatch.setenv("FPLAB_MAX_MEMORY", "1000")  # bytes: the 200-cell grid needs ~13 kB
+    with pytest.raises(ConfigError, match=r"sweep.quick: .*GiB of memory.*FPLAB_MAX_MEMORY"):
+        load_study(write(tmp_path, GOOD))

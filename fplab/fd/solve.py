@@ -245,6 +245,7 @@ def solve_fokker_planck(
     space_scheme: str = "chang-cooper",
     bc: str = "zero-flux",
     save_at: Any = None,
+    check_only: bool = False,
 ) -> FPSolution:
     """Solve the Fokker–Planck equation of ``sde`` on ``grid`` from ``t0`` to ``t_final``.
 
@@ -277,6 +278,11 @@ def solve_fokker_planck(
     save_at : array_like of float, optional
         Times to store, within [t0, t_final]; the solver shortens the step before each so it
         lands on it exactly, and stops at the last one.  Default: (t0, t_final).
+
+    check_only : bool
+        Validate every argument (including the explicit stability limit over the whole interval
+        and the periodic-boundary check) and return None without solving; study specs use it to
+        refuse a bad case before any case runs.
 
     Returns
     -------
@@ -335,6 +341,16 @@ def solve_fokker_planck(
         limit = scheme.max_dt(problem.rate(tables))
         if dt > limit:
             raise _explicit_error(dt, limit, grid, tables)
+    if check_only:
+        # validation only (study specs check every case before any runs): sample the
+        # coefficients over the interval, which also applies the periodic-bc check
+        sample = np.linspace(t0, max(t_end, t0), _N_RATE_SAMPLES if problem.varying else 1)
+        tables = problem.tables(sample)
+        if not scheme.implicit:
+            limit = scheme.max_dt(problem.rate(tables))
+            if dt > limit:
+                raise _explicit_error(dt, limit, grid, tables)
+        return None  # type: ignore[return-value]
 
     densities = np.empty((stored_times.shape[0], *grid.shape))
     chunk = problem.chunk_steps()

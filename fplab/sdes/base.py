@@ -161,7 +161,19 @@ class SDE:
 
 def build_sde(name: str, **params: Any) -> SDE:
     """Instantiate the registered SDE ``name`` (``"ou"``, ``"vp"``, ...) with ``params``."""
+    import inspect
+
     cls = SDES.get(name)
+    allowed = [
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    unknown = [k for k in params if k not in allowed]
+    if unknown:
+        listed = ", ".join(repr(a) for a in allowed) or "none"
+        msg = f"sde {name!r}: unknown parameter {unknown[0]!r}; allowed: {listed}"
+        raise TypeError(msg)
     try:
         return cls(**params)
     except TypeError as err:

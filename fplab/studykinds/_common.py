@@ -146,6 +146,20 @@ class ConvergenceKind(StudyKind):
     def run_case(self, config: dict[str, Any]) -> dict[str, Any]:
         return self.run_one(config)
 
+    @staticmethod
+    def problem_dim(config: dict[str, Any]) -> int:
+        """The state dimension d of a case (grid dimension, else the p0 mean's length)."""
+        prob = config["problem"]
+        if prob.get("grid"):
+            return len(np.atleast_1d(prob["grid"]["n"]))
+        means = prob.get("p0", {}).get("means")
+        return len(means[0]) if means and isinstance(means[0], list) else 1
+
+    @staticmethod
+    def time_span(config: dict[str, Any]) -> float:
+        prob = config["problem"]
+        return float(prob.get("t_final", 1.0)) - float(prob.get("t0", 0.0))
+
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         """Returns ``{"row": {"h": ..., "error": ..., ...}, "curve": optional overlay}``."""
         raise NotImplementedError

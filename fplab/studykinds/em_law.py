@@ -66,6 +66,13 @@ class EulerLaw(ConvergenceKind):
             if any(float(v) != int(v) for v in spec.sweep_values(tier)):
                 err(f"sweep.{tier}", "n_steps values must be integers")
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # one affine update of K means and covariances (d x d) per step, then the grid pdfs
+        d = self.problem_dim(config)
+        k = len(config["problem"]["p0"]["means"])
+        cells = float(np.prod(np.atleast_1d(config["problem"]["grid"]["n"])))
+        return 8.0 * 8 * cells, float(config["value"]) * k * (d * d + d) + cells * k
+
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.exact import exact_marginal
         from fplab.study import build_problem

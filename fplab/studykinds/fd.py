@@ -104,6 +104,26 @@ class _FDKind(ConvergenceKind):
                 "problem.p0",
                 f"dimension {getattr(p0, 'dim', 1)} differs from the grid's {grid.ndim}",
             )
+        self._check_cases(spec, err)
+
+    def _check_cases(self, spec: StudySpec, err: Any) -> None:
+        """Every case's solver arguments (explicit stability bound, periodic boundary with the
+        SDE's coefficients, ...) through ``solve_fokker_planck(check_only=True)``, before any
+        case runs."""
+        from fplab.fd import solve_fokker_planck
+        from fplab.study import TIERS, build_problem
+
+        sde, p0, _ = build_problem(spec.problem)
+        t0, t1 = float(spec.problem.get("t0", 0.0)), float(spec.problem["t_final"])
+        for tier in TIERS:
+            for label, config in self.cases(spec, tier):
+                grid, kw = self.solver_arguments(config)
+                try:
+                    solve_fokker_planck(sde, p0, grid, t1, t0=t0, check_only=True, **kw)
+                except ValueError as exc:
+                    text = str(exc)
+                    key = "options.bc" if "periodic" in text else self.dt_key
+                    err(key, f"case {label!r}: {text}")
 
     def solve(self, config: dict[str, Any], grid: Any, **kw: Any) -> Any:
         from fplab.fd import solve_fokker_planck
@@ -176,6 +196,35 @@ class FDSpace(_FDKind):
     def cost(self, config: dict[str, Any]) -> float:
         return float(config["value"]) ** len(np.atleast_1d(config["problem"]["grid"]["n"]))
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # ~16 arrays of the finest grid (density, coefficients, tridiagonal work arrays) and one
+        # update per cell per time step; the 'fine' reference grid is reference_factor^d larger
+        d = self.problem_dim(config)
+        factor = config["options"]["reference_factor"]
+        fine = factor if config["measure"].get("reference") == "fine" else 1
+        cells = (float(config["value"]) * fine) ** d
+        steps = self.time_span(config) / float(config["options"]["dt"])
+        return 16.0 * 8.0 * cells, cells * steps
+
+    dt_key = "options.dt"
+
+    def solver_arguments(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """(grid, solve_fokker_planck keywords) of one case."""
+        from fplab.grid import Grid
+        from fplab.study import build_problem
+
+        _, _, base = build_problem(config["problem"])
+        n = int(config["value"])
+        grid = Grid.uniform(base.lo, base.hi, (n,) * base.ndim if base.ndim > 1 else n)
+        opts = config["options"]
+        kw = {
+            "dt": opts["dt"],
+            "time_scheme": opts["time_scheme"],
+            "space_scheme": config["compare"],
+            "bc": opts["bc"],
+        }
+        return grid, kw
+
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.grid import Grid
         from fplab.study import build_problem
@@ -239,6 +288,27 @@ class FDTime(_FDKind):
 
     def cost(self, config: dict[str, Any]) -> float:
         return 1.0 / float(config["value"])
+
+    dt_key = "sweep.quick"
+
+    def solver_arguments(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """(grid, solve_fokker_planck keywords) of one case."""
+        from fplab.study import build_problem
+
+        _, _, grid = build_problem(config["problem"])
+        kw = {
+            "dt": float(config["value"]),
+            "time_scheme": config["compare"],
+            "space_scheme": config["options"]["space_scheme"],
+            "bc": config["options"]["bc"],
+        }
+        return grid, kw
+
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # the reference run with dt_reference dominates: one update per cell per step
+        cells = float(np.prod(np.atleast_1d(config["problem"]["grid"]["n"])))
+        dt = min(float(config["value"]), float(config.get("dt_reference", config["value"])))
+        return 16.0 * 8.0 * cells, cells * self.time_span(config) / dt
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.study import build_problem

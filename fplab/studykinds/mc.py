@@ -110,6 +110,14 @@ class _MCKind(ConvergenceKind):
     def cost(self, config: dict[str, Any]) -> float:
         return float(max(config["levels"])) * float(config["options"]["n_paths"])
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # states, increments and one saved state per level for every path; one update per path,
+        # component and fine step (the 'fine' reference refines the finest level further)
+        n = float(config["options"]["n_paths"]) * self.problem_dim(config)
+        factor = float(config["options"].get("reference_factor", 1))
+        finest = float(max(config["levels"])) * factor
+        return 8.0 * n * (len(config["levels"]) + 6), n * (finest + sum(config["levels"]))
+
     def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
         out = []
         for name in spec.sweep["compare"]:

@@ -145,6 +145,12 @@ class ReverseSamplers(ConvergenceKind):
     def cost(self, config: dict[str, Any]) -> float:
         return float(config["value"]) * float(config["options"]["n_samples"])
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # a few (n, d) stage arrays; one score evaluation per sample and step (x8 for mixture
+        # scores and multi-stage samplers)
+        n = float(config["options"]["n_samples"]) * self.problem_dim(config)
+        return 8.0 * 16 * n, 8.0 * n * float(config["value"])
+
     def _x_start(self, config: dict[str, Any], sde: Any, p0: Any, t_start: float) -> Any:
         n = int(config["options"]["n_samples"])
         rng = np.random.default_rng([int(config["seed"]), 0xA11CE])
