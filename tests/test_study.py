@@ -197,3 +197,26 @@ def test_horizon_and_memory_limits_in_specs(tmp_path, monkeypatch):
     monkeypatch.setenv("FPLAB_MAX_MEMORY", "1000")  # bytes: the 200-cell grid needs ~13 kB
     with pytest.raises(ConfigError, match=r"sweep.quick: .*GiB of memory.*FPLAB_MAX_MEMORY"):
         load_study(write(tmp_path, GOOD))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "fragment"),
+    [
+        ("methods = { quick", 'methods = ["bogus"]\n#', "options.methods[0]", "unknown method"),
+        ("train = {", "train = { lr = -1.0 }\n#", "options.train", "lr must be > 0"),
+        ('sde = "vp"\n', 'sde = "vp"\nt_end = -1.0\n', "options.t_end", "(0, T) = (0, 1)"),
+        ('sde = "vp"', 'sde = "bogus"', "options.sde", "unknown sde"),
+        ("n_steps = { quick", "n_steps = [0]\n#", "options.n_steps", "integers >= 1"),
+        ('problem = "bimodal-1d"', 'problem = "trimodal"', "options.problem", "'bimodal-1d'"),
+        ("train = {", "train = { ema_decay = 2.0 }\n#", "options.train", "ema_decay must lie"),
+    ],
+)
+def test_score_network_option_values_are_checked_before_training(tmp_path, old, new, key, fragment):
+    pytest.importorskip("torch")
+    text = _shipped("score-network-1d")
+    assert old in text
+    path = write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: {key}") and fragment in msg, msg

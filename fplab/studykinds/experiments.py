@@ -26,6 +26,121 @@ def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+#: allowed values of the score-network training options that name a choice
+_TRAIN_CHOICES: dict[str, tuple[str, ...]] = {
+    "parameterisation": ("eps", "score", "x0", "v"),
+    "weighting": ("sigma2", "g2"),
+    "target": ("dsm", "stf"),
+    "time_input": ("log-sigma", "t"),
+    "dtype": ("float32", "float64"),
+}
+#: numeric training options: (lowest, highest, lowest excluded)
+_TRAIN_RANGES: dict[str, tuple[float, float, bool]] = {
+    "n_steps": (1, math.inf, False),
+    "batch_size": (1, math.inf, False),
+    "lr": (0.0, math.inf, True),
+    "lr_min_ratio": (0.0, 1.0, False),
+    "ema_decay": (0.0, 1.0, False),
+    "t_min": (0.0, math.inf, True),
+    "n_reference": (1, math.inf, False),
+    "hidden": (1, math.inf, False),
+    "depth": (1, math.inf, False),
+    "n_features": (1, math.inf, False),
+    "fourier_scale": (0.0, math.inf, True),
+    "grad_clip": (0.0, math.inf, False),
+    "seed": (0, math.inf, False),
+}
+
+
+def _check_score_network(opts: dict[str, Any], tier: str, err: Any) -> None:
+    """Every score-network option's value (names, ranges, horizon) before training starts.
+
+    ``ExperimentConfig.from_dict`` only rejects unknown keys; a bad value (``lr = -1``,
+    ``methods = ["bogus"]``, ``t_end`` past T) used to fail after minutes of training.
+    """
+    from fplab.nn.experiment import PROBLEMS, ExperimentConfig
+    from fplab.reverse import SAMPLERS
+    from fplab.sdes import SDES, build_sde
+    from fplab.study import check_registry_name
+
+    def bad(key: str, what: str, allowed: str) -> None:
+        err(f"options.{key}", f"{what} (tier {tier})", allowed)
+
+    cfg = ExperimentConfig.from_dict(opts)
+    if cfg.problem not in PROBLEMS:
+        bad("problem", f"unknown problem {cfg.problem!r}", ", ".join(map(repr, PROBLEMS)))
+    check_registry_name(cfg.sde, "fplab.sdes", "SDES", "options.sde", err)
+    if not getattr(SDES.get(cfg.sde), "linear", False):
+        bad(
+            "sde",
+            f"{cfg.sde!r} is not linear (the exact score needs a closed form)",
+            "a linear SDE",
+        )
+    if not isinstance(cfg.sde_params, dict):
+        bad("sde_params", f"must be a table, got {type(cfg.sde_params).__name__}", "a table")
+    try:
+        sde = build_sde(cfg.sde, **cfg.sde_params)
+    except (TypeError, ValueError) as exc:
+        bad("sde_params", str(exc), "the SDE's constructor arguments")
+    horizon = float(getattr(sde, "T", None) or 1.0)
+    for key in ("methods", "n_steps", "score_times"):
+        if isinstance(opts.get(key), str | dict) or not isinstance(getattr(cfg, key), tuple):
+            bad(key, f"must be a list, got {opts.get(key)!r}", "a list")
+    for i, name in enumerate(cfg.methods):
+        check_registry_name(name, "fplab.reverse", "SAMPLERS", f"options.methods[{i}]", err)
+    if not cfg.methods:
+        bad("methods", "must name at least one sampler", ", ".join(map(repr, SAMPLERS.names())))
+    if cfg.budget_method:
+        check_registry_name(
+            cfg.budget_method, "fplab.reverse", "SAMPLERS", "options.budget_method", err
+        )
+    ints = {"n_steps": cfg.n_steps, "budget_n_ref": [cfg.budget_n_ref],
+            "likelihood_steps": [cfg.likelihood_steps]}  # fmt: skip
+    for key, values in ints.items():
+        if not values or not all(_is_int(v) and v >= 1 for v in values):
+            bad(key, f"must be integers >= 1, got {values!r}", "integers >= 1")
+    if cfg.n_samples is not None and not (_is_int(cfg.n_samples) and cfg.n_samples >= 10):
+        bad("n_samples", f"must be an integer >= 10, got {cfg.n_samples!r}", "integers >= 10")
+    if not (_is_int(cfg.likelihood_points) and cfg.likelihood_points >= 0):
+        bad("likelihood_points", f"must be an integer >= 0, got {cfg.likelihood_points!r}", ">= 0")
+    if not (_finite(cfg.t_end) and 0.0 < cfg.t_end < horizon):
+        bad("t_end", f"must lie in (0, T) = (0, {horizon:g}), got {cfg.t_end!r}", "0 < t_end < T")
+    if not cfg.score_times or not all(_finite(v) and 0.0 < v <= 1.0 for v in cfg.score_times):
+        bad("score_times", f"must be fractions of T in (0, 1], got {cfg.score_times!r}", "(0, 1]")
+    if not isinstance(cfg.quantile_prior, bool):
+        bad("quantile_prior", f"must be true or false, got {cfg.quantile_prior!r}", "a boolean")
+    if not (_is_int(cfg.seed) and cfg.seed >= 0):
+        bad("seed", f"must be an integer >= 0, got {cfg.seed!r}", "integers >= 0")
+    if not isinstance(cfg.train, dict):
+        bad("train", f"must be a table, got {type(cfg.train).__name__}", "TrainConfig fields")
+    try:
+        train = cfg.train_config().to_dict()
+    except (TypeError, ValueError) as exc:
+        bad("train", str(exc), "the fields of fplab.nn.TrainConfig")
+    for key, choices in _TRAIN_CHOICES.items():
+        if train.get(key) not in choices:
+            bad(f"train.{key}", f"unknown value {train.get(key)!r}", ", ".join(map(repr, choices)))
+    for key, (lo, hi, open_lo) in _TRAIN_RANGES.items():
+        value = train.get(key)
+        integral = isinstance(lo, int)
+        ok = (_is_int(value) if integral else _finite(value)) and (
+            (value > lo if open_lo else value >= lo) and value <= hi
+        )
+        if not ok:
+            rng = f"{'(' if open_lo else '['}{lo:g}, {hi:g}]"
+            bad(
+                f"train.{key}",
+                f"must be {'an integer' if integral else 'a number'} in {rng}, got {value!r}",
+                rng,
+            )
+    if train["t_min"] >= horizon:
+        bad("train.t_min", f"must be < T = {horizon:g}, got {train['t_min']!r}", "0 < t_min < T")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 class ExperimentKind(StudyKind):
     """Base of the one-call experiment kinds."""
 
@@ -329,6 +444,11 @@ class ScoreNetwork(ExperimentKind):
     # torch training reduces in thread-count-dependent order: results move by ~1e-3 relative
     error_rtol = 0.2
     checked = ("max_rel_l2", "w2_ratio")
+
+    def validate(self, spec: StudySpec, err: Any) -> None:
+        super().validate(spec, err)  # unknown keys, importability
+        for tier in TIERS:
+            _check_score_network(self.resolve(spec, tier), tier, err)
 
     def extra(self, result: Any) -> dict[str, Any]:
         x = np.asarray(getattr(result, "density_x", []), dtype=np.float64)

@@ -87,7 +87,8 @@ class ReverseSamplers(ConvergenceKind):
         from fplab.reverse import SAMPLERS
         from fplab.study import build_problem
 
-        _, p0, grid = build_problem(spec.problem)
+        sde, p0, grid = build_problem(spec.problem)
+        self._check_times(spec, sde, err)
         if not isinstance(p0, GaussianMixture):
             err(
                 "problem.p0",
@@ -144,6 +145,34 @@ class ReverseSamplers(ConvergenceKind):
 
     def cost(self, config: dict[str, Any]) -> float:
         return float(config["value"]) * float(config["options"]["n_samples"])
+
+    @staticmethod
+    def _check_times(spec: StudySpec, sde: Any, err: Any) -> None:
+        """t_start within the SDE's horizon, 0 < t_end < t_start where the SDE has a horizon
+        (the score of a diffusion-model SDE is singular at t = 0), for both tiers."""
+        from fplab.sdes.schedules import check_usable_time
+        from fplab.study import TIERS
+
+        horizon = getattr(sde, "T", None)
+        for tier in TIERS:
+            t_start = float(spec.option("t_start", tier)) or float(horizon or 1.0)
+            t_end = float(spec.option("t_end", tier))
+            if spec.option("t_start", tier):
+                try:
+                    check_usable_time(sde, t_start, "t_start")
+                except ValueError as exc:
+                    err("options.t_start", f"{exc} (tier {tier})")
+            if t_end >= t_start:
+                err(
+                    "options.t_end", f"must be < t_start = {t_start:g}, got {t_end:g} (tier {tier})"
+                )
+            if horizon is not None and t_end <= 0.0:
+                err(
+                    "options.t_end",
+                    f"must be > 0 for {type(sde).__name__} (its score is singular at t = 0), "
+                    f"got {t_end:g} (tier {tier})",
+                    f"0 < t_end < t_start, e.g. 1e-3 (T = {horizon:g})",
+                )
 
     def resources(self, config: dict[str, Any]) -> tuple[float, float]:
         # a few (n, d) stage arrays; one score evaluation per sample and step (x8 for mixture
