@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,11 +294,20 @@ def load_grid(path: str | Path) -> Grid:
         Missing or unreadable file, bad TOML, unknown keys, wrong types, ``lo >= hi``, ``n < 3``,
         non-finite bounds — the message names the file and the key.
     """
+    if not isinstance(path, str | os.PathLike):
+        msg = f"path must be a file path (str or pathlib.Path), got {type(path).__name__}"
+        raise TypeError(msg)
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         msg = f"{p}: grid file not found"
+        raise ConfigError(msg) from None
+    except IsADirectoryError:
+        msg = f"{p}: is a folder, not a grid file (a TOML file with lo, hi, n)"
+        raise ConfigError(msg) from None
+    except UnicodeDecodeError as err:
+        msg = f"{p}: not UTF-8 text (byte {err.start}); a grid file is TOML with lo, hi, n"
         raise ConfigError(msg) from None
     except OSError as err:
         msg = f"{p}: cannot read grid file ({err.strerror})"

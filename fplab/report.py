@@ -198,7 +198,17 @@ def _rows_table(results: list[tuple[Case, dict[str, Any]]]) -> tuple[list[str], 
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    try:
+        fig.savefig(buf, format="png")
+    except ValueError:
+        # mathtext could not parse a label (a study named "a$b" or "c\\d" puts "$"/"\\" in a
+        # title): draw every text literally instead of failing after the cases ran
+        from matplotlib.text import Text
+
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
     return buf.getvalue()
 
 

@@ -463,7 +463,7 @@ def _run_dask(
 ) -> None:
     from distributed import Client, as_completed
 
-    with Client(address) as client:
+    with Client(address, timeout="10s") as client:
         n_threads = sum(client.nthreads().values()) or 1
         futures = {
             client.submit(

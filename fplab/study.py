@@ -535,6 +535,9 @@ def load_study(path: str | Path) -> StudySpec:
     err = _Errors(p)
     try:
         text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"{p}: not UTF-8 text (byte {exc.start}); a study spec is a UTF-8 TOML file"
+        raise ConfigError(msg) from None
     except OSError as exc:
         msg = f"{p}: cannot read study file ({exc.strerror})"
         raise ConfigError(msg) from None

@@ -78,9 +78,78 @@ def add_commands(sub: Any) -> None:
     p_chk.set_defaults(func=cmd_check)
 
 
+def _usage_error(msg: str) -> None:
+    print(f"fplab: error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _check_folders(args: argparse.Namespace) -> None:
+    """--cache / --out / --baselines must be folders we can create or write, checked before any
+    case runs (a file there used to fail only when the first result was stored)."""
+    import os
+
+    for option in ("cache", "out", "baselines"):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        path = Path(value)
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            what = "names a file" if probe == path else f"lies under the file {probe}"
+            _usage_error(f"--{option} {value}: {what}; allowed: a folder (created if missing)")
+        if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+            _usage_error(f"--{option} {value}: {probe} is not writable; allowed: a writable folder")
+
+
+#: seconds `fplab run --scheduler` waits for a TCP connection before giving up (exit 2)
+SCHEDULER_TIMEOUT = 5.0
+
+
+def _check_scheduler(address: str) -> None:
+    """Exit 2 within ``SCHEDULER_TIMEOUT`` s when the Dask scheduler cannot be reached (an
+    unreachable address used to raise OSError after 30 s)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    allowed = "allowed: tcp://HOST:PORT of a running Dask scheduler"
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if parts.scheme not in ("tcp", "tls") or not host or port is None:
+        _usage_error(f"--scheduler {address!r}: not an address; {allowed}")
+    try:
+        with socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        _usage_error(
+            f"--scheduler {address}: cannot connect within {SCHEDULER_TIMEOUT:g} s ({reason}); "
+            f"{allowed}"
+        )
+    try:  # something listens there: is it a Dask scheduler?
+        from distributed import Client
+
+        with Client(address, timeout=f"{SCHEDULER_TIMEOUT:g}s"):
+            pass
+    except ImportError:
+        _usage_error("--scheduler needs the 'distributed' package (pip install distributed)")
+    except Exception as exc:  # any failure of the handshake: not a usable scheduler
+        _usage_error(
+            f"--scheduler {address}: no Dask scheduler answered within {SCHEDULER_TIMEOUT:g} s "
+            f"({type(exc).__name__}); {allowed}"
+        )
+
+
 def _run(args: argparse.Namespace, specs: list[Any], tier: str) -> Any:
     from fplab.runner import ResultCache, run_cases
 
+    _check_folders(args)
+    if args.scheduler is not None:
+        _check_scheduler(args.scheduler)
     if args.workers < 1:
         print(f"fplab: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         raise SystemExit(2)
@@ -126,6 +195,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from fplab.study import find_studies
 
     specs = find_studies(args.studies)
+    _check_folders(args)
     cache = ResultCache(args.cache)
     found = [collect(s, args.tier, cache, stale_ok=True) for s in specs]
     missing = sum(len(sr.missing) for sr in found)

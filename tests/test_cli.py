@@ -155,3 +155,53 @@ def test_killed_run_keeps_finished_cases_and_resumes(repo, capsys):
     assert run("run", "--workers", "1", "--cache", "c", "--out", "r", "--quiet") == 0
     out = capsys.readouterr().out
     assert f"({len(stored)} cached, {10 - len(stored)} run, 0 failed)" in out
+
+
+# -- usage and file-type errors are exit 2 before anything runs (issue 13) --------------------
+def _exit_code(argv):
+    try:
+        return run(*argv)
+    except SystemExit as exc:  # argparse-style exits
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (("run", "--cache", "afile", "--out", "r"), "--cache afile: names a file"),
+        (("run", "--cache", "c", "--out", "afile"), "--out afile: names a file"),
+        (("run", "--cache", "c", "--out", "afile/sub"), "lies under the file afile"),
+        (("report", "--cache", "c", "--out", "afile"), "--out afile: names a file"),
+        (("run", "--cache", "c", "--out", "r", "--scheduler", "bogus"), "not an address"),
+        (
+            ("run", "--cache", "c", "--out", "r", "--scheduler", "tcp://127.0.0.1:1"),
+            "cannot connect",
+        ),
+    ],
+)
+def test_bad_folder_or_scheduler_exits_2_before_any_case_runs(repo, capsys, argv, fragment):
+    (repo / "afile").write_text("not a folder")
+    assert _exit_code(argv) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (repo / "c").exists(), "nothing may run (or be cached) before the check"
+
+
+def test_non_utf8_spec_and_grid_files_exit_2(repo, capsys):
+    (repo / "studies" / "bin.toml").write_bytes(b'kind = "em-law"\n\xff\xfe\n')
+    assert _exit_code(("run", "bin", "--cache", "c", "--out", "r")) == 2
+    assert "bin.toml: not UTF-8 text" in capsys.readouterr().err
+    import fplab as fp
+
+    grid = repo / "g.toml"
+    grid.write_bytes(b"lo = 0\n\xff\n")
+    with pytest.raises(fp.ConfigError, match=r"g\.toml: not UTF-8 text"):
+        fp.load_grid(grid)
+    with pytest.raises(TypeError, match=r"path must be a file path.*NoneType"):
+        fp.load_grid(None)
+
+
+def test_study_name_with_mathtext_characters_still_gets_its_figures(repo, capsys):
+    shutil.copy(repo / "studies" / "tiny.toml", repo / "studies" / "a$b\\q$c.toml")
+    (repo / "studies" / "tiny.toml").unlink()
+    assert run("run", "--workers", "1", "--cache", "c", "--out", "r") == 0
+    assert list((repo / "r" / "a$b\\q$c").glob("fig-*.png"))

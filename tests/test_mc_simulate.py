@@ -324,3 +324,15 @@ def test_custom_sde_nan_coefficient_is_named_not_called_instability():
     cubic = fp.CustomSDE(lambda x, t: -(x**3), lambda x, t: 0.3)
     with pytest.raises(fp.NumericalError, match=r"unstable at this step size"):
         fp.simulate(cubic, 100 * np.ones(5), n_steps=10, seed=0)
+
+
+def test_torch_device_that_is_absent_or_malformed_is_a_value_error():
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=r"device='cuda' is not available.*no CUDA device"):
+        fp.simulate(fp.OU(), np.zeros(3), n_steps=2, backend="torch", device="cuda")
+    with pytest.raises(ValueError, match="device='bogus' is not a torch device"):
+        fp.simulate(fp.OU(), np.zeros(3), n_steps=2, backend="torch", device="bogus")

@@ -53,6 +53,29 @@ def _key(seed: Any) -> np.uint64:
     return np.uint64(int(seed))
 
 
+def _check_device(device: Any) -> None:
+    """``ValueError`` for a torch device that does not parse or is not present here (a CUDA
+    device without CUDA used to fail inside torch with an AssertionError)."""
+    import torch
+
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        msg = f"device={device!r} is not a torch device; allowed: 'cpu', 'cuda', 'cuda:N'"
+        raise ValueError(msg) from err
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index is not None and dev.index >= count):
+            have = f"{count} CUDA device(s)" if count else "no CUDA device"
+            msg = f"device={device!r} is not available: this machine has {have}; allowed: 'cpu'"
+            raise ValueError(msg)
+    elif dev.type not in ("cpu", "mps"):
+        msg = f"device={device!r}: unsupported device type {dev.type!r}; allowed: 'cpu', 'cuda'"
+        raise ValueError(msg)
+
+
 def _check_sde(sde: Any) -> SDE:
     if not isinstance(sde, SDE):
         msg = f"sde must be an fplab SDE (fp.OU(...), fp.CustomSDE(...), ...), got {type(sde).__name__}"
@@ -439,6 +462,7 @@ def simulate(
             raise ValueError(msg)
     else:
         dtype = check_choice(dtype, "dtype", ("float64", "float32"))
+        _check_device(device)
     tgrid, save_steps, unsort = _time_grid(t0f, t1f, n, save_at)
     out, _ = _run(entry, sde, x, key, tgrid, 1, save_steps, False, backend, device, dtype)
     if unsort is None:
