@@ -233,8 +233,30 @@ def execute_case(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     return {"result": result, "seconds": time.perf_counter() - start}
 
 
-def _init_worker() -> None:
+#: how often a worker checks that the process that started it is still alive (seconds)
+PARENT_POLL_SECONDS = 0.25
+
+
+def _init_worker(parent_pid: int | None = None) -> None:
     os.environ.update(_WORKER_ENV)
+    if parent_pid is not None:
+        import threading
+
+        threading.Thread(
+            target=_watch_parent, args=(parent_pid,), name="fplab-parent-watch", daemon=True
+        ).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit this worker as soon as its parent is gone (killed by SIGKILL, a job scheduler or a
+    timeout), so no case goes on computing as an orphan.  A reparented process sees another
+    ``getppid()``; polling every ``PARENT_POLL_SECONDS`` bounds the delay.  ``os._exit``: the
+    case in flight is abandoned, which is what the dead parent would want (it stores nothing).
+    """
+    while True:
+        time.sleep(PARENT_POLL_SECONDS)
+        if os.getppid() != parent_pid:
+            os._exit(1)
 
 
 @dataclass
@@ -440,7 +462,9 @@ def _run_pool(
 
     # spawn: workers start clean (no inherited numba/torch thread pools) with 1 thread each
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+    )
     try:
         pending = {pool.submit(execute_case, todo[k].kind, todo[k].config): k for k in order}
         while pending:

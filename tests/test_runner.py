@@ -255,3 +255,73 @@ def test_concurrent_atomic_writes_of_one_file_never_collide(tmp_path):
     text = target.read_text()
     assert len(set(text.splitlines())) == 1  # one whole version, never a mix
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+_PARENT = """
+import sys
+from fplab.runner import ResultCache, run_cases
+from fplab.study import load_study
+cases = load_study(sys.argv[1]).cases("quick")
+run_cases(cases, cache=ResultCache(sys.argv[2]), workers=2, progress=None)
+"""
+
+
+def _children(pid):
+    """Live processes whose parent is ``pid`` (from /proc), except multiprocessing's tracker."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z" and b"resource_tracker" not in cmd:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_stop_within_seconds_when_the_parent_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # two cases of ~10^6 Python-level Euler steps each: far longer than the test waits
+    spec = tmp_path / "slow.toml"
+    spec.write_text(SPEC.replace("quick = [4, 8, 16, 32, 64, 128]", "quick = [3000000, 3000001]"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(spec), str(tmp_path / "cache")], env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        alive: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(parent.pid)
+        assert len(workers) == 2, "the pool did not start its two workers"
+        time.sleep(1.0)  # let them pick up their cases
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        killed = time.monotonic()
+        alive = workers
+        while alive and time.monotonic() - killed < 10:
+            time.sleep(0.1)
+            alive = [w for w in workers if Path(f"/proc/{w}").exists() and _state(w) != "Z"]
+        gone_after = time.monotonic() - killed
+    finally:
+        for w in workers:
+            if Path(f"/proc/{w}").exists():
+                os.kill(w, signal.SIGKILL)
+    # PARENT_POLL_SECONDS = 0.25: gone well within the few seconds the issue asks for
+    assert not alive and gone_after < 3.0, f"orphans {alive} still ran {gone_after:.1f} s later"
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
