@@ -17,6 +17,7 @@ __all__ = [
     "check_choice",
     "check_finite_array",
     "check_int",
+    "check_memory",
     "check_nonnegative",
     "check_positive",
     "check_real",
@@ -67,6 +68,35 @@ def check_int(value: Any, name: str, minimum: int | None = None) -> int:
         msg = f"{name} must be >= {minimum}, got {out}"
         raise ValueError(msg)
     return out
+
+
+def memory_limit() -> float:
+    """Bytes one array may take: half the physical RAM (``FPLAB_MAX_MEMORY`` overrides)."""
+    import os
+
+    raw = os.environ.get("FPLAB_MAX_MEMORY")
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        value = 0.0
+    if value > 0 and math.isfinite(value):
+        return value
+    try:
+        return 0.5 * float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 8e9
+
+
+def check_memory(n_bytes: float, name: str, value: Any) -> None:
+    """``ValueError`` naming ``name`` when an allocation of ``n_bytes`` exceeds
+    :func:`memory_limit` (numpy's "Unable to allocate 745 GiB" named no argument)."""
+    limit = memory_limit()
+    if n_bytes > limit:
+        msg = (
+            f"{name}={value!r} needs about {n_bytes / 2**30:.3g} GiB, more than the limit "
+            f"{limit / 2**30:.3g} GiB (half the RAM; FPLAB_MAX_MEMORY overrides); lower {name}"
+        )
+        raise ValueError(msg)
 
 
 def check_choice(value: Any, name: str, allowed: list[str] | tuple[str, ...]) -> str:

@@ -13,7 +13,14 @@ import numpy as np
 from scipy import special
 
 from fplab._typing import FloatArray
-from fplab._validate import as_rng, as_samples, check_finite_array, check_int, restore_shape
+from fplab._validate import (
+    as_rng,
+    as_samples,
+    check_finite_array,
+    check_int,
+    check_memory,
+    restore_shape,
+)
 
 __all__ = ["GaussianMixture", "LogNormal", "LogNormalMixture"]
 
@@ -211,6 +218,7 @@ class GaussianMixture:
     def sample(self, n: int, seed: Any = 0) -> FloatArray:
         """n samples, shape (n, d); a function of ``seed`` (int or Generator) alone."""
         n = check_int(n, "n", minimum=0)
+        check_memory(8.0 * 2 * n * self.dim, "n", n)
         rng = as_rng(seed)
         comp = rng.choice(self.n_components, size=n, p=self.weights)
         z = rng.standard_normal((n, self.dim))
@@ -317,6 +325,7 @@ class LogNormalMixture:
     def sample(self, n: int, seed: Any = 0) -> FloatArray:
         """n samples, shape (n, 1); a function of ``seed`` alone."""
         n = check_int(n, "n", minimum=0)
+        check_memory(8.0 * 2 * n * self.dim, "n", n)
         rng = as_rng(seed)
         comp = rng.choice(self.mu.shape[0], size=n, p=self.weights)
         z = rng.standard_normal(n)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fplab._typing import FloatArray
+from fplab._validate import check_memory
 from fplab.errors import ConfigError
 
 __all__ = ["Grid", "load_grid"]
@@ -112,6 +113,18 @@ class Grid:
                 msg = f"n must be >= {_MIN_CELLS} cells per axis, got {nv}"
                 raise ValueError(msg)
             ints.append(int(nv))
+            width = (fhi[-1] - flo[-1]) / ints[-1]
+            scale = max(abs(flo[-1]), abs(fhi[-1]))
+            # cell centres must be distinct floats and 1/dx² finite: dx well above round-off
+            if not math.isfinite(fhi[-1] - flo[-1]) or not width > 1e-12 * scale or width < 1e-150:
+                msg = (
+                    f"the cells are too small or the box too large on axis {axis}: dx = "
+                    f"(hi - lo)/n = {width:.3g} for lo={flo[-1]:g}, hi={fhi[-1]:g}, n={ints[-1]}; "
+                    "allowed: 1e-150 <= dx, dx > 1e-12 max(|lo|, |hi|), finite hi - lo"
+                )
+                raise ValueError(msg)
+        # a density on the grid plus a solver's work arrays: ~16 float64 arrays of this size
+        check_memory(16.0 * 8.0 * math.prod(ints), "n", n)
         return cls(tuple(flo), tuple(fhi), tuple(ints))
 
     # -- geometry ---------------------------------------------------------------------------
@@ -281,7 +294,7 @@ def grid_from_spec(spec: Any, where: str) -> Grid:
     except (TypeError, ValueError) as err:
         text = str(err)
         key = text.split(" ", 1)[0] if text.split(" ", 1)[0] in _GRID_KEYS else "lo/hi/n"
-        msg = f"{where}: key {key!r}: {text}; allowed: {_GRID_KEYS.get(key, 'see grids/README')}"
+        msg = f"{where}: key {key!r}: {text}; allowed: {_GRID_KEYS.get(key, ', '.join(map(repr, _GRID_KEYS)))}"
         raise ConfigError(msg) from None
 
 

@@ -231,9 +231,21 @@ def _html_table(head: list[str], rows: list[list[Any]], classes: list[str] | Non
     return "".join(out)
 
 
+_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>#|"})
+
+
+def _md_text(text: Any) -> str:
+    """Spec-supplied text as literal Markdown: one line, markup characters backslash-escaped
+    (a title "<script>" or "# x\n## y" must not become HTML or headings in report.md)."""
+    return " ".join(str(text).split()).translate(_MD_SPECIAL)
+
+
 def _md_table(head: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_fmt(c).replace("|", "/") for c in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(" ".join(_fmt(c).split()).replace("|", "/") for c in row) + " |"
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -326,15 +338,17 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     problems += [f"failed: {k}: {v}" for k, v in sr.failures.items()]
 
     # report.md
-    md = [f"# {spec.title}", "", f"{spec.purpose}", "", f"*{provenance_line}*", ""]
+    md = [f"# {_md_text(spec.title)}", "", _md_text(spec.purpose), "", f"*{provenance_line}*", ""]
     if order_rows:
         md += ["## Observed orders", "", _md_table(_ORDER_HEAD, order_rows), ""]
     for t in tables:
-        md += [f"## {t['title']}", "", _md_table(t["columns"], t["rows"]), ""]
+        md += [f"## {_md_text(t['title'])}", "", _md_table(t["columns"], t["rows"]), ""]
     if notes:
         md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     if pngs:
-        md += ["## Figures", ""] + [f"![{c}]({name})\n\n*{c}*\n" for c, name, _ in pngs]
+        md += ["## Figures", ""] + [
+            f"![{_md_text(c)}]({name})\n\n*{_md_text(c)}*\n" for c, name, _ in pngs
+        ]
     md += ["## Cases", "", _md_table(head, shown), "", more]
     if problems:
         md += ["## Missing or failed cases", "", *[f"- {p}" for p in problems], ""]

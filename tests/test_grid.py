@@ -142,3 +142,27 @@ def test_histogram_is_a_density_over_the_samples_inside(rng):
     np.testing.assert_array_equal(g.histogram(np.full((4, 1), 10.0)), 0.0)
     with pytest.raises(ValueError, match=r"shape \(n, 1\)"):
         g.histogram(np.zeros((3, 2)))
+
+
+# -- degenerate and huge grids (issue 13) -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("lo", "hi", "n", "match"),
+    [
+        (0.0, 1e-300, 10, "cells are too small"),  # was accepted, then ZeroDivisionError
+        (1e6, 1e6 + 1e-9, 10, "cells are too small"),  # centres not distinct at this magnitude
+        (-1e308, 1e308, 10, "finite hi - lo"),
+        (0.0, 1.0, 10**11, r"n=100000000000 needs about .* GiB.*lower n"),
+        ((0.0, 0.0), (1.0, 1.0), (10**6, 10**6), r"needs about .* GiB"),
+    ],
+)
+def test_degenerate_or_huge_grid_is_refused_naming_the_argument(lo, hi, n, match):
+    with pytest.raises(ValueError, match=match):
+        fp.Grid.uniform(lo, hi, n)
+
+
+def test_grid_spec_errors_list_the_allowed_keys_not_a_missing_readme(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text("lo = 0.0\nhi = 1.0\nn = 8\nname = 3\n")
+    with pytest.raises(fp.ConfigError) as info:
+        fp.load_grid(path)
+    assert "README" not in str(info.value)

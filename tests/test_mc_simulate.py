@@ -336,3 +336,11 @@ def test_torch_device_that_is_absent_or_malformed_is_a_value_error():
         fp.simulate(fp.OU(), np.zeros(3), n_steps=2, backend="torch", device="cuda")
     with pytest.raises(ValueError, match="device='bogus' is not a torch device"):
         fp.simulate(fp.OU(), np.zeros(3), n_steps=2, backend="torch", device="bogus")
+
+
+def test_huge_path_counts_are_refused_naming_n_paths():
+    with pytest.raises(ValueError, match=r"n_paths=100000000000 needs about .* GiB.*lower n_paths"):
+        fp.simulate(fp.OU(), np.zeros(1), n_paths=10**11, n_steps=2, seed=0)
+    p0 = fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
+    with pytest.raises(ValueError, match=r"n=100000000000 needs about"):
+        p0.sample(10**11)

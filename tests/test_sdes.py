@@ -262,3 +262,27 @@ def test_sdes_without_a_horizon_run_past_one():
     p0 = fp.GaussianMixture([1.0], [[2.0]], [[[1.0]]])
     pt = fp.exact_marginal(fp.OU(theta=1.0, mu=0.0), p0, 5.0)
     assert float(pt.means[0, 0]) == pytest.approx(2.0 * np.exp(-5.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [0.026, 1e-3, 1e-8])
+def test_double_well_with_small_sigma_has_a_finite_normalising_constant(sigma):
+    # exp(-2V/σ²) overflowed in quadrature for σ < 0.027.  Laplace's method at the two wells:
+    # log Z1 = c/4 + log(2 √(π/c)) + O(1/c), c = 2/σ², so the relative gap is ~1/c
+    c = 2.0 / sigma**2
+    laplace = c / 4 + math.log(2 * math.sqrt(math.pi / c))
+    dw = fp.DoubleWell(sigma=sigma)
+    assert dw._log_z1 == pytest.approx(laplace, rel=max(1e-12, 2.0 / c))
+
+
+def test_double_well_normalising_constant_matches_direct_quadrature_at_moderate_sigma():
+    # the direct ∫ exp(-c (x⁴/4 - x²/2)) is safe at σ = 0.5: the rewritten form must agree
+    c = 2.0 / 0.5**2
+    direct = integrate.quad(lambda x: math.exp(-c * (x**4 / 4 - x**2 / 2)), -np.inf, np.inf)[0]
+    assert fp.DoubleWell(sigma=0.5)._log_z1 == pytest.approx(math.log(direct), rel=1e-12)
+
+
+def test_unknown_sde_parameter_lists_the_allowed_ones():
+    with pytest.raises(
+        TypeError, match=r"unknown parameter 'bogus'; allowed: 'theta', 'mu', 'sigma'"
+    ):
+        build_sde("ou", bogus=1.0)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fplab._typing import FloatArray
-from fplab._validate import as_samples, check_choice, check_int, check_real
+from fplab._validate import as_samples, check_choice, check_int, check_memory, check_real
 from fplab.errors import NumericalError
 from fplab.mc import _kernels
 from fplab.mc.methods import MC_METHODS, Exact, Method
@@ -90,6 +90,7 @@ def _initial(sde: SDE, x0: Any, n_paths: Any, key: np.uint64) -> tuple[FloatArra
             msg = f"x0 is a distribution ({type(x0).__name__}); pass n_paths= to say how many paths to draw"
             raise ValueError(msg)
         n = check_int(n_paths, "n_paths", minimum=1)
+        check_memory(8.0 * 4 * n * (sde.dim or 1), "n_paths", n_paths)
         # a stream separate from the path streams (which hash the same key differently)
         rng = np.random.default_rng(np.random.SeedSequence([int(key), 0x5A3D_0F17]))
         x, flat = as_samples(
@@ -99,6 +100,8 @@ def _initial(sde: SDE, x0: Any, n_paths: Any, key: np.uint64) -> tuple[FloatArra
     x, flat = as_samples(x0, sde.dim, name="x0")
     if n_paths is not None:
         n = check_int(n_paths, "n_paths", minimum=1)
+        # states, increments, the kernel's work arrays and one saved state: ~4 (n, d) arrays
+        check_memory(8.0 * 4 * n * x.shape[1], "n_paths", n_paths)
         if x.shape[0] == 1:
             x = np.ascontiguousarray(np.broadcast_to(x, (n, x.shape[1])))
         elif x.shape[0] != n:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -68,15 +69,35 @@ class DoubleWell(SDE):
 
     def __init__(self, sigma: float = 0.8) -> None:
         self.sigma = check_positive(sigma, "sigma")
+        if not 1e-100 <= self.sigma <= 1e100:
+            # 2/σ² (the stationary exponent) must be a finite, nonzero float
+            msg = f"sigma must lie in [1e-100, 1e100], got {self.sigma!r}"
+            raise ValueError(msg)
         from scipy import integrate  # lazy: scipy.integrate costs ~0.6 s to import
 
-        # normalising constant of the 1-D factor exp(-2V/σ²), by adaptive quadrature
+        # normalising constant of the 1-D factor exp(-2V/σ²), by adaptive quadrature.  With
+        # V(x) + 1/4 = (x² - 1)²/4 >= 0 the integrand exp(-c (x² - 1)²/4) <= 1 cannot overflow
+        # (exp(-c V) did for σ < 0.027: c/4 > 709); log Z = c/4 + log ∫ exp(-c (x² - 1)²/4).
+        # By symmetry Z = 2 (∫_0^1 + ∫_1^∞), the peak at x = 1 an end point of both pieces.
         c = 2.0 / self.sigma**2
-        self._log_z1 = math.log(
-            integrate.quad(
-                lambda x: math.exp(-c * (x**4 / 4 - x**2 / 2)), -np.inf, np.inf, epsrel=1e-13
-            )[0]
+
+        def peak(x: float) -> float:
+            return math.exp(-c * (x * x - 1.0) ** 2 / 4.0)
+
+        if c > 1e12:
+            # σ < 1.4e-6: the peaks (width 1/√c) approach float resolution at x = 1; Laplace's
+            # method Z = 2 √(π/c) (1 + O(1/c)) is exact to ~1e-12 there
+            self._log_z1 = c / 4.0 + math.log(2.0 * math.sqrt(math.pi / c))
+            return
+        # the peak has width ~1/√c: split there so that quadrature sees it at every σ
+        w = min(1.0, 40.0 / math.sqrt(c))
+        edges = [0.0, 1.0 - w, 1.0, 1.0 + w, np.inf]
+        total = sum(
+            integrate.quad(peak, a, b, epsabs=0, epsrel=1e-13, limit=200)[0]
+            for a, b in itertools.pairwise(edges)
+            if b > a
         )
+        self._log_z1 = c / 4.0 + math.log(2.0 * total)
 
     def params(self) -> dict[str, Any]:
         return {"sigma": self.sigma}
