@@ -102,10 +102,16 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
             sde.check_dim(p0.shape[0], "p0")
             m, c, v = sde.transition(t0, t)
             d = p0.shape[0]
+            if not v > 0.0:
+                msg = (
+                    f"t={t:g} is too close to t0={t0:g} for the point start p0: its variance "
+                    f"{v:.3g} has not left 0 in float64; ask for a later t"
+                )
+                raise ValueError(msg)
             return GaussianMixture([1.0], [m * p0 + np.broadcast_to(c, (d,))], [v])
         if isinstance(sde, GBM):
             if p0.shape != (1,) or p0[0] <= 0:
-                msg = f"GBM needs a positive scalar start x0, got {p0.tolist()}"
+                msg = f"p0: GBM needs a positive scalar start x0, got {p0.tolist()}"
                 raise ValueError(msg)
             dt = t - t0
             mu = np.log(p0) + (sde.mu - 0.5 * sde.sigma**2) * dt

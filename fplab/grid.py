@@ -23,8 +23,13 @@ _MAX_DIM = 2
 
 
 def _as_tuple(value: Any, name: str, ndim: int | None) -> tuple[Any, ...]:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()  # a 0-d array is a scalar
+    if isinstance(value, np.ndarray) and value.ndim > 1:
+        msg = f"{name} must be a number or a flat sequence (one per axis), got shape {value.shape}"
+        raise ValueError(msg)
     if isinstance(value, list | tuple | np.ndarray):
-        out = tuple(np.asarray(value).tolist())
+        out = tuple(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else tuple(value)
         if len(out) == 0:
             msg = f"{name} must not be empty"
             raise ValueError(msg)
@@ -77,7 +82,7 @@ class Grid:
         """
         ndim = None
         for v in (lo, hi, n):
-            if isinstance(v, list | tuple | np.ndarray):
+            if isinstance(v, list | tuple) or (isinstance(v, np.ndarray) and v.ndim == 1):
                 ndim = len(v)
                 break
         los = _as_tuple(lo, "lo", ndim)

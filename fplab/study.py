@@ -410,13 +410,14 @@ def _validate_problem(
         if not isinstance(p0, dict):
             err("problem.p0", f"must be a table, got {_type_name(p0)}", _listed(_P0_KEYS))
         ptype = p0.get("type", "gaussian-mixture")
-        if ptype not in _P0_KEYS:
+        if not isinstance(ptype, str) or ptype not in _P0_KEYS:
             err("problem.p0.type", f"unknown initial law {ptype!r}", _listed(_P0_KEYS))
         _check_keys(p0, _P0_KEYS[ptype], "problem.p0", err)
         try:
             build_p0(p0)
-        except (KeyError, TypeError, ValueError) as exc:
-            err("problem.p0", f"cannot build the {ptype}: {exc}", _listed(_P0_KEYS[ptype]))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+            what = str(exc) if not isinstance(exc, ZeroDivisionError) else "no components"
+            err("problem.p0", f"cannot build the {ptype}: {what}", _listed(_P0_KEYS[ptype]))
     if "grid" in problem:
         out["grid"] = _resolve_grid(problem["grid"], path, err)
     return out

@@ -71,3 +71,21 @@ def test_sample_metrics_refuse_complex_samples():
     x = np.zeros((5, 1))
     with pytest.raises(TypeError, match="x must be real"):
         fp.metrics.w2(x + 1j, x)
+
+
+def test_far_apart_gaussians_give_finite_w2_or_a_numerical_error_never_inf():
+    # |m1 - m2| = 1.34e154: the squared distance overflows float64 but W2 = 1.34e154 does not
+    far = 1.3407807929942597e154
+    assert fp.metrics.w2_gaussian(0.0, 1.0, far, 1.0) == pytest.approx(far, rel=1e-15)
+    # KL = dm²/2 ≈ 9e307 sits at the float64 edge: refused rather than returned as inf
+    with pytest.raises(fp.NumericalError, match="KL between these Gaussians overflows"):
+        fp.metrics.kl_gaussian(0.0, 1.0, 2 * far, 1.0)
+
+
+def test_sample_w2_of_huge_samples_is_computed_on_rescaled_samples():
+    # W2 is homogeneous: W2(s x, s y) = s W2(x, y); at s = 1e300 the squares would overflow
+    x, y = np.array([0.0, 1.0, 3.0]), np.array([0.5, 2.0])
+    ref = fp.metrics.w2(x, y)
+    assert fp.metrics.w2(1e300 * x, 1e300 * y) == pytest.approx(1e300 * ref, rel=1e-12)
+    assert fp.metrics.sliced_w2(1e300 * x, 1e300 * y) == pytest.approx(1e300 * ref, rel=1e-12)
+    assert fp.metrics.mmd(1e300 * x, 1e300 * y) == pytest.approx(fp.metrics.mmd(x, y), rel=1e-12)

@@ -14,6 +14,7 @@ from scipy import linalg
 
 from fplab._typing import FloatArray
 from fplab._validate import check_positive, reject_complex
+from fplab.errors import NumericalError
 
 __all__ = [
     "fisher_divergence_gaussian",
@@ -78,6 +79,18 @@ def _same_dim(*pairs: tuple[str, FloatArray, FloatArray]) -> None:
         raise ValueError(msg)
 
 
+def _finite_or_raise(value: float, what: str, args: str) -> float:
+    """``value``, or NumericalError when it overflowed float64 (means ~1e154 apart): an inf
+    returned silently would read as a result."""
+    if not math.isfinite(value):
+        msg = (
+            f"the {what} between these Gaussians overflows float64 (means or precisions too far "
+            f"apart); rescale {args}"
+        )
+        raise NumericalError(msg)
+    return value
+
+
 def _psd_sqrt(a: FloatArray) -> FloatArray:
     """Symmetric square root of a symmetric positive semi-definite matrix (eigendecomposition)."""
     w, v = np.linalg.eigh(0.5 * (a + a.T))
@@ -94,8 +107,9 @@ def w2_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
     r2 = _psd_sqrt(c2v)
     cross = _psd_sqrt(r2 @ c1v @ r2)
-    w2sq = float(np.sum((m1v - m2v) ** 2) + np.trace(c1v + c2v - 2.0 * cross))
-    return math.sqrt(max(w2sq, 0.0))
+    trace_term = float(np.trace(c1v + c2v - 2.0 * cross))
+    # hypot scales internally: |m1 - m2| up to ~1e308 gives a finite W2 (the square overflows)
+    return math.hypot(*(m1v - m2v).tolist(), math.sqrt(max(trace_term, 0.0)))
 
 
 def kl_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
@@ -108,7 +122,9 @@ def kl_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     sol = linalg.solve(c2v, np.column_stack([c1v, dm]), assume_a="pos")
     _, ld1 = np.linalg.slogdet(c1v)
     _, ld2 = np.linalg.slogdet(c2v)
-    return float(0.5 * (np.trace(sol[:, :d]) + dm @ sol[:, d] - d + ld2 - ld1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = float(0.5 * (np.trace(sol[:, :d]) + dm @ sol[:, d] - d + ld2 - ld1))
+    return _finite_or_raise(out, "KL", "m1, c1, m2, c2")
 
 
 def hellinger_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
@@ -141,7 +157,9 @@ def fisher_divergence_gaussian(m: Any, c: Any, ma: Any, ca: Any, mb: Any, cb: An
     pa, pb = np.linalg.inv(cav), np.linalg.inv(cbv)
     a = pb - pa
     b = pa @ mav - pb @ mbv
-    return float(np.trace(a @ cv @ a.T) + np.sum((a @ mv + b) ** 2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = float(np.trace(a @ cv @ a.T) + np.sum((a @ mv + b) ** 2))
+    return _finite_or_raise(out, "Fisher divergence", "m, c, ma, ca, mb, cb")
 
 
 def mmd_gaussian(m1: Any, c1: Any, m2: Any, c2: Any, bandwidth: float) -> float:
@@ -154,7 +172,11 @@ def mmd_gaussian(m1: Any, c1: Any, m2: Any, c2: Any, bandwidth: float) -> float:
     m1v, c1v = _mc(m1, c1, "m1, c1")
     m2v, c2v = _mc(m2, c2, "m2, c2")
     _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
-    h2 = check_positive(bandwidth, "bandwidth") ** 2
+    h = check_positive(bandwidth, "bandwidth")
+    h2 = h * h  # (a Python float ** 2 raises OverflowError instead of giving inf)
+    if not 1e-300 < h2 < 1e300:
+        msg = f"bandwidth must lie in (1e-150, 1e150) so that h² is a float64, got {bandwidth!r}"
+        raise ValueError(msg)
     eye = np.eye(m1v.size)
 
     def expected_kernel(dm: FloatArray, s: FloatArray) -> float:

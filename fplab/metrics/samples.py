@@ -52,6 +52,20 @@ def _pair_samples(x: Any, y: Any) -> tuple[FloatArray, FloatArray]:
     return xs, ys
 
 
+def _unit_scale(xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray, float]:
+    """(xs/s, ys/s, s) with s a power of 2 near max |x|, |y| when that exceeds 1e100, else s = 1.
+
+    Squared distances of samples beyond ~1e154 overflow to inf; W2 and SW2 are homogeneous
+    (W2(s x, s y) = s W2(x, y)), so they are computed on the rescaled samples instead.  Division
+    by a power of 2 is exact.
+    """
+    top = max(float(np.max(np.abs(xs))), float(np.max(np.abs(ys))))
+    if top <= 1e100:
+        return xs, ys, 1.0
+    s = 2.0 ** math.frexp(top)[1]
+    return xs / s, ys / s, s
+
+
 def _w2sq_1d(a: FloatArray, b: FloatArray) -> float:
     """Exact W2² between the empirical laws of 1-D samples a (n,) and b (m,) (quantile functions)."""
     a, b = np.sort(a), np.sort(b)
@@ -85,6 +99,9 @@ def sliced_w2(x: Any, y: Any, *, n_projections: int = 200, seed: Any = 0) -> flo
     """
     xs, ys = _pair_samples(x, y)
     n_proj = check_int(n_projections, "n_projections", minimum=1)
+    xs, ys, scale = _unit_scale(xs, ys)
+    if scale != 1.0:
+        return scale * sliced_w2(xs, ys, n_projections=n_proj, seed=seed)
     d = xs.shape[1]
     if d == 1:
         return math.sqrt(max(_w2sq_1d(xs[:, 0], ys[:, 0]), 0.0))
@@ -140,6 +157,11 @@ def w2(
     method = check_choice(method, "method", ("auto", "exact", "sliced"))
     xs, ys = _pair_samples(x, y)
     max_ex = check_int(max_exact, "max_exact", minimum=1)
+    xs, ys, scale = _unit_scale(xs, ys)
+    if scale != 1.0:
+        return scale * w2(
+            xs, ys, method=method, n_projections=n_projections, seed=seed, max_exact=max_ex
+        )
     d = xs.shape[1]
     if d == 1:
         return math.sqrt(max(_w2sq_1d(xs[:, 0], ys[:, 0]), 0.0))
@@ -329,7 +351,10 @@ def _median_bandwidth(xs: FloatArray, ys: FloatArray) -> float:
     iu = np.triu_indices(pooled.shape[0], k=1)
     med = float(np.median(dist[iu]))
     if med <= 0:
-        msg = "median heuristic gives bandwidth 0 (repeated samples); pass bandwidth=<float>"
+        msg = (
+            "x and y: the median heuristic gives bandwidth 0 (most samples repeat one point); "
+            "pass bandwidth=<float>"
+        )
         raise ValueError(msg)
     return med
 
@@ -369,11 +394,12 @@ def mmd(x: Any, y: Any, *, bandwidth: Any = "median", squared: bool = True) -> f
     if n < 2 or m < 2:
         msg = f"the unbiased MMD needs at least 2 samples in x and y, got {n} and {m}"
         raise ValueError(msg)
+    xs, ys, scale = _unit_scale(xs, ys)  # MMD with bandwidth h at scale s = MMD with h/s at 1
     if isinstance(bandwidth, str):
         check_choice(bandwidth, "bandwidth", ("median",))
         h = _median_bandwidth(xs, ys)
     else:
-        h = check_positive(bandwidth, "bandwidth")
+        h = check_positive(bandwidth, "bandwidth") / scale
     h2 = h * h
     kxx = (_kernel_sum(xs, xs, h2) - n) / (n * (n - 1))
     kyy = (_kernel_sum(ys, ys, h2) - m) / (m * (m - 1))
