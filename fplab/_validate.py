@@ -87,14 +87,15 @@ def memory_limit() -> float:
         return 8e9
 
 
-def check_memory(n_bytes: float, name: str, value: Any) -> None:
+def check_memory(n_bytes: float, name: str, value: Any, fix: str | None = None) -> None:
     """``ValueError`` naming ``name`` when an allocation of ``n_bytes`` exceeds
     :func:`memory_limit` (numpy's "Unable to allocate 745 GiB" named no argument)."""
     limit = memory_limit()
     if n_bytes > limit:
         msg = (
             f"{name}={value!r} needs about {n_bytes / 2**30:.3g} GiB, more than the limit "
-            f"{limit / 2**30:.3g} GiB (half the RAM; FPLAB_MAX_MEMORY overrides); lower {name}"
+            f"{limit / 2**30:.3g} GiB (half the RAM; FPLAB_MAX_MEMORY overrides); "
+            f"{fix or f'lower {name}'}"
         )
         raise ValueError(msg)
 

@@ -242,13 +242,22 @@ _SDES = st.sampled_from(
     [fp.OU(), fp.Heat(), fp.VP(), fp.VE(), fp.SubVP(), fp.GBM(), fp.DoubleWell(), "ou", None]
 )
 _TIMES = st.one_of(st.floats(-2, 6), _SCALARS)
+#: step and sample counts: small, degenerate, or huge (refused by a memory estimate)
+_COUNTS = st.one_of(
+    st.integers(-2, 50),
+    st.sampled_from([0, -1, 10**12, 2**62, 1.5, "x", None, True, math.nan]),
+)
 _GRID1 = fp.Grid.uniform(-4.0, 4.0, 16)
 _P0 = fp.GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [[[0.3]], [[0.4]]])
 _DENS = st.one_of(hnp.arrays(np.float64, 16, elements=st.floats(0, 5)), _arrays(), st.just(_P0))
 
 
 def _call(name: str, fn: Callable[..., Any], **kw: Any) -> tuple[str, Callable[[], Any], tuple]:
-    return name, (lambda: fn(**kw)), tuple(kw)
+    def thunk() -> Any:
+        return fn(**kw)
+
+    thunk.kw = kw  # type: ignore[attr-defined]  # shown when a call hangs
+    return name, thunk, tuple(kw)
 
 
 @st.composite
@@ -298,7 +307,7 @@ def api_calls(draw: Any) -> tuple[str, Callable[[], Any], tuple]:
             sde=draw(_SDES),
             x0=draw(_good_or_junk(_SAMPLES)),
             t1=draw(_TIMES),
-            n_steps=draw(st.one_of(st.integers(-2, 50), _SCALARS)),
+            n_steps=draw(_COUNTS),
             method=draw(
                 st.sampled_from(["euler-maruyama", "milstein", "heun", "srk", "exact", "x"])
             ),
@@ -313,7 +322,7 @@ def api_calls(draw: Any) -> tuple[str, Callable[[], Any], tuple]:
             score=draw(st.sampled_from([fp.exact_score(sde, _P0), None, "score"])),
             x_T=draw(_good_or_junk(hnp.arrays(np.float64, 5, elements=st.floats(-3, 3)))),
             t_end=draw(st.one_of(st.floats(-0.5, 1.5), _SCALARS)),
-            n_steps=draw(st.one_of(st.integers(-2, 20), _SCALARS)),
+            n_steps=draw(_COUNTS),
             method=draw(st.sampled_from(["euler-maruyama", "pf-ode-heun", "ddim", "bogus"])),
         )
     if which == 12:
@@ -351,7 +360,8 @@ def classify_api(
             warnings.simplefilter("ignore")
             out = thunk()
     except Hang:
-        return "hang", f"{name}: no answer within {limit:g} s"
+        kw = {k: v for k, v in getattr(thunk, "kw", {}).items() if np.isscalar(v) or v is None}
+        return "hang", f"{name}: no answer within {limit:g} s; scalar arguments {kw}"
     except (ValueError, TypeError, NumericalError) as exc:
         msg = str(exc)
         named = any(re.search(rf"(?<![A-Za-z_]){re.escape(a)}(?![A-Za-z_])", msg) for a in args)

@@ -560,3 +560,10 @@ def test_cosine_vp_refuses_t_final_past_its_usable_end():
     vp = fp.VP(schedule="cosine")
     with pytest.raises(ValueError, match=r"t_final=1 lies past the cosine schedule's usable end"):
         solve_fokker_planck(vp, BIMODAL_1D, LINE64, 1.0)
+
+
+def test_tiny_dt_whose_step_times_exceed_memory_is_refused_naming_dt():
+    p0 = fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
+    grid = fp.Grid.uniform(-5.0, 5.0, 16)
+    with pytest.raises(ValueError, match=r"dt=1e-13 needs about .* GiB.*raise dt"):
+        fp.solve_fokker_planck(fp.OU(), p0, grid, 1.0, dt=1e-13)

@@ -344,3 +344,6 @@ def test_huge_path_counts_are_refused_naming_n_paths():
     p0 = fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
     with pytest.raises(ValueError, match=r"n=100000000000 needs about"):
         p0.sample(10**11)
+    # the time grid of 1e12 steps (7 TiB) was numpy's "Unable to allocate", naming nothing
+    with pytest.raises(ValueError, match=r"n_steps=1000000000000 needs about .*lower n_steps"):
+        fp.simulate(fp.OU(), np.zeros(3), n_steps=10**12, seed=0)

@@ -540,3 +540,10 @@ def test_cosine_vp_refuses_t_start_past_its_usable_end():
     vp = fp.VP(schedule="cosine")
     with pytest.raises(ValueError, match=r"t_start=1 lies past the cosine schedule's usable end"):
         fp.sample_reverse(vp, lambda x, t: -x, np.zeros(10), t_start=1.0, n_steps=10)
+
+
+def test_huge_step_count_is_refused_naming_n_steps():
+    sde = fp.VP()
+    p0 = fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
+    with pytest.raises(ValueError, match=r"n_steps=1000000000000 needs about .* GiB"):
+        fp.sample_reverse(sde, fp.exact_score(sde, p0), np.zeros(4), n_steps=10**12)

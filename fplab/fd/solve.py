@@ -12,7 +12,7 @@ import numpy as np
 from scipy import special
 
 from fplab._typing import Density, FloatArray
-from fplab._validate import check_finite_array, check_positive, check_real
+from fplab._validate import check_finite_array, check_memory, check_positive, check_real
 from fplab.errors import NumericalError
 from fplab.fd import _kernels
 from fplab.fd.boundary import BOUNDARIES
@@ -325,6 +325,8 @@ def solve_fokker_planck(
     check_usable_time(sde, t_final, "t_final")
     if dt is not None:
         dt = check_positive(dt, "dt")
+        # the step times of one saved interval are built at once: 8 bytes x (span/dt + 1), x2
+        check_memory(16.0 * ((t_final - t0) / dt + 1.0), "dt", dt, "raise dt")
     sde.check_dim(grid.ndim, "grid")
     p = _initial_density(p0, grid)
     stored_times = _save_times(save_at, t0, t_final)

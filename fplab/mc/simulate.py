@@ -483,10 +483,13 @@ def _common(
     x, flat = _initial(sde, x0, n_paths, key)
     if isinstance(n_steps, Sequence) and not isinstance(n_steps, str):
         n = [check_int(v, "n_steps", minimum=1) for v in n_steps]
+        for v in n:
+            check_memory(8.0 * 4 * (v + 1), "n_steps", v)  # time grid, step indices, tables
         nmax = max(n) if n else 0
         nmin = min(n) if n else 0
     else:
         nmax = nmin = check_int(n_steps, "n_steps", minimum=1)
+        check_memory(8.0 * 4 * (nmax + 1), "n_steps", nmax)  # time grid, step indices, tables
     check_horizon(sde, t0f, "t0")
     check_horizon(sde, t1f, "t1")
     entry.check(sde, x.shape[1], x[:1], t0f)

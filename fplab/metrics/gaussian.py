@@ -79,6 +79,16 @@ def _same_dim(*pairs: tuple[str, FloatArray, FloatArray]) -> None:
         raise ValueError(msg)
 
 
+def _mean_gap(m1: FloatArray, m2: FloatArray, args: str) -> FloatArray:
+    """m1 - m2, or NumericalError when the difference overflows (means of opposite sign ~1e308)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dm = m1 - m2
+    if not np.all(np.isfinite(dm)):
+        msg = f"{args}: the difference of the means overflows float64; rescale the means"
+        raise NumericalError(msg)
+    return dm
+
+
 def _finite_or_raise(value: float, what: str, args: str) -> float:
     """``value``, or NumericalError when it overflowed float64 (means ~1e154 apart): an inf
     returned silently would read as a result."""
@@ -109,7 +119,8 @@ def w2_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     cross = _psd_sqrt(r2 @ c1v @ r2)
     trace_term = float(np.trace(c1v + c2v - 2.0 * cross))
     # hypot scales internally: |m1 - m2| up to ~1e308 gives a finite W2 (the square overflows)
-    return math.hypot(*(m1v - m2v).tolist(), math.sqrt(max(trace_term, 0.0)))
+    dm = _mean_gap(m1v, m2v, "m1, m2")
+    return math.hypot(*dm.tolist(), math.sqrt(max(trace_term, 0.0)))
 
 
 def kl_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
@@ -118,7 +129,7 @@ def kl_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     m2v, c2v = _mc(m2, c2, "m2, c2")
     _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
     d = m1v.size
-    dm = m2v - m1v
+    dm = _mean_gap(m2v, m1v, "m1, m2")
     sol = linalg.solve(c2v, np.column_stack([c1v, dm]), assume_a="pos")
     _, ld1 = np.linalg.slogdet(c1v)
     _, ld2 = np.linalg.slogdet(c2v)
@@ -136,7 +147,7 @@ def hellinger_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     m2v, c2v = _mc(m2, c2, "m2, c2")
     _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
     cbar = 0.5 * (c1v + c2v)
-    dm = m1v - m2v
+    dm = _mean_gap(m1v, m2v, "m1, m2")
     _, ld1 = np.linalg.slogdet(c1v)
     _, ld2 = np.linalg.slogdet(c2v)
     _, ldb = np.linalg.slogdet(cbar)
@@ -188,5 +199,5 @@ def mmd_gaussian(m1: Any, c1: Any, m2: Any, c2: Any, bandwidth: float) -> float:
     return (
         expected_kernel(zero, 2 * c1v)
         + expected_kernel(zero, 2 * c2v)
-        - 2.0 * expected_kernel(m1v - m2v, c1v + c2v)
+        - 2.0 * expected_kernel(_mean_gap(m1v, m2v, "m1, m2"), c1v + c2v)
     )

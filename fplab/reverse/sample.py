@@ -14,6 +14,7 @@ from fplab._validate import (
     as_samples,
     check_choice,
     check_int,
+    check_memory,
     check_positive,
     check_real,
     restore_shape,
@@ -273,6 +274,7 @@ def sample_reverse(
             raise TypeError(msg)
     else:
         n_steps = check_int(n_steps, "n_steps", minimum=1)
+        check_memory(8.0 * 4 * (n_steps + 1), "n_steps", n_steps)  # the time grid and its copies
     save = _check_save_at(save_at, t0, t1)
     eta_v = check_real(eta, "eta")
     if not 0.0 <= eta_v <= 1.0:
