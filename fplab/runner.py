@@ -159,7 +159,7 @@ class ResultCache:
             self._quarantine(path, "is not UTF-8 text")
             return None
         except json.JSONDecodeError as err:
-            self._quarantine(path, f"is not valid JSON ({err.msg} at line {err.lineno})")
+            self._quarantine(path, f"is not valid JSON ({err.msg}, line {err.lineno})")
             return None
         if isinstance(stored, dict) and "schema" in stored:
             if stored.get("schema") != CACHE_SCHEMA:
@@ -180,7 +180,8 @@ class ResultCache:
     def _quarantine(self, path: Path, why: str) -> None:
         """Move a bad entry to ``CACHE/quarantine/`` (kept for inspection) and warn."""
         qdir = self.folder / "quarantine"
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        # nanoseconds: the same key quarantined twice in a second must not overwrite its copy
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
         dest = qdir / f"{path.stem}.{stamp}.{os.getpid()}{path.suffix}"
         try:
             qdir.mkdir(parents=True, exist_ok=True)
