@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fplab._typing import FloatArray
-from fplab._validate import as_samples, check_real, restore_shape
+from fplab._validate import as_samples, check_real, reject_complex, restore_shape
 from fplab.distributions import GaussianMixture, LogNormalMixture
 from fplab.sdes.base import SDE
 from fplab.sdes.linear import LinearSDE
@@ -57,7 +57,15 @@ def _as_initial_law(p0: Any) -> Any:
             [1.0], [np.asarray(p0.mean, dtype=float)], [np.asarray(p0.cov, dtype=float)]
         )
     if isinstance(p0, int | float | np.floating | np.integer | list | tuple | np.ndarray):
-        x0 = np.atleast_1d(np.asarray(p0, dtype=np.float64))
+        reject_complex(p0, "p0")
+        try:
+            x0 = np.atleast_1d(np.asarray(p0, dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            msg = (
+                f"p0 must be a distribution (fp.GaussianMixture, ...) or a point of real numbers, "
+                f"got {p0!r}"
+            )
+            raise TypeError(msg) from err
         if x0.ndim == 1 and np.all(np.isfinite(x0)):
             return x0
     return p0
