@@ -110,7 +110,11 @@ def provenance() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             continue
     status = _git("status", "--porcelain", "--untracked-files=no", "--", "fplab")
+    from fplab.plugins import loaded_plugins
+
+    plugins = [p.to_json() for p in loaded_plugins()]  # module, version, source hash, entries
     return {
+        **({"plugins": plugins} if plugins else {}),
         "fplab_version": fplab.__version__,
         "code_version": code_version(),
         "git_commit": _git("rev-parse", "HEAD"),
@@ -305,6 +309,11 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         f"tier {sr.tier}, seed {spec.seed}, {len(sr.done)} stored cases "
         f"({case_seconds:.1f} s of compute), {prov['machine']}"
     )
+    if prov.get("plugins"):  # a plugin is code that ran: say which, in which version
+        provenance_line += "; plugins: " + ", ".join(
+            f"{p['module']} {p['version'] or '(not installed)'} (source {p['hash']})"
+            for p in prov["plugins"]
+        )
     config_text = (
         spec.path.read_text(encoding="utf-8") if spec.path.is_file() else json.dumps(spec.raw)
     )

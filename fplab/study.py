@@ -57,6 +57,7 @@ _TOP_KEYS = {
     "expect": "a table: order, tolerance",
     "options": "a table of kind-specific settings",
     "check": "a table: order_atol, error_rtol",
+    "plugins": "a list of plugin module names, imported before the spec is checked",
 }
 _TABLE_KEYS = {
     "problem": ("sde", "params", "p0", "grid", "t0", "t_final"),
@@ -132,11 +133,17 @@ class Case:
     def key(self) -> str:
         from fplab.runner import code_version
 
-        blob = json.dumps(
-            {"kind": self.kind, "config": self.config, "code": code_version(self.kind)},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        ident: dict[str, Any] = {
+            "kind": self.kind,
+            "config": self.config,
+            "code": code_version(self.kind),
+        }
+        from fplab.plugins import plugin_fingerprint
+
+        plugins = plugin_fingerprint(self.kind, self.config)
+        if plugins:  # plugin entries and pkg.mod:attr references: their source is part of the key
+            ident["plugins"] = plugins
+        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -496,6 +503,18 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
             err(f"check.{key}", f"must be a number >= 0, got {value!r}")
 
 
+def _load_spec_plugins(modules: Any, path: Path, err: _Errors) -> None:
+    """``plugins = ["module", ...]``: import them (once per process) before anything is checked."""
+    from fplab.plugins import PluginError, load_plugins
+
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        err("plugins", f"must be a list of module names, got {modules!r}", "['package.module']")
+    try:
+        load_plugins(modules, source=f"spec {path}")
+    except PluginError as exc:
+        err("plugins", str(exc))
+
+
 def load_study(path: str | Path) -> StudySpec:
     """Read and fully validate a study spec.
 
@@ -518,6 +537,7 @@ def load_study(path: str | Path) -> StudySpec:
         msg = f"{p}: not valid TOML: {exc}"
         raise ConfigError(msg) from None
     _check_keys(raw, _TOP_KEYS, "", err)
+    _load_spec_plugins(raw.get("plugins", []), p, err)
     if "kind" not in raw:
         err("kind", "missing", _listed(STUDY_KINDS.names()))
     if not isinstance(raw["kind"], str) or raw["kind"] not in STUDY_KINDS:

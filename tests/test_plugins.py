@@ -1,0 +1,230 @@
+"""Plugins: public registration, loading (--plugin, spec key), provenance, cache keys, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import numpy as np
+import pytest
+
+import fplab as fp
+from fplab.cli import main
+from fplab.errors import NumericalError
+from fplab.mc import MC_METHODS
+from fplab.plugins import PluginError, forget_plugin, load_plugins, loaded_plugins
+from fplab.reverse import SAMPLERS
+
+#: a plugin whose sampler is explicit Euler on the probability-flow ODE, declared with ORDER
+FAKE_EULER = '''
+import fplab as fp
+
+@fp.register_sampler("fake-euler", order=ORDER, deterministic=True)
+def fake_euler(ctx, x, t, s, rng):
+    """Explicit Euler on the probability-flow ODE (a plugin under test)."""
+    return x - (t - s) * ctx.velocity(x, t)
+'''
+
+#: Euler-Maruyama as a plugin MC method, written against the documented step signature
+NUMPY_EM = '''
+import fplab as fp
+
+@fp.register_mc_method("numpy-em", strong_order={"additive": 1.0, "multiplicative": 0.5},
+                       weak_order=1.0)
+def numpy_em(x, h, dw, dz, F, G, Gx):
+    """Euler-Maruyama in NumPy (a plugin under test)."""
+    return x + F(x, 0) * h + G(x, 0) * dw
+'''
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    """A folder on sys.path for plugin modules; every plugin loaded in the test is forgotten."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    before = {p.module for p in loaded_plugins()}
+    yield folder
+    for info in loaded_plugins():
+        if info.module not in before:
+            forget_plugin(info.module)
+
+
+def write_plugin(folder, name, text, **subs):
+    for key, value in subs.items():
+        text = text.replace(key, str(value))
+    (folder / f"{name}.py").write_text(textwrap.dedent(text))
+    return name
+
+
+def test_registered_sampler_runs_in_sample_reverse_and_shows_its_origin(plugin_dir, capsys):
+    load_plugins([write_plugin(plugin_dir, "fake_one", FAKE_EULER, ORDER=1)])
+    sde = fp.VP()
+    p0 = fp.GaussianMixture([1.0], [[0.5]], [[[0.2]]])
+    x_T = fp.exact_marginal(sde, p0, 1.0).sample(50, seed=0)
+    score = fp.exact_score(sde, p0)
+    got = fp.sample_reverse(sde, score, x_T, n_steps=7, method="fake-euler")
+    # the same steps as the built-in explicit Euler: the plugin path adds checks, not changes
+    want = fp.sample_reverse(sde, score, x_T, n_steps=7, method="pf-ode-euler")
+    np.testing.assert_array_equal(got, want)
+    entry = SAMPLERS.get("fake-euler")
+    assert (entry.order, entry.deterministic, entry.adaptive, entry.requires) == (
+        1.0,
+        True,
+        False,
+        (),
+    )
+    assert SAMPLERS.origin("fake-euler") == "plugin fake_one"
+    assert SAMPLERS.origin("pf-ode-euler") == "built-in"
+    assert main(["list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "fake-euler" in x)
+    assert "[plugin fake_one]" in line
+
+
+@pytest.mark.parametrize("order", [0, -1.0, "2", True, float("nan")])
+def test_declared_order_must_be_a_positive_number(order):
+    with pytest.raises(ValueError, match=r"'bad-order': order must be a positive number"):
+        fp.register_sampler("bad-order", order=order, deterministic=True)
+    assert "bad-order" not in SAMPLERS
+
+
+def test_plugin_errors_name_the_module_and_exit_2(plugin_dir, capsys):
+    write_plugin(plugin_dir, "dup_plugin", FAKE_EULER.replace("fake-euler", "ddim"), ORDER=1)
+    with pytest.raises(
+        PluginError, match=r"plugin 'dup_plugin' \(--plugin\): .*'ddim' is registered twice"
+    ):
+        load_plugins(["dup_plugin"])
+    write_plugin(plugin_dir, "zero_order", FAKE_EULER, ORDER=0)
+    assert main(["list", "--plugin", "zero_order"]) == 2
+    err = capsys.readouterr().err
+    assert "plugin 'zero_order'" in err and "order must be a positive number" in err
+    assert main(["list", "--plugin", "no_such_plugin_module"]) == 2
+    assert "plugin 'no_such_plugin_module' (--plugin): cannot import it" in capsys.readouterr().err
+    assert "fake-euler" not in SAMPLERS  # nothing half-registered
+
+
+def test_user_step_with_wrong_shape_or_nan_names_the_sampler_and_the_time(plugin_dir):
+    @fp.register_sampler("wrong-shape", order=1, deterministic=True)
+    def wrong_shape(ctx, x, t, s, rng):
+        return x[:, 0]
+
+    @fp.register_sampler("makes-nan", order=1, deterministic=True)
+    def makes_nan(ctx, x, t, s, rng):
+        return x * np.nan if s < 0.5 else x
+
+    try:
+        sde, x = fp.OU(), np.zeros((4, 1))
+        score = fp.exact_score(sde, fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]]))
+        with pytest.raises(
+            ValueError,
+            match=r"sampler 'wrong-shape' returned shape \(4,\) at the step t=1 -> s=0\.75",
+        ):
+            fp.sample_reverse(sde, score, x, t_end=0.0, n_steps=4, method="wrong-shape")
+        with pytest.raises(
+            NumericalError, match=r"sampler 'makes-nan' returned 4 non-finite .* t=0\.5 -> s=0\.25"
+        ):
+            fp.sample_reverse(sde, score, x, t_end=0.0, n_steps=4, method="makes-nan")
+    finally:
+        SAMPLERS.remove("wrong-shape")
+        SAMPLERS.remove("makes-nan")
+
+
+def test_plugin_mc_method_reproduces_the_builtin_euler_maruyama(plugin_dir):
+    load_plugins([write_plugin(plugin_dir, "numpy_em_plugin", NUMPY_EM)])
+    gbm = fp.GBM(mu=0.3, sigma=0.5)
+    kw = {"t1": 1.0, "n_steps": 16, "seed": 3, "n_paths": 200}
+    got = fp.simulate(gbm, np.ones((1, 1)), method="numpy-em", **kw)
+    # same random streams, same update: identical to the built-in (NumPy path) bit for bit
+    want = fp.simulate(gbm, np.ones((1, 1)), method="euler-maruyama", backend="numpy", **kw)
+    np.testing.assert_array_equal(got, want)
+    entry = MC_METHODS.get("numpy-em")
+    assert entry.order(gbm, "strong") == 0.5 and entry.order(fp.OU(), "strong") == 1.0
+    assert MC_METHODS.origin("numpy-em") == "plugin numpy_em_plugin"
+
+
+SPEC = """
+# A plugin sampler against the built-in explicit Euler, pathwise.
+kind = "reverse"
+plugins = ["PLUGIN"]
+
+[problem]
+sde = "vp"
+params = { beta_min = 0.1, beta_max = 20.0, T = 1.0 }
+p0 = { weights = [0.4, 0.6], means = [[-2.0], [1.5]], covs = [[[0.5]], [[0.3]]] }
+
+[sweep]
+param = "n_steps"
+compare = ["fake-euler", "pf-ode-euler"]
+quick = [8, 16, 32, 64]
+
+[measure]
+reference = "fine"
+
+[options]
+n_samples = 100
+start = "quantiles"
+reference_factor = 4
+
+[expect]
+tolerance = 0.15
+"""
+
+
+def _counts(out):
+    return tuple(int(v) for v in re.search(r"\((\d+) cached, (\d+) run", out).groups())
+
+
+def test_plugin_study_runs_caches_reports_and_reruns_after_an_edit(
+    plugin_dir, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    name = write_plugin(plugin_dir, "fake_study_plugin", FAKE_EULER, ORDER=1)
+    spec = tmp_path / "plugin-study.toml"
+    spec.write_text(SPEC.replace("PLUGIN", name))
+    argv = ["run", str(spec), "--workers", "1", "--cache", "c", "--out", "r", "--quiet"]
+    assert main(argv) == 0
+    assert _counts(capsys.readouterr().out) == (0, 8)
+    meta = json.loads((tmp_path / "r" / "plugin-study" / "meta.json").read_text())
+    (prov,) = meta["plugins"]
+    assert prov["module"] == name and prov["entries"] == [["method", "fake-euler"]]
+    assert re.fullmatch(r"[0-9a-f]{16}", prov["hash"])
+    orders = {o["label"]: o for o in meta["summary"]["orders"]}
+    assert orders["fake-euler"]["match"] and orders["pf-ode-euler"]["match"]
+    assert f"plugins: {name}" in (tmp_path / "r" / "plugin-study" / "report.md").read_text()
+    assert main(argv) == 0
+    assert _counts(capsys.readouterr().out) == (8, 0)
+    # a new process after the plugin's source changed: only the plugin's cases run again
+    forget_plugin(name)
+    (plugin_dir / f"{name}.py").write_text((plugin_dir / f"{name}.py").read_text() + "# edited\n")
+    assert main(argv) == 0
+    assert _counts(capsys.readouterr().out) == (4, 4)
+
+
+def test_plugin_sampler_declared_order_2_but_euler_fails_its_order_claim(plugin_dir, tmp_path):
+    from fplab.report import collect
+    from fplab.runner import ResultCache, run_cases
+    from fplab.study import load_study
+
+    name = write_plugin(plugin_dir, "fake_order_two", FAKE_EULER, ORDER=2)
+    path = tmp_path / "s.toml"
+    path.write_text(SPEC.replace("PLUGIN", name).replace(', "pf-ode-euler"', ""))
+    spec = load_study(path)
+    cache = ResultCache(tmp_path / "c")
+    run_cases(spec.cases("quick"), cache=cache, progress=None)
+    sr = collect(spec, "quick", cache)
+    (row,) = sr.summary()["orders"]
+    # observed ~1.0 (interval well inside [0.85, 1.15]) against the declared 2
+    assert row["expected"] == 2.0 and row["match"] is False
+    assert abs(row["order"] - 1.0) < 0.15
+
+
+def test_spec_plugin_that_cannot_be_imported_is_a_config_error(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SPEC.replace("PLUGIN", "not_a_module_anywhere"))
+    with pytest.raises(
+        fp.ConfigError, match=r"s\.toml: plugins: plugin 'not_a_module_anywhere'.*cannot import"
+    ):
+        from fplab.study import load_study
+
+        load_study(path)
