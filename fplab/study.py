@@ -98,7 +98,12 @@ def build_problem(problem: dict[str, Any]) -> tuple[Any, Any, Any]:
     from fplab.grid import Grid
     from fplab.sdes import build_sde
 
-    sde = build_sde(problem["sde"], **problem.get("params", {}))
+    if isinstance(problem["sde"], dict):  # sde = { drift = "pkg.mod:f", ... }: a CustomSDE
+        from fplab.plugins import custom_sde_from_spec
+
+        sde = custom_sde_from_spec(problem["sde"], problem.get("params", {}))
+    else:
+        sde = build_sde(problem["sde"], **problem.get("params", {}))
     p0 = build_p0(problem["p0"]) if "p0" in problem else None
     g = problem.get("grid")
     grid = Grid.uniform(g["lo"], g["hi"], g["n"]) if g else None
@@ -377,16 +382,25 @@ def _validate_problem(
             err(f"problem.{key}", "missing", _listed(_TABLE_KEYS["problem"]))
     out = dict(problem)
     if "sde" in problem:
-        check_registry_name(problem["sde"], "fplab.sdes", "SDES", "problem.sde", err)
         params = problem.get("params", {})
         if not isinstance(params, dict):
             err("problem.params", f"must be a table, got {_type_name(params)}")
-        try:
-            from fplab.sdes import build_sde
+        if isinstance(problem["sde"], dict):  # user callables by reference
+            from fplab.plugins import custom_sde_from_spec
 
-            build_sde(problem["sde"], **params)
-        except (TypeError, ValueError) as exc:
-            err("problem.params", str(exc))
+            try:
+                custom_sde_from_spec(problem["sde"], params)
+            except (TypeError, ValueError) as exc:
+                key, _, what = str(exc).partition(": ")
+                err(key, what)
+        else:
+            check_registry_name(problem["sde"], "fplab.sdes", "SDES", "problem.sde", err)
+            try:
+                from fplab.sdes import build_sde
+
+                build_sde(problem["sde"], **params)
+            except (TypeError, ValueError) as exc:
+                err("problem.params", str(exc))
         out["params"] = dict(params)
     for key in ("t0", "t_final"):
         if key in problem and not _is_num(problem[key]):

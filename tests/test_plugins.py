@@ -228,3 +228,88 @@ def test_spec_plugin_that_cannot_be_imported_is_a_config_error(tmp_path):
         from fplab.study import load_study
 
         load_study(path)
+
+
+USER_SDE = """
+import numpy as np
+
+def drift(x, t, theta=1.0):
+    return -theta * x ** 3 + x
+
+def noise(x, t, theta=1.0):
+    return np.full(x.shape[0], 0.8)
+"""
+
+CUSTOM_SPEC = """
+# A user SDE given by reference, strong orders against a fine coupled path.
+kind = "mc-strong"
+
+[problem]
+sde = { drift = "MOD:drift", diffusion = "MOD:noise", dim = 1, additive = true }
+params = { theta = 1.0 }
+p0 = { weights = [1.0], means = [[0.5]], covs = [[[0.1]]] }
+t_final = 1.0
+
+[sweep]
+param = "n_steps"
+compare = ["euler-maruyama"]
+quick = [8, 16, 32]
+
+[measure]
+reference = "fine"
+
+[options]
+n_paths = 400
+reference_factor = 4
+"""
+
+
+def test_spec_sde_by_reference_matches_the_builtin_double_well(plugin_dir, tmp_path):
+    from fplab.runner import ResultCache, run_cases
+    from fplab.study import build_problem, load_study
+
+    write_plugin(plugin_dir, "user_sde_mod", USER_SDE)
+    path = tmp_path / "custom.toml"
+    path.write_text(CUSTOM_SPEC.replace("MOD", "user_sde_mod"))
+    spec = load_study(path)
+    sde = build_problem(spec.problem)[0]
+    x = np.linspace(-2, 2, 5).reshape(5, 1)
+    # x - x^3 with sigma 0.8: the built-in DoubleWell(sigma=0.8), coefficient by coefficient
+    np.testing.assert_allclose(sde.drift(x, 0.3), fp.DoubleWell(sigma=0.8).drift(x, 0.3))
+    out = run_cases(spec.cases("quick"), cache=ResultCache(tmp_path / "c"), progress=None)
+    assert out.n_run == 1 and not out.failures
+    (case,) = spec.cases("quick")
+    assert "user_sde_mod" in __import__("fplab.plugins").plugins.plugin_fingerprint(
+        case.kind, case.config
+    )
+
+
+@pytest.mark.parametrize(
+    ("sde", "match"),
+    [
+        (
+            '{ drift = "user_sde_mod:nope", diffusion = 0.5 }',
+            r"problem\.sde\.drift: cannot import 'user_sde_mod:nope'",
+        ),
+        (
+            '{ drift = "no_mod_here:f", diffusion = 0.5 }',
+            r"problem\.sde\.drift: cannot import 'no_mod_here'",
+        ),
+        ('{ drift = "user_sde_mod:drift" }', r"problem\.sde\.diffusion: missing"),
+        (
+            '{ drift = "user_sde_mod:drift", diffusion = 1.0, colour = 1 }',
+            r"problem\.sde\.colour: unknown key",
+        ),
+    ],
+)
+def test_bad_sde_reference_is_a_config_error_naming_the_key(plugin_dir, tmp_path, sde, match):
+    from fplab.study import load_study
+
+    write_plugin(plugin_dir, "user_sde_mod", USER_SDE)
+    text = re.sub(r"^sde = .*$", f"sde = {sde}", CUSTOM_SPEC, flags=re.M).replace(
+        "MOD", "user_sde_mod"
+    )
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(fp.ConfigError, match=rf"bad\.toml: {match}"):
+        load_study(path)
