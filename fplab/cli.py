@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"fplab: error: {err}", file=sys.stderr)
         return 2
+    except ImportError as err:
+        if "fplab[" not in str(err):  # only a missing extra is bad input; anything else is a bug
+            raise
+        print(f"fplab: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("fplab: interrupted; finished results are kept and a re-run resumes", file=sys.stderr)
         return 130

@@ -547,6 +547,12 @@ def load_entry_points() -> list[PluginInfo]:
     return out
 
 
+def ignore_entry_points() -> None:
+    """Never load installed plugins in this process (fplab's own test suite, which tests the
+    built-in catalogue whatever else is installed)."""
+    _ENTRY_POINTS_DONE[0] = True
+
+
 def loaded_plugins() -> list[PluginInfo]:
     """The plugins loaded in this process, in load order."""
     return list(_LOADED.values())

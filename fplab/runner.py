@@ -334,7 +334,11 @@ def _run_pool(
 def _run_dask(
     address: str, order: list[str], todo: dict[str, Case], finish: Callable[..., None]
 ) -> None:
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        msg = "--scheduler needs Dask distributed, which the extra fplab[dask] installs: pip install 'fplab[dask]'"
+        raise ImportError(msg) from None
 
     with Client(address) as client:
         n_threads = sum(client.nthreads().values()) or 1

@@ -313,3 +313,36 @@ def test_bad_sde_reference_is_a_config_error_naming_the_key(plugin_dir, tmp_path
     path.write_text(text)
     with pytest.raises(fp.ConfigError, match=rf"bad\.toml: {match}"):
         load_study(path)
+
+
+def test_entry_point_plugins_load_once_with_their_origin(plugin_dir, monkeypatch):
+    from importlib import metadata
+
+    import fplab.plugins as plugins
+
+    name = write_plugin(
+        plugin_dir, "ep_plugin", FAKE_EULER.replace("fake-euler", "ep-euler"), ORDER=1
+    )
+    ep = metadata.EntryPoint(name="ep", value=name, group=plugins.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group: [ep] if group == plugins.ENTRY_POINT_GROUP else []
+    )
+    monkeypatch.setattr(plugins, "_ENTRY_POINTS_DONE", [False])
+    # a look-up of an unknown name loads the installed plugins first
+    assert SAMPLERS.get("ep-euler").order == 1.0
+    (info,) = [p for p in loaded_plugins() if p.module == name]
+    assert info.source == "entry point ep" and info.entries == (("method", "ep-euler"),)
+    assert plugins.load_entry_points() == [info]  # once per process
+
+
+def test_missing_extras_name_the_extra(monkeypatch):
+    import sys
+
+    from fplab.runner import _run_dask
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r"fplab\[nn\]"):
+        fp.simulate(fp.OU(), np.zeros((2, 1)), n_steps=2, backend="torch")
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"fplab\[dask\]"):
+        _run_dask("tcp://127.0.0.1:1", [], {}, lambda *a: None)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 try:
     import torch  # noqa: F401
-except ImportError as err:  # pragma: no cover - torch is a core dependency, but be explicit
-    msg = "fplab.nn needs torch; install it with `pip install torch` (or `pip install fplab[nn]`)"
+except ImportError as err:  # pragma: no cover - torch comes with the extra fplab[nn]
+    msg = "fplab.nn needs torch, which the extra fplab[nn] installs: pip install 'fplab[nn]'"
     raise ImportError(msg) from err
 
 from fplab.nn.checkpoint import load_checkpoint
