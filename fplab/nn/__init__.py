@@ -32,6 +32,12 @@ from fplab.nn.evaluate import (
     score_error_vs_t,
 )
 from fplab.nn.experiment import PROBLEMS, ExperimentConfig, ScoreNetworkResult, run_experiment
+from fplab.nn.external import (
+    ExternalScore,
+    ScoreModelEvaluation,
+    evaluate_score_model,
+    load_score_model,
+)
 from fplab.nn.flow import FlowConfig, LearnedFlow, exact_velocity, sample_flow, train_flow
 from fplab.nn.likelihood import LikelihoodResult, flow_log_likelihood, pf_ode_log_likelihood
 from fplab.nn.models import GaussianFourierFeatures, TimeMLP, build_mlp, resolve_device
@@ -43,6 +49,7 @@ __all__ = [
     "PROBLEMS",
     "WEIGHTINGS",
     "ExperimentConfig",
+    "ExternalScore",
     "FlowConfig",
     "GaussianFourierFeatures",
     "LearnedFlow",
@@ -50,6 +57,7 @@ __all__ = [
     "LikelihoodResult",
     "Reference",
     "ScoreErrorCurve",
+    "ScoreModelEvaluation",
     "ScoreNetworkResult",
     "TimeMLP",
     "TrainConfig",
@@ -57,11 +65,13 @@ __all__ = [
     "convert",
     "convolution_reference",
     "error_budget",
+    "evaluate_score_model",
     "exact_reference",
     "exact_velocity",
     "fd_reference",
     "flow_log_likelihood",
     "load_checkpoint",
+    "load_score_model",
     "marginal_coefficients_array",
     "pf_ode_log_likelihood",
     "resolve_device",
