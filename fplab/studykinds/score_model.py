@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from fplab.study import STUDY_KINDS, Option, StudyKind, StudySpec
+from fplab.study import STUDY_KINDS, TIERS, Option, StudyKind, StudySpec
 
 __all__ = ["ScoreModel"]
 
@@ -68,13 +68,14 @@ class ScoreModel(StudyKind):
                 f"unknown parameterisation {spec.options['parameterisation']!r}",
                 ", ".join(map(repr, PARAMETERISATIONS)),
             )
-        for key in ("n_steps", "times"):
-            for v in spec.options[key]:
-                ok = isinstance(v, int) if key == "n_steps" else isinstance(v, int | float)
-                if isinstance(v, bool) or not ok or v <= 0:
-                    err(f"options.{key}", f"must hold positive numbers, got {v!r}")
-        if not spec.options["n_steps"]:
-            err("options.n_steps", "must not be empty", "a list of step counts")
+        for tier in TIERS:
+            for key in ("n_steps", "times"):
+                for v in spec.option(key, tier):
+                    ok = isinstance(v, int) if key == "n_steps" else isinstance(v, int | float)
+                    if isinstance(v, bool) or not ok or v <= 0:
+                        err(f"options.{key}", f"must hold positive numbers, got {v!r}")
+            if not spec.option("n_steps", tier):
+                err("options.n_steps", "must not be empty", "a list of step counts")
 
     def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
         config = {
