@@ -79,6 +79,7 @@ def test_check_mc_method_confirms_every_declared_method_order(name, kind):
     ft.check_mc_method(name, kind=kind)
 
 
+@pytest.mark.slow
 def test_pytest_plugin_offers_every_reference_problem_as_a_fixture(tmp_path):
     names = [f"fplab_{n.replace('-', '_')}" for n in ft.REFERENCE_PROBLEMS]
     body = "\n".join(
