@@ -214,10 +214,16 @@ def test_plugin_sampler_declared_order_2_but_euler_fails_its_order_claim(plugin_
     cache = ResultCache(tmp_path / "c")
     run_cases(spec.cases("quick"), cache=cache, progress=None)
     sr = collect(spec, "quick", cache)
-    (row,) = sr.summary()["orders"]
-    # observed ~1.0 (interval well inside [0.85, 1.15]) against the declared 2
+    summary = sr.summary()
+    (row,) = summary["orders"]
+    # observed ~1.0 (interval well inside [0.85, 1.15]) against the declared 2: the order row
+    # the study's claim is judged on does not match
     assert row["expected"] == 2.0 and row["match"] is False
     assert abs(row["order"] - 1.0) < 0.15
+    # and every verdict the kind states about the plugin sampler is a fail (claims() of the
+    # convergence kinds turns order rows into verdicts; fplab run then exits 1)
+    verdicts = spec.kind_obj.claims(spec, sr.results, summary)
+    assert all(v.verdict == "fail" for v in verdicts if "fake-euler" in v.claim)
 
 
 def test_spec_plugin_that_cannot_be_imported_is_a_config_error(tmp_path):
