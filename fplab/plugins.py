@@ -217,11 +217,12 @@ def register_sampler(
             out = fn(ctx, x, t, s, rng)
             return _checked_step_result(out, x, f"sampler {name!r}", f"t={t:.6g} -> s={s:.6g}")
 
-        for target in (step, fn):
-            target.order = order_v  # type: ignore[attr-defined]
-            target.deterministic = det  # type: ignore[attr-defined]
-            target.adaptive = adap  # type: ignore[attr-defined]
-            target.requires = req  # type: ignore[attr-defined]
+        targets: list[Any] = [step, fn]
+        for target in targets:
+            target.order = order_v
+            target.deterministic = det
+            target.adaptive = adap
+            target.requires = req
         step.plugin_module = fn.__module__  # type: ignore[attr-defined]
         SAMPLERS.register(name)(step)  # type: ignore[arg-type]
         fn.registry_name = name  # type: ignore[attr-defined]
@@ -643,7 +644,9 @@ def custom_sde_from_spec(table: dict[str, Any], params: dict[str, Any] | None = 
 
     diffusion = table["diffusion"]
     g = fn("diffusion") if isinstance(diffusion, str) else diffusion
-    extra = {k: table[k] for k in ("dim", "additive", "autonomous", "name") if k in table}
+    extra: dict[str, Any] = {
+        k: table[k] for k in ("dim", "additive", "autonomous", "name") if k in table
+    }
     if "name" not in extra:
         extra["name"] = str(table["drift"])
     if "diffusion_dx" in table:

@@ -201,7 +201,7 @@ def evaluate_score_model(
     curve = score_error_vs_t(score, exact_reference(sde, p0, g), ts, mass=mass)
     exact = exact_score(sde, p0)
     p_T = exact_marginal(sde, p0, t_start)
-    dens = {
+    dens: dict[str, Any] = {
         "p0_density": g.sample_on(p0.pdf),
         "ptmin_density": g.sample_on(exact_marginal(sde, p0, t_end).pdf),
         "pT_density": g.sample_on(p_T.pdf),

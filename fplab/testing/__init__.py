@@ -220,7 +220,7 @@ def check_sampler(
         n = int(n_samples) if n_samples is not None else (200 if kind == "pathwise" else 200_000)
         score = exact_score(sde, p0)
         x_T = exact_marginal(sde, p0, t_start).sample(n, seed=np.random.default_rng([seed, 1]))
-        kw = {"t_start": t_start, "t_end": t_end}
+        kw: dict[str, Any] = {"t_start": t_start, "t_end": t_end}
         h = [(t_start - t_end) / m for m in steps]
         stderr: list[float] | None = None
         if kind == "pathwise":
