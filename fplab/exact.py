@@ -67,7 +67,7 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
 
     Parameters
     ----------
-    sde : SDE            a LinearSDE (OU, Heat, VP, VE, SubVP) or GBM
+    sde : SDE            a LinearSDE (docs/sdes.md) or GBM
     p0 : GaussianMixture (linear SDEs) or LogNormalMixture (GBM); also a scipy.stats frozen
         normal / multivariate normal / log-normal, or a point x0 (float or (d,) array: X_{t0} = x0,
         then t > t0 is required)

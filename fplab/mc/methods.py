@@ -253,7 +253,7 @@ class Exact(Method):
 
     Notes
     -----
-    Linear SDEs (``LinearSDE``: OU, Heat, VP, VE, SubVP): X' = m X + c + √(v/h) ΔW with
+    Linear SDEs (``LinearSDE``, docs/sdes.md): X' = m X + c + √(v/h) ΔW with
     (m, c, v) = ``sde.transition(t, t + h)`` — exact in law for any h, driven by the same ΔW as the
     other methods (common random numbers).  GBM: X' = X exp((μ - σ²/2) h + σ ΔW), the pathwise
     solution, so it equals ``GBM.exact_solution(x0, t1 - t0, W)``.

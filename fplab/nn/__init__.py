@@ -2,7 +2,7 @@
 
 Loaded lazily as ``fp.nn``: ``import fplab`` never imports torch.  Contents:
 
-* :func:`train_score` — denoising score matching on a linear SDE (VP, VE, SubVP, OU, Heat), with
+* :func:`train_score` — denoising score matching on a linear SDE (any ``LinearSDE``), with
   parameterisations score / eps / x0 / v (:func:`convert`, exact), weightings σ_t² and g(t)², EMA,
   fixed seeds, CPU or CUDA, checkpoints and resume.  Returns a :class:`LearnedScore`, a NumPy score
   callable s(x, t) for ``fp.sample_reverse``.

@@ -162,7 +162,7 @@ def evaluate_score_model(
     model : torch.nn.Module or callable
         The network (call conventions in the module docstring), e.g. from your own checkpoint.
     sde : LinearSDE
-        The forward SDE it was trained for (VP, VE, SubVP, OU, Heat).
+        The forward SDE it was trained for (a ``LinearSDE``).
     p0 : GaussianMixture
         The data law (1-D or 2-D, for the densities on ``grid``).
     parameterisation : {'score', 'eps', 'x0', 'v'}

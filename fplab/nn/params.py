@@ -1,6 +1,6 @@
 """Parameterisations of a diffusion model's network output and the exact maps between them.
 
-A linear SDE (VP, VE, SubVP, OU, Heat) started at X_0 = x0 has the Gaussian transition
+A linear SDE (any ``LinearSDE``, docs/sdes.md) started at X_0 = x0 has the Gaussian transition
 
     X_t = α_t x0 + c_t + σ_t ε,        ε ~ N(0, I),
 
