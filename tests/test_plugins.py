@@ -226,6 +226,15 @@ def test_plugin_sampler_declared_order_2_but_euler_fails_its_order_claim(plugin_
     assert all(v.verdict == "fail" for v in verdicts if "fake-euler" in v.claim)
 
 
+def test_spec_plugins_must_be_a_list_of_module_names(tmp_path):
+    from fplab.study import load_study
+
+    path = tmp_path / "s.toml"
+    path.write_text(SPEC.replace('plugins = ["PLUGIN"]', 'plugins = "fake"'))
+    with pytest.raises(fp.ConfigError, match=r"s\.toml: plugins: must be a list of module names"):
+        load_study(path)
+
+
 def test_spec_plugin_that_cannot_be_imported_is_a_config_error(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(SPEC.replace("PLUGIN", "not_a_module_anywhere"))
