@@ -115,6 +115,13 @@ def test_score_model_study_reports_score_error_and_w2_split(tmp_path, monkeypatc
         assert errors[f"relL2 t={t}"] == pytest.approx(0.05, rel=1e-12)
     assert errors["W2 pf-ode-heun n=10"] > 0
     assert "W2 to p0 split" in (tmp_path / "r" / "ext" / "report.md").read_text()
+    from fplab.report import collect
+    from fplab.runner import ResultCache
+    from fplab.study import load_study
+
+    sr = collect(load_study(spec), "quick", ResultCache(tmp_path / "c"))
+    (verdict,) = sr.spec.kind_obj.claims(sr.spec, sr.results, sr.summary())
+    assert verdict.verdict == "pass" and 0.0 < verdict.measured <= 1.0
     spec.write_text(SPEC.replace("REF", "ext_model:nothing"))
     assert main(["run", str(spec), "--workers", "1", "--cache", "c", "--out", "r"]) == 2
     assert "options.score_model: cannot import 'ext_model:nothing'" in capsys.readouterr().err
