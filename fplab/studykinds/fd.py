@@ -167,6 +167,7 @@ class FDSpace(_FDKind):
         ),
     }
     h_name = "dx"
+    per_level_reference = True  # each level's fine reference is r times finer than that level
 
     def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
         from fplab.fd import SPACE_SCHEMES
@@ -239,6 +240,24 @@ class FDTime(_FDKind):
 
     def cost(self, config: dict[str, Any]) -> float:
         return 1.0 / float(config["value"])
+
+    def reference_error(
+        self,
+        spec: StudySpec,
+        name: str | None,
+        fits: dict[str, dict[str, Any]],
+        config: dict[str, Any],
+    ) -> tuple[float | None, str]:
+        """The fine reference is Crank–Nicolson at dt_min / reference_factor for every scheme:
+        Richardson on Crank–Nicolson's own errors when it is compared, else no estimate."""
+        if spec.measure["reference"] != "fine":
+            return super().reference_error(spec, name, fits, config)
+        from fplab.studykinds._common import richardson_estimate
+
+        if "crank-nicolson" not in fits:
+            return None, "fine reference (Crank–Nicolson): no estimate, it is not compared"
+        factor = config.get("options", {}).get("reference_factor")
+        return richardson_estimate(fits["crank-nicolson"], factor, "Crank–Nicolson")
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.study import build_problem
