@@ -5,7 +5,9 @@ A leaf of the study layer (it imports only :mod:`fplab.records`), so every study
 claims with the same rules:
 
 *Order claims* (``judge_order``): the declared order ``p`` against the fitted order's 95 %
-interval ``[lo, hi]`` widened by the spec's tolerance ``tol`` (``[expect] tolerance``):
+interval ``[lo, hi]`` widened by the spec's tolerance ``tol`` (``[expect] tolerance``); when
+coarse levels are flagged pre-asymptotic and at least 3 levels remain, the fit of the remaining
+(asymptotic) levels decides, and the note says so:
 
 1. **inconclusive** when fewer than :data:`MIN_POINTS` levels are usable (a round-off or
    statistical-floor point is not usable): two points give no interval at all;
@@ -119,6 +121,13 @@ def judge_order(
     reference_error : float, optional
         Estimate of the reference's own error (None: no estimate).
     """
+    dropped = ""
+    if fit.get("asymptotic"):  # coarse pre-asymptotic levels left out (fit_order keeps >= 3)
+        n_all = int(fit.get("n_points", 0))
+        fit = fit["asymptotic"]
+        dropped = (
+            f"; judged on the {fit['n_points']} of {n_all} levels past the pre-asymptotic ones"
+        )
     order = float(fit.get("order", math.nan))
     lo, hi = (float(v) for v in (fit.get("ci") or [math.nan, math.nan]))
     flags = list(fit.get("flags") or [])
@@ -140,6 +149,7 @@ def judge_order(
             "inconclusive",
             f"{max(n_usable, 0)} usable levels{why}; an order claim needs >= {MIN_POINTS}",
         )
+    interval += dropped
     if not lo - tol <= expected <= hi + tol:
         return verdict("fail", f"{interval} ± {_g(tol)} excludes {_g(expected)}")
     if hi - lo > WIDTH_FACTOR * tol:

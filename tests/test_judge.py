@@ -105,3 +105,40 @@ def test_totals_line_counts_every_verdict():
         judge_bound("c", "", None, 0.3),
     ]
     assert totals_line(vs) == "claims: 3 checked, 1 passed, 1 failed, 1 inconclusive"
+
+
+def test_pre_asymptotic_coarse_levels_are_left_out_of_the_judged_fit():
+    from fplab.studykinds._common import fit_order
+
+    # a second-order error whose coarsest level is off the fine slope (fd-space-double-well's
+    # central fluxes at n = 16: local slopes 1.62, 2.0, 1.99)
+    h = [1 / 16, 1 / 32, 1 / 64, 1 / 128]
+    err = [2.39e-2, 7.80e-3, 1.95e-3, 4.90e-4]
+    f = fit_order(h, err)
+    assert f["flags"][0] == "pre-asymptotic" and f["asymptotic"]["n_points"] == 3
+    assert f["ci"][1] - f["ci"][0] > 0.3  # the full fit is too wide to confirm order 2
+    v = judge_order("order[central]", "", f, 2.0, 0.15)
+    assert v.verdict == "pass" and "3 of 4 levels" in v.note
+    # the asymptotic fit still fails a wrong claim
+    assert judge_order("order[central]", "", f, 1.5, 0.15).verdict == "fail"
+
+
+def test_warm_timing_leaves_out_compilation_done_in_the_same_process():
+    import numba
+    import numpy as np
+
+    from fplab.studykinds._common import timed
+
+    @numba.njit  # compiled on the first call, in this process
+    def total(a):
+        s = 0.0
+        for v in a:
+            s += v
+        return s
+
+    a = np.ones(1000)
+    out, t = timed(total, a)
+    assert out == 1000.0 and t["n_warm"] == 3
+    # compiling takes > 10 ms; a warm call on 1000 numbers takes microseconds
+    assert t["seconds_warm"] < 0.1 * t["seconds_cold"]
+    assert t["compile_seconds"] == pytest.approx(t["seconds_cold"] - t["seconds_warm"])

@@ -28,6 +28,8 @@ __all__ = [
     "overlay_figure",
     "richardson_estimate",
     "style_map",
+    "timed",
+    "work_precision_figure",
 ]
 
 _COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -115,6 +117,38 @@ def downsample_curve(x: Any, *ys: Any, n_max: int = 400) -> dict[str, list[float
     return out
 
 
+#: warm runs per timed call: the work-precision figure plots their median
+WARM_REPEATS = 3
+
+
+def timed(
+    fn: Any, *args: Any, repeats: int = WARM_REPEATS, **kw: Any
+) -> tuple[Any, dict[str, Any]]:
+    """``fn(*args, **kw)`` and its timing: the first (cold) call, then the median of ``repeats``
+    warm calls.  The first call in a process includes numba compilation (or loading compiled
+    kernels from numba's cache); ``compile_seconds`` = cold - warm median is reported separately
+    and never enters the work-precision figure.  Returns (first result, timing fields of a row).
+    """
+    import statistics
+    import time
+
+    start = time.perf_counter()
+    out = fn(*args, **kw)
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(*args, **kw)
+        warm.append(time.perf_counter() - start)
+    median = statistics.median(warm) if warm else cold
+    return out, {
+        "seconds_warm": median,
+        "seconds_cold": cold,
+        "compile_seconds": max(cold - median, 0.0),
+        "n_warm": repeats,
+    }
+
+
 def fit_order(
     h: list[float], err: list[float], stderr: list[float] | None = None, scale: float | None = None
 ) -> dict[str, Any]:
@@ -147,16 +181,33 @@ def fit_order(
     if stderr is not None and all(s is not None and s > 0 for _, _, s in pts):
         kw["err_stderr"] = [s for _, _, s in pts]
     fit = observed_order([p[0] for p in pts], [p[1] for p in pts], **kw)
-    return {
+    flags = classify_flags(list(fit.flags), list(fit.err), scale)
+    out = {
         "order": float(fit.order),
         "ci": [float(fit.ci[0]), float(fit.ci[1])],
         "constant": float(fit.constant),
-        "flags": classify_flags(list(fit.flags), list(fit.err), scale),
+        "flags": flags,
         "local_orders": [float(v) for v in fit.local_orders],
         "n_points": int(fit.n_points),
         "h": list(fit.h),
         "errors": list(fit.err),
     }
+    # coarse points off the fine-level slope: the claim is judged on the asymptotic levels
+    # when at least 3 remain (fplab.judge.judge_order); the full fit stays on the page
+    keep = [i for i, f in enumerate(flags) if f != "pre-asymptotic"]
+    if len(keep) < len(flags) and len(keep) >= 3:
+        sub = {k: [v[i] for i in keep] for k, v in kw.items() if k == "err_stderr"}
+        asym = observed_order(
+            [fit.h[i] for i in keep], [fit.err[i] for i in keep], scale=scale, **sub
+        )
+        out["asymptotic"] = {
+            "order": float(asym.order),
+            "ci": [float(asym.ci[0]), float(asym.ci[1])],
+            "n_points": int(asym.n_points),
+            "flags": [flags[i] for i in keep],
+            "errors": [fit.err[i] for i in keep],
+        }
+    return out
 
 
 def order_row(
@@ -363,9 +414,11 @@ class ConvergenceKind(StudyKind):
         self, spec: StudySpec, results: list[tuple[Case, dict[str, Any]]], summary: dict[str, Any]
     ) -> list[tuple[str, Any]]:
         err_name = spec.measure.get("metric", self.error_name)
-        figs = [
-            loglog_figure(self.groups(results), summary["orders"], self.h_name, err_name, spec.name)
-        ]
+        groups = self.groups(results)
+        figs = [loglog_figure(groups, summary["orders"], self.h_name, err_name, spec.name)]
+        wp = work_precision_figure(groups, err_name, spec.name)
+        if wp is not None:
+            figs.append(wp)
         over = overlay_figure(results, spec.name)
         if over is not None:
             figs.append(over)
@@ -419,6 +472,47 @@ def loglog_figure(
     legend_outside(ax)
     ax.set_title(f"{title}: fitted slopes (solid), theory (dotted)", fontsize=9)
     return (f"{err_name} vs {h_name} (log-log), fitted and theoretical slopes", fig)
+
+
+def work_precision_figure(
+    groups: dict[str, list[dict[str, Any]]], err_name: str, title: str
+) -> tuple[str, Any] | None:
+    """Error vs warm wall time per compared name (the DiffEqDevTools work-precision diagram):
+    median of ``WARM_REPEATS`` warm runs of the method alone (no reference, no compilation)."""
+    timed_groups = {
+        n: [r for r in rows if r.get("seconds_warm") and r.get("error")]
+        for n, rows in groups.items()
+    }
+    if not any(timed_groups.values()):
+        return None
+    fig = new_figure()
+    ax = fig.add_subplot()
+    compile_max = 0.0
+    for i, (name, rows) in enumerate(timed_groups.items()):
+        if not rows:
+            continue
+        colour, marker = method_style(name, i)
+        rows = sorted(rows, key=lambda r: r["seconds_warm"])
+        ax.loglog(
+            [r["seconds_warm"] for r in rows],
+            [r["error"] for r in rows],
+            "-",
+            marker=marker,
+            color=colour,
+            label=name or "error",
+        )
+        compile_max = max(compile_max, *(r.get("compile_seconds", 0.0) for r in rows))
+    ax.set_xlabel(f"warm wall time per run, s (median of {WARM_REPEATS})")
+    ax.set_ylabel(err_name)
+    ax.grid(True, which="both", alpha=0.3)
+    legend_outside(ax)
+    ax.set_title(f"{title}: work-precision", fontsize=9)
+    caption = (
+        f"work-precision: {err_name} vs warm wall time of the method alone (median of "
+        f"{WARM_REPEATS} runs after a first one; compilation, up to {compile_max:.2g} s, "
+        "measured separately and left out)"
+    )
+    return (caption, fig)
 
 
 def overlay_figure(

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fplab.study import STUDY_KINDS, Option, StudySpec
-from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve
+from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve, timed
 
 __all__ = ["FDSpace", "FDTime"]
 
@@ -190,14 +190,14 @@ class FDSpace(_FDKind):
             "time_scheme": opts["time_scheme"],
             "space_scheme": config["compare"],
         }
-        p = self.solve(config, grid, **kw)
+        p, timing = timed(self.solve, config, grid, **kw)
         t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
         if config["measure"]["reference"] == "fine":
             fine_grid = grid.refine(int(opts["reference_factor"]))
             ref = _interpolate(self.solve(config, fine_grid, **kw), fine_grid, grid)
         else:
             ref = _reference_density(config["measure"]["reference"], sde, p0, grid, t0, t1)
-        return self.finish(config, grid, p, ref, {"n": n, "h": grid.spacing[0]})
+        return self.finish(config, grid, p, ref, {"n": n, "h": grid.spacing[0], **timing})
 
 
 @STUDY_KINDS.register("fd-time")
@@ -265,8 +265,13 @@ class FDTime(_FDKind):
         sde, p0, grid = build_problem(config["problem"])
         opts = config["options"]
         dt = float(config["value"])
-        p = self.solve(
-            config, grid, dt=dt, time_scheme=config["compare"], space_scheme=opts["space_scheme"]
+        p, timing = timed(
+            self.solve,
+            config,
+            grid,
+            dt=dt,
+            time_scheme=config["compare"],
+            space_scheme=opts["space_scheme"],
         )
         t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
         if config["measure"]["reference"] == "fine":
@@ -279,4 +284,4 @@ class FDTime(_FDKind):
             )
         else:
             ref = _reference_density(config["measure"]["reference"], sde, p0, grid, t0, t1)
-        return self.finish(config, grid, p, ref, {"dt": dt, "h": dt})
+        return self.finish(config, grid, p, ref, {"dt": dt, "h": dt, **timing})

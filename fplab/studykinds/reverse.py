@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fplab.study import STUDY_KINDS, Option, StudySpec
-from fplab.studykinds._common import ConvergenceKind, downsample_curve
+from fplab.studykinds._common import ConvergenceKind, downsample_curve, timed
 
 __all__ = ["ReverseSamplers"]
 
@@ -182,12 +182,15 @@ class ReverseSamplers(ConvergenceKind):
             "method": config["compare"],
             "seed": int(config["seed"]),
         }
-        x, info = sample_reverse(sde, score, x_start, n_steps=n, return_info=True, **kw)
+        (x, info), timing = timed(
+            sample_reverse, sde, score, x_start, n_steps=n, return_info=True, **kw
+        )
         x = np.asarray(x, dtype=np.float64).reshape(x_start.shape)
         row: dict[str, Any] = {
             "n_steps": n,
             "h": (t_start - t_end) / n,
             "n_score_evals": int(info.n_score_evals),
+            **timing,
         }
         target = exact_marginal(sde, p0, t_end)
         if config["measure"]["reference"] == "fine":
