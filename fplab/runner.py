@@ -196,8 +196,11 @@ class Progress:
         else:
             eta = "ETA --:--"
         line = f"[{bar}] {self.done}/{self.total} cases, {running} running, {eta}"
-        end = "\r" if self.tty and not last else "\n"
-        self.stream.write(("\r" if self.tty else "") + line + end)
+        # on a terminal: back to the line start and clear it (ESC [K), so a shorter line leaves
+        # no tail of the longer one it replaces
+        start = "\r\x1b[K" if self.tty else ""
+        end = "" if self.tty and not last else "\n"
+        self.stream.write(start + line + end)
         self.stream.flush()
 
 

@@ -14,6 +14,7 @@ results into orders, errors, tables and figures.  Adding a kind is one decorated
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import json
@@ -623,8 +624,13 @@ def find_studies(names: list[str] | None = None) -> list[StudySpec]:
             if not cand.is_file():
                 cand = folder / (name if name.endswith(".toml") else f"{name}.toml")
             if not cand.is_file():
-                known = ", ".join(sorted(f.stem for f in folder.glob("*.toml")))
-                msg = f"{name}: no such study file; allowed: a path or one of {known}"
+                stems = sorted(f.stem for f in folder.glob("*.toml"))
+                close = difflib.get_close_matches(Path(name).stem, stems, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                msg = (
+                    f"{name}: no such study file{hint}; allowed: a path or one of "
+                    f"{', '.join(stems)}"
+                )
                 raise ConfigError(msg)
             paths.append(cand)
     if names:

@@ -192,3 +192,21 @@ def test_too_few_points_give_inconclusive_not_pass(repo, capsys):
     assert last == "claims: 1 checked, 0 passed, 0 failed, 1 inconclusive"
     claims = json.loads((repo / "r" / "tiny" / "meta.json").read_text())["claims"]
     assert claims[0]["verdict"] == "inconclusive" and "usable levels" in claims[0]["note"]
+
+
+def test_mistyped_study_name_gets_did_you_mean(repo, capsys):
+    assert run("run", "tinny", "--cache", "c") == 2
+    err = capsys.readouterr().err
+    assert "tinny: no such study file (did you mean 'tiny'?)" in err
+
+
+def test_list_is_plain_text_in_aligned_columns(repo, capsys):
+    assert run("list") == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out and "`" not in out
+    section = out.split("metrics:\n", 1)[1].split(":\n", 1)[0].splitlines()[:-1]
+    starts = {len(line) - len(line[2:].split(maxsplit=1)[1]) for line in section if " " in line[2:]}
+    assert len(starts) == 1  # every description in the section starts in the same column
+    with pytest.raises(SystemExit) as exc:  # removed: em-law-ou-1d is that check with a verdict
+        run("demo")
+    assert exc.value.code == 2

@@ -145,3 +145,21 @@ def test_process_pool_and_dask_give_the_serial_results(tmp_path, cases):
         a = json.loads((tmp_path / "serial" / c.key[:2] / f"{c.key}.json").read_text())["result"]
         b = json.loads(Path(tmp_path / "dask" / c.key[:2] / f"{c.key}.json").read_text())["result"]
         assert a == b
+
+
+def test_progress_line_is_cleared_before_each_redraw():
+    from fplab.runner import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = Progress(total=2, done=0, workers=1, stream=stream)
+    bar.update(1)
+    bar.update(0, seconds=0.1, finished=True)
+    bar.update(0, seconds=0.1, finished=True)
+    draws = stream.getvalue().split("\r\x1b[K")[1:]
+    # every redraw starts at column 0 with the line cleared; only the final one ends the line
+    assert len(draws) == 3 and all("cases" in d for d in draws)
+    assert not draws[0].endswith("\n") and draws[-1].endswith("2/2 cases, 0 running, ETA 0:00\n")
