@@ -138,7 +138,7 @@ def test_warm_timing_leaves_out_compilation_done_in_the_same_process():
 
     a = np.ones(1000)
     out, t = timed(total, a)
-    assert out == 1000.0 and t["n_warm"] == 3
+    assert out == 1000.0 and t["n_warm"] == 3 and t["n_calls"] >= 1
     # compiling takes > 10 ms; a warm call on 1000 numbers takes microseconds
     assert t["seconds_warm"] < 0.1 * t["seconds_cold"]
     assert t["compile_seconds"] == pytest.approx(t["seconds_cold"] - t["seconds_warm"])

@@ -117,17 +117,21 @@ def downsample_curve(x: Any, *ys: Any, n_max: int = 400) -> dict[str, list[float
     return out
 
 
-#: warm runs per timed call: the work-precision figure plots their median
+#: warm samples per timed call: the work-precision figure plots their median
 WARM_REPEATS = 3
+#: a warm sample lasts at least this long (short calls are repeated within a sample)
+_MIN_SAMPLE = 0.02
 
 
 def timed(
     fn: Any, *args: Any, repeats: int = WARM_REPEATS, **kw: Any
 ) -> tuple[Any, dict[str, Any]]:
     """``fn(*args, **kw)`` and its timing: the first (cold) call, then the median of ``repeats``
-    warm calls.  The first call in a process includes numba compilation (or loading compiled
+    warm samples.  The first call in a process includes numba compilation (or loading compiled
     kernels from numba's cache); ``compile_seconds`` = cold - warm median is reported separately
-    and never enters the work-precision figure.  Returns (first result, timing fields of a row).
+    and never enters the work-precision figure.  A call shorter than ``_MIN_SAMPLE`` seconds is
+    repeated ``n_calls`` times per sample (as ``timeit`` does), so sub-millisecond runs are not
+    timed at the clock's and the scheduler's resolution.  Returns (first result, row fields).
     """
     import statistics
     import time
@@ -135,17 +139,23 @@ def timed(
     start = time.perf_counter()
     out = fn(*args, **kw)
     cold = time.perf_counter() - start
+    start = time.perf_counter()
+    fn(*args, **kw)
+    first_warm = time.perf_counter() - start
+    n_calls = max(1, min(1000, math.ceil(_MIN_SAMPLE / max(first_warm, 1e-9))))
     warm = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(*args, **kw)
-        warm.append(time.perf_counter() - start)
-    median = statistics.median(warm) if warm else cold
+        for _ in range(n_calls):
+            fn(*args, **kw)
+        warm.append((time.perf_counter() - start) / n_calls)
+    median = statistics.median(warm)
     return out, {
         "seconds_warm": median,
         "seconds_cold": cold,
         "compile_seconds": max(cold - median, 0.0),
         "n_warm": repeats,
+        "n_calls": n_calls,
     }
 
 
@@ -492,7 +502,7 @@ def work_precision_figure(
         if not rows:
             continue
         colour, marker = method_style(name, i)
-        rows = sorted(rows, key=lambda r: r["seconds_warm"])
+        rows = sorted(rows, key=lambda r: -r["h"])  # joined in refinement order
         ax.loglog(
             [r["seconds_warm"] for r in rows],
             [r["error"] for r in rows],
@@ -502,6 +512,9 @@ def work_precision_figure(
             label=name or "error",
         )
         compile_max = max(compile_max, *(r.get("compile_seconds", 0.0) for r in rows))
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
     ax.set_xlabel(f"warm wall time per run, s (median of {WARM_REPEATS})")
     ax.set_ylabel(err_name)
     ax.grid(True, which="both", alpha=0.3)
