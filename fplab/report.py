@@ -412,6 +412,10 @@ def _provenance_lines(meta: dict[str, Any]) -> list[str]:
 
 
 _LINKS = ("results.csv", "meta.json", "report.md")
+_NA_NOTE = (
+    "n/a: the row does not record that column (it belongs to other cases or levels), or the "
+    "value was not finite (NaN or inf, stored as null; e.g. a blow-up time without noise)."
+)
 
 
 def _markdown_page(sr: StudyResults, page: _Page, pngs: list[tuple[str, str, str]]) -> str:
@@ -436,12 +440,12 @@ def _markdown_page(sr: StudyResults, page: _Page, pngs: list[tuple[str, str, str
     if orows:
         md += ["## Observed orders", "", _md_table(_ORDER_HEAD, orows), ""]
     for t in tables:
-        md += [f"## {t['title']}", "", _md_table(t["columns"], t["rows"]), ""]
+        md += [f"## {t['title']}", "", _md_table(t["columns"], t["rows"]), "", _NA_NOTE, ""]
     if notes:
         md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     shown = page.rows[:_MAX_SHOWN_ROWS]
     more = _more(page.rows, shown)
-    md += ["## Cases", "", _md_table(page.head, shown), "", more]
+    md += ["## Cases", "", _md_table(page.head, shown), "", more, "", _NA_NOTE, ""]
     if page.problems:
         md += ["## Missing or failed cases", "", *[f"- {p}" for p in page.problems], ""]
     md += ["## Configuration", "", f"`{spec.path}`:", "", "```toml", _config_text(spec), "```", ""]
@@ -497,11 +501,13 @@ def _html_page(sr: StudyResults, page: _Page, pngs: list[tuple[str, str, str]]) 
         ]
     for t in tables:
         h += [f"<h2>{html.escape(t['title'])}</h2>", _html_table(t["columns"], t["rows"])]
+        h.append(f"<p>{html.escape(_NA_NOTE)}</p>")
     if notes:
         h += ["<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in notes], "</ul>"]
     shown = page.rows[:_MAX_SHOWN_ROWS]
     more = _more(page.rows, shown)
     h += ["<h2>Cases</h2>", _html_table(page.head, shown), f"<p>{more}</p>" if more else ""]
+    h.append(f"<p>{html.escape(_NA_NOTE)}</p>")
     if page.problems:
         h += [
             "<h2 class='missing'>Missing or failed cases</h2><ul>",

@@ -189,7 +189,7 @@ class BackwardHeat(ExperimentKind):
                         v,
                         bound,
                         quantity="max relative error",
-                        why=self.bounds["symbol"][1].split(";")[0],
+                        why="a growth factor is a product of the symbol: round-off only",
                     )
                 )
         bound = self.bound(spec, "blowup")
@@ -206,6 +206,7 @@ class BackwardHeat(ExperimentKind):
                     rel,
                     bound,
                     quantity="|measured / predicted - 1|",
+                    why="top-mode prediction, blow-up located on the time grid",
                     note=f"measured {_fmt_num(v)}, predicted {_fmt_num(pred)}",
                 )
             )
@@ -224,6 +225,7 @@ class BackwardHeat(ExperimentKind):
                     bound,
                     relation=">=",
                     quantity="naive error / regularised error",
+                    why="a regulariser must at least halve the naive error",
                     note=f"naive {_fmt_num(naive)}, {method} {_fmt_num(v)}",
                 )
             )
@@ -237,10 +239,12 @@ class BackwardHeat(ExperimentKind):
             out.append(
                 judge_bound(
                     f"score-bounded[{which}]",
-                    f"score-based reversal ({which}) stays within the sampling floor at every noise level",
+                    f"score-based reversal ({which}) stays within a factor of the Monte-Carlo "
+                    "floor at every noise level",
                     ratio,
                     bound,
                     quantity="max W2 / Monte-Carlo floor",
+                    why="bounded, where naive reversal blows up",
                     note=f"max W2 {_fmt_num(v)}, floor {_fmt_num(floor)}",
                 )
             )
@@ -461,6 +465,7 @@ class ScoreNetwork(ExperimentKind):
                 values.get("max_rel_l2_t_ge_0.05T"),
                 self.bound(spec, "score-rel-l2"),
                 quantity="max relative L2",
+                why="target, t >= 0.05 T",
             )
         ]
         bound = self.bound(spec, "w2-ratio")
@@ -474,6 +479,7 @@ class ScoreNetwork(ExperimentKind):
                         v,
                         bound,
                         quantity="W2 learned / W2 reference",
+                        why="target",
                     )
                 )
         return out
