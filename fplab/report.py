@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fplab.records import Verdict, totals, totals_line
-from fplab.runner import ResultCache, code_version
+from fplab.runner import ResultCache, code_version, merge_timing
 from fplab.study import Case, StudySpec
 
 __all__ = ["ReportOutcome", "StudyResults", "collect", "report_all", "write_reports"]
@@ -49,8 +49,11 @@ class StudyResults:
 
     @property
     def results(self) -> list[tuple[Case, dict[str, Any]]]:
-        """(case, case result) pairs, as the kinds' ``summarize``/``figures`` take them."""
-        return [(case, entry["result"]) for case, entry in self.done]
+        """(case, case result) pairs, as the kinds' ``summarize``/``figures`` take them (rows
+        with their wall-clock timing fields merged back in)."""
+        return [
+            (case, merge_timing(entry["result"], entry.get("timing"))) for case, entry in self.done
+        ]
 
     def summary(self) -> dict[str, Any]:
         if not self.done:
@@ -206,8 +209,9 @@ _ORDER_HEAD = [
 
 
 def _case_rows(case: Case, entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(label, row) of a stored case: its ``row``, or each of its ``rows`` (multi-level cases)."""
-    res = entry["result"]
+    """(label, row) of a stored case: its ``row``, or each of its ``rows`` (multi-level cases),
+    with the rows' wall-clock timing fields."""
+    res = merge_timing(entry["result"], entry.get("timing"))
     if "row" in res:
         return [(case.label, res["row"])]
     return [(r.get("label", case.label), r) for r in res.get("rows", [])]

@@ -146,3 +146,17 @@ def test_each_method_has_one_colour_and_marker_in_every_figure():
     b = drawn(["pf-ode-heun", "heun", "euler-maruyama"])
     for name in ("euler-maruyama", "pf-ode-heun"):
         assert a[name] == b[name] == styles[name]
+
+
+def test_convergence_page_has_a_work_precision_figure_from_stored_warm_timings(reported):
+    _, cache, cases, _, folder = reported
+    page = (folder / "index.html").read_text()
+    assert re.search(r"<img alt='work-precision: [^']*compilation", page)
+    # timings live beside the result in the cache (results stay a function of the seed) and
+    # come back as columns of results.csv
+    entry = cache.get(cases[0].key)
+    assert "seconds_warm" not in entry["result"]["row"]
+    assert entry["timing"]["row"]["seconds_warm"] > 0 and entry["timing"]["row"]["n_warm"] == 3
+    with (folder / "results.csv").open() as fh:
+        head = next(csv.reader(fh))
+    assert {"seconds_warm", "compile_seconds"} <= set(head)
