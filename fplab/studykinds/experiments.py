@@ -281,6 +281,7 @@ def _amplification(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | N
             [_num(r["rate_measured"]) for r in rs],
             marker,
             ms=3,
+            mfc=colour if problem == "heat" else "none",  # same scheme, other problem: hollow
             color=colour,
             label=f"{problem} {scheme}: measured",
         )
