@@ -6,9 +6,11 @@ from __future__ import annotations
 from fplab.reverse.gridscore import GridScore, grid_score
 from fplab.reverse.sample import SampleInfo, ScoreValueError, sample_reverse
 from fplab.reverse.samplers import SAMPLERS, Sampler, StepContext
+from fplab.reverse.timegrids import TIME_GRIDS
 
 __all__ = [
     "SAMPLERS",
+    "TIME_GRIDS",
     "GridScore",
     "SampleInfo",
     "Sampler",
