@@ -218,7 +218,8 @@ def sample_reverse(
     n_corrector : int >= 0
         Corrector steps per predictor step ('predictor-corrector'; default 1).
     eta : float in [0, 1]
-        DDIM noise level ('ddim'; 0 = deterministic).
+        Noise level of 'ddim' (0 = deterministic) and of 'eta-family' (0 = probability-flow
+        ODE, 1 = reverse SDE; the noise amplitude η g of dx = [f - ½(1 + η²) g² s] dt + η g dW̄).
     rtol, atol : float > 0
         Error tolerances of 'pf-ode-adaptive' (defaults 1e-6, 1e-9).
     max_steps : int
@@ -286,7 +287,10 @@ def sample_reverse(
     save = _check_save_at(save_at, t0, t1)
     eta_v = check_real(eta, "eta")
     if not 0.0 <= eta_v <= 1.0:
-        msg = f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta_v}"
+        msg = (
+            f"eta must lie in [0, 1] (ddim: 0 deterministic, 1 DDPM-like; eta-family: 0 the "
+            f"probability-flow ODE, 1 the reverse SDE), got {eta_v}"
+        )
         raise ValueError(msg)
     ctx = StepContext(
         sde=sde,

@@ -505,3 +505,33 @@ def dpm_solver_pp_2m(
         d = x0
     ctx.state["pp2m"] = (s, x0, h)
     return (sig_s / sig_t) * x + a_s * (-math.expm1(-h)) * d
+
+
+# -- the η family of reverse-time SDEs ----------------------------------------------------------
+@_sampler("eta-family", order=1, deterministic=True)
+def eta_family(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """Euler–Maruyama on the η family dx = [f - ½(1 + η²)(g² s + 2 g∇g)] dt + η g dW̄ (option ``eta``).
+
+    Notes
+    -----
+    Every η >= 0 gives an SDE with the same marginals p_t as the forward process: its
+    Fokker–Planck equation is the probability-flow continuity equation plus η²/2 times
+    [∇·(g² ∇p) - ∇·(g² p s)] = 0 (Song et al. 2021, App. D.1; Karras et al. 2022, eq. 6).
+    η = 0 is the probability-flow ODE (this step is then ``pf-ode-euler``), η = 1 the reverse
+    SDE (``euler-maruyama``).  With h = t - s and z ~ N(0, I):
+        x_s = x_t - h [f - ½(1 + η²)(g² s + 2 g∇g)](x_t, t) + η g(x_t, t) √h z.
+    Weak order 1 (pathwise order 1 at η = 0); ``deterministic`` is declared for the default
+    η = 0.  For additive noise the ∇g term vanishes.
+    """
+    h = t - s
+    g, ggx = ctx._g_terms(x, t)
+    k = 0.5 * (1.0 + ctx.eta * ctx.eta)
+    drift = ctx.sde._drift(x, t) - k * (g * g) * ctx.score(x, t)
+    if ggx is not None:
+        drift -= 2.0 * k * ggx
+    out = x - h * drift
+    if ctx.eta == 0.0:
+        return out
+    return out + (ctx.eta * math.sqrt(h)) * g * rng.standard_normal(x.shape)
