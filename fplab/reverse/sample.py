@@ -143,6 +143,14 @@ def _check_applicable(sde: SDE, sampler: Sampler, method: str) -> None:
     if not isinstance(sde, SDE):
         msg = f"sde must be an fplab SDE (fp.VP(), fp.OU(), ...), got {type(sde).__name__}"
         raise TypeError(msg)
+    if "linear" in sampler.requires and not isinstance(sde, LinearSDE):
+        linear = ", ".join(repr(k) for k, s in SAMPLERS.items() if not s.requires)
+        msg = (
+            f"method {method!r} needs a linear SDE (OU, Heat, VP, VE, SubVP) whose marginal "
+            f"α_t X_0 + c_t + σ_t Z defines its noise level σ/α, got {type(sde).__name__}; "
+            f"use one of {linear}"
+        )
+        raise ValueError(msg)
     if "vp-family" in sampler.requires and not isinstance(sde, VP_FAMILY):
         vp_methods = ", ".join(repr(k) for k, s in SAMPLERS.items() if "vp-family" in s.requires)
         other = ", ".join(repr(k) for k, s in SAMPLERS.items() if not s.requires)
@@ -177,6 +185,10 @@ def sample_reverse(
     snr: float = 0.16,
     n_corrector: int = 1,
     eta: float = 0.0,
+    s_churn: float = 40.0,
+    s_tmin: float = 0.05,
+    s_tmax: float = 50.0,
+    s_noise: float = 1.0,
     rtol: float = 1e-6,
     atol: float = 1e-9,
     max_steps: int = 100_000,
@@ -220,6 +232,10 @@ def sample_reverse(
     eta : float in [0, 1]
         Noise level of 'ddim' (0 = deterministic) and of 'eta-family' (0 = probability-flow
         ODE, 1 = reverse SDE; the noise amplitude η g of dx = [f - ½(1 + η²) g² s] dt + η g dW̄).
+    s_churn, s_tmin, s_tmax, s_noise : float >= 0
+        Churn of 'edm-stochastic' (Karras et al. 2022, Alg. 2): γ = min(s_churn/N, √2 - 1) on
+        noise levels σ/α in [s_tmin, s_tmax], fresh noise scaled by s_noise (defaults 40, 0.05,
+        50, 1).
     rtol, atol : float > 0
         Error tolerances of 'pf-ode-adaptive' (defaults 1e-6, 1e-9).
     max_steps : int
@@ -302,6 +318,8 @@ def sample_reverse(
         atol=check_positive(atol, "atol"),
         max_steps=check_int(max_steps, "max_steps", minimum=1),
         h_init=None if n_steps is None else (t0 - t1) / n_steps,
+        n_steps=n_steps,
+        **_check_churn(s_churn, s_tmin, s_tmax, s_noise),
     )
     rng = as_rng(seed)
     if explicit is not None:
@@ -343,6 +361,26 @@ def sample_reverse(
     assert isinstance(checked, _CheckedScore)
     info = SampleInfo(method, checked.n_evals, ctx.n_accepted, ctx.n_rejected, nodes)
     return out, info
+
+
+def _check_churn(s_churn: Any, s_tmin: Any, s_tmax: Any, s_noise: Any) -> dict[str, float]:
+    """The EDM churn options, each a finite number >= 0 (and s_tmin <= s_tmax)."""
+    out = {}
+    for name, value in (
+        ("s_churn", s_churn),
+        ("s_tmin", s_tmin),
+        ("s_tmax", s_tmax),
+        ("s_noise", s_noise),
+    ):
+        v = check_real(value, name)
+        if v < 0.0:
+            msg = f"{name} must be >= 0 (edm-stochastic churn, Karras et al. 2022), got {v}"
+            raise ValueError(msg)
+        out[name] = v
+    if out["s_tmin"] > out["s_tmax"]:
+        msg = f"s_tmin must be <= s_tmax, got s_tmin={out['s_tmin']}, s_tmax={out['s_tmax']}"
+        raise ValueError(msg)
+    return out
 
 
 def _check_explicit_times(
