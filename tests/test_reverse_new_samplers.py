@@ -296,3 +296,88 @@ def test_edm_stochastic_needs_a_linear_sde_and_valid_churn():
     ):
         with pytest.raises(ValueError, match=match):
             sample_reverse(VP, _score, X, n_steps=2, method="edm-stochastic", **kw)
+
+
+# -- ddpm-chain -----------------------------------------------------------------------------------
+def test_pinned_sampler_ddpm_chain():
+    t, s = 0.5, 0.48
+    beta = _beta(t) * (t - s)  # Song et al. 2021 App. C: β_i = β(t_i) Δt
+    z = np.random.default_rng(4).standard_normal(X.shape)
+    # Ho et al. 2020, Algorithm 2 with ε = -σ s and σ_k² = β_k
+    want = (X + beta * _score(X, t)) / math.sqrt(1 - beta) + math.sqrt(beta) * z
+    got = sample_reverse(
+        VP, _score, X, times=[t, s], method="ddpm-chain", seed=np.random.default_rng(4)
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+
+
+def test_ddpm_chain_law_is_the_law_of_the_simulated_chain():
+    p0 = fp.GaussianMixture([0.4, 0.6], [[-2.0], [1.5]], [0.05, 0.1])
+    n, k, t1 = 40000, 25, 0.6
+    law = fp.reverse.ddpm_chain_law(VP, p0, k, t1)
+    # the chain written out: x_k = √(1 - β_k) x_{k-1} + √β_k z, β_k = β(t_k) Δt
+    rng = np.random.default_rng(7)
+    x = p0.sample(n, seed=rng)[:, 0]
+    for j in range(1, k + 1):
+        beta = _beta(j * t1 / k) * t1 / k
+        x = math.sqrt(1 - beta) * x + math.sqrt(beta) * rng.standard_normal(n)
+    mean, var = float(law.mean()[0]), float(law.cov()[0, 0])
+    assert abs(x.mean() - mean) < 4 * math.sqrt(var / n)
+    assert abs(x.var() - var) < 4 * 1.5 * var * math.sqrt(2 / n)  # 1.5: bimodal kurtosis
+
+
+def test_ddpm_chain_law_converges_to_the_vp_marginal_with_order_one():
+    p0 = fp.GaussianMixture([0.4, 0.6], [[-2.0], [1.5]], [0.05, 0.1])
+    grid = fp.Grid.uniform(lo=-6.0, hi=6.0, n=1200)
+    exact = grid.sample_on(fp.exact_marginal(VP, p0, 0.5).pdf)
+    levels = (16, 32, 64, 128, 256)
+    tv = [
+        fp.metrics.tv(grid.sample_on(fp.reverse.ddpm_chain_law(VP, p0, k, 0.5).pdf), exact, grid)
+        for k in levels
+    ]
+    fit = fp.observed_order([1 / k for k in levels], tv)
+    # log ᾱ = Σ log(1 - β_k) with a right-endpoint sum of β: O(Δt) (measured in docs/reverse.md)
+    assert fit.contains(1.0, tol=0.1), (fit, tv)
+
+
+def test_ddpm_chain_reverse_law_has_weak_order_one_on_a_gaussian():
+    """The reverse chain with the exact score of N(M, V) is affine: x' = A x + B + √β z with
+    A = (1 - β/c)/√(1 - β), B = β α M/(c √(1 - β)), c = α² V + σ²; its exact law at t_end
+    tends to p_{t_end} at rate Δt, and 20000 samples match it to k = 4 standard errors."""
+    t_end = 0.05
+
+    def chain_law(times):
+        a0 = _alpha(times[0])
+        mean, var = a0 * M, a0 * a0 * V + _sigma(times[0]) ** 2
+        for t, s in itertools.pairwise(times):
+            beta = _beta(t) * (t - s)
+            c = _alpha(t) ** 2 * V + _sigma(t) ** 2
+            big_a = (1 - beta / c) / math.sqrt(1 - beta)
+            mean = big_a * mean + beta * _alpha(t) * M / (c * math.sqrt(1 - beta))
+            var = big_a**2 * var + beta
+        return mean, var
+
+    a = _alpha(t_end)
+    target = (a * M, a * a * V + _sigma(t_end) ** 2)
+    levels = (50, 100, 200, 400)
+    errs = []
+    for n in levels:
+        mean, var = chain_law(np.linspace(1.0, t_end, n + 1))
+        errs.append(max(abs(mean - target[0]), abs(var - target[1])))
+    fit = fp.observed_order([1 / n for n in levels], errs)
+    assert fit.contains(1.0, tol=0.1), (fit, errs)
+    times = np.linspace(1.0, t_end, 101)
+    mean, var = chain_law(times)
+    x_T = np.random.default_rng(1).normal(
+        _alpha(1.0) * M, math.sqrt(_alpha(1.0) ** 2 * V + _sigma(1.0) ** 2), (20000, 1)
+    )
+    x = sample_reverse(VP, _score, x_T, times=times, method="ddpm-chain", seed=3)
+    assert abs(x.mean() - mean) < 4 * math.sqrt(var / 20000), (x.mean(), mean)
+    assert abs(x.var() - var) < 4 * var * math.sqrt(2 / 20000), (x.var(), var)
+
+
+def test_ddpm_chain_is_for_the_vp_sde_only():
+    with pytest.raises(ValueError, match="'ddpm-chain' is the discrete chain of the VP SDE"):
+        sample_reverse(fp.SubVP(), _score, X, n_steps=4, method="ddpm-chain")
+    with pytest.raises(ValueError, match=r"sde must be fp\.VP"):
+        fp.reverse.ddpm_chain_law(fp.VE(), fp.GaussianMixture([1.0], [[0.0]], [1.0]), 4, 0.5)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from fplab.reverse.chain import ddpm_betas, ddpm_chain_law
 from fplab.reverse.gridscore import GridScore, grid_score
 from fplab.reverse.sample import SampleInfo, ScoreValueError, sample_reverse
 from fplab.reverse.samplers import SAMPLERS, Sampler, StepContext
@@ -16,6 +17,8 @@ __all__ = [
     "Sampler",
     "ScoreValueError",
     "StepContext",
+    "ddpm_betas",
+    "ddpm_chain_law",
     "grid_score",
     "sample_reverse",
 ]

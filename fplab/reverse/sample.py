@@ -22,7 +22,7 @@ from fplab.errors import NumericalError
 from fplab.reverse.samplers import SAMPLERS, VP_FAMILY, Sampler, StepContext
 from fplab.reverse.timegrids import TIME_GRIDS
 from fplab.sdes.base import SDE
-from fplab.sdes.linear import LinearSDE
+from fplab.sdes.linear import VP, LinearSDE
 from fplab.sdes.schedules import check_usable_time
 
 __all__ = ["TIME_GRIDS", "SampleInfo", "ScoreValueError", "sample_reverse"]
@@ -149,6 +149,12 @@ def _check_applicable(sde: SDE, sampler: Sampler, method: str) -> None:
             f"method {method!r} needs a linear SDE (OU, Heat, VP, VE, SubVP) whose marginal "
             f"α_t X_0 + c_t + σ_t Z defines its noise level σ/α, got {type(sde).__name__}; "
             f"use one of {linear}"
+        )
+        raise ValueError(msg)
+    if "vp" in sampler.requires and not isinstance(sde, VP):
+        msg = (
+            f"method {method!r} is the discrete chain of the VP SDE and needs fp.VP, got "
+            f"{type(sde).__name__}; for other SDEs use 'euler-maruyama' or 'edm-stochastic'"
         )
         raise ValueError(msg)
     if "vp-family" in sampler.requires and not isinstance(sde, VP_FAMILY):

@@ -12,7 +12,8 @@ and declares
     deterministic : bool   True when the result does not depend on ``rng``
     adaptive : bool        True when the sampler chooses its own steps (``n_steps`` is only a hint)
     requires : tuple       'vp-family' (VP or SubVP: uses the marginal coefficients α_t, σ_t),
-                           'linear' (any LinearSDE: uses its marginal α_t X_0 + c_t + σ_t Z)
+                           'linear' (any LinearSDE: uses its marginal α_t X_0 + c_t + σ_t Z),
+                           'vp' (VP only: uses β(t))
 
 Continuous-time equations (Song et al. 2021), written for a scalar noise g(x, t) so that
 ∇·(g² I) = 2 g ∇g:
@@ -38,6 +39,7 @@ from scipy import optimize
 from fplab._registry import Registry
 from fplab._typing import FloatArray
 from fplab.errors import NumericalError
+from fplab.reverse.chain import BETA_CLIP
 from fplab.sdes.base import SDE
 from fplab.sdes.linear import VP, SubVP
 
@@ -608,3 +610,25 @@ def edm_stochastic(
         d2 = -lev_s * a_s * ctx.score(a_s * y_new + c_s, s)
         y_new = y + (lev_s - lev_h) * 0.5 * (d + d2)
     return a_s * y_new + c_s
+
+
+# -- the discrete DDPM chain --------------------------------------------------------------------
+@_sampler("ddpm-chain", order=1, deterministic=False, requires=("vp",))
+def ddpm_chain(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """Ancestral reverse of the discrete DDPM chain (Ho et al. 2020, Algorithm 2), VP only.
+
+    Notes
+    -----
+    The forward chain x_k = √(1 - β_k) x_{k-1} + √β_k z with β_k = β(t_k)(t_k - t_{k-1})
+    (Song et al. 2021, App. C; ``fplab.reverse.chain``) is reversed by
+        x_s = (x_t + β s(x_t, t)) / √(1 - β) + √β z,    β = β(t)(t - s),
+    Ho et al.'s update with ε = -σ s and the variance choice σ_k² = β_k.  Unlike 'ddpm' (the
+    exact posterior of the continuous SDE) its coefficients are the chain's, so it carries the
+    chain's O(Δt) mismatch with the SDE: weak order 1.  β is clipped at 0.999 as in the
+    chain (``fplab.reverse.chain.BETA_CLIP``), which only coarse grids reach.
+    """
+    beta = min(float(ctx.sde.beta(t)) * (t - s), BETA_CLIP)  # type: ignore[attr-defined]
+    mean = (x + beta * ctx.score(x, t)) / math.sqrt(1.0 - beta)
+    return mean + math.sqrt(beta) * rng.standard_normal(x.shape)
