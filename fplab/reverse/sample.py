@@ -195,8 +195,8 @@ def sample_reverse(
     s_tmin: float = 0.05,
     s_tmax: float = 50.0,
     s_noise: float = 1.0,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_steps: int = 100_000,
     time_grid: str = "uniform",
     grid_options: dict[str, float] | None = None,
@@ -242,10 +242,12 @@ def sample_reverse(
         Churn of 'edm-stochastic' (Karras et al. 2022, Alg. 2): γ = min(s_churn/N, √2 - 1) on
         noise levels σ/α in [s_tmin, s_tmax], fresh noise scaled by s_noise (defaults 40, 0.05,
         50, 1).
-    rtol, atol : float > 0
-        Error tolerances of 'pf-ode-adaptive' (defaults 1e-6, 1e-9).
+    rtol, atol : float > 0, optional
+        Error tolerances of the adaptive samplers; defaults from the sampler's
+        ``default_tolerances``: (1e-6, 1e-9) for 'pf-ode-adaptive', (0.05, 0.0078) for
+        'adaptive-sde' (Jolicoeur-Martineau et al.'s values).
     max_steps : int
-        Step budget of 'pf-ode-adaptive'; exceeding it raises ``NumericalError``.
+        Step budget of the adaptive samplers; exceeding it raises ``NumericalError``.
     time_grid : str
         A key of ``fplab.reverse.TIME_GRIDS``, the spacing of the n_steps + 1 nodes: 'uniform' in t
         (default), 'quadratic' (uniform in √t), and for linear SDEs, in terms of the marginal
@@ -314,14 +316,16 @@ def sample_reverse(
             f"probability-flow ODE, 1 the reverse SDE), got {eta_v}"
         )
         raise ValueError(msg)
+    # the tolerances' defaults belong to the adaptive sampler (an ODE and an SDE error differ)
+    sampler_tol = getattr(sampler, "default_tolerances", (1e-6, 1e-9))
     ctx = StepContext(
         sde=sde,
         score=_CheckedScore(score, *x.shape),
         snr=check_positive(snr, "snr"),
         n_corrector=check_int(n_corrector, "n_corrector", minimum=0),
         eta=eta_v,
-        rtol=check_positive(rtol, "rtol"),
-        atol=check_positive(atol, "atol"),
+        rtol=sampler_tol[0] if rtol is None else check_positive(rtol, "rtol"),
+        atol=sampler_tol[1] if atol is None else check_positive(atol, "atol"),
         max_steps=check_int(max_steps, "max_steps", minimum=1),
         h_init=None if n_steps is None else (t0 - t1) / n_steps,
         n_steps=n_steps,
