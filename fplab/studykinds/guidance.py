@@ -165,15 +165,21 @@ def run_experiment(options: dict[str, Any]) -> GuidanceResult:
     p_cond = grid.sample_on(cond.pdf)
     p_cond /= grid.integrate(p_cond)
 
+    # 2-D: one fixed set of reference samples per law (a law drawn afresh per comparison would
+    # make equal laws look different by the sampling floor)
+    refs: dict[int, Any] = {}
+
     def w2_to(x: Any, p: Any) -> float:
         if one_d:
             return float(fp.metrics.w2(np.sort(x[:, 0]), _grid_quantiles(p, grid, u)))
-        return float(fp.metrics.w2(x, _grid_samples(p, grid, n, rng)))
+        key = id(p)
+        if key not in refs:
+            refs[key] = (p, _grid_samples(p, grid, n, rng))
+        return float(fp.metrics.w2(x, refs[key][1]))
 
     floors = {}
     if not one_d:
-        ref = _grid_samples(p_cond, grid, n, rng)
-        floors["floor_w2_two_samples"] = w2_to(ref, p_cond)
+        floors["floor_w2_two_samples"] = w2_to(_grid_samples(p_cond, grid, n, rng), p_cond)
     table = []
     for w in cfg.w:
         score = guided_score(sde, p0, cfg.label, w)
