@@ -1106,3 +1106,98 @@ def band_rate(x, u, d, h, scheme, bc, out):
     up = np.empty(n)
     build_band(u, d, h, scheme, bc, band, lo, di, up)
     band_matvec(band, x, out)
+
+
+@njit(cache=True, fastmath={"contract"})
+def band_solve_vec(fac, x):
+    """:func:`band_solve` for one line x (n,): branch-free inner rows (1-D solves are ~5x
+    faster this way than through a (n, 1) block)."""
+    n = x.shape[0]
+    for i in range(min(3, n)):
+        for k in range(1, i + 1):
+            x[i] -= fac[i, 3 - k] * x[i - k]
+    for i in range(3, n):
+        x[i] -= fac[i, 2] * x[i - 1] + fac[i, 1] * x[i - 2] + fac[i, 0] * x[i - 3]
+    for i in range(n - 1, max(n - 4, -1), -1):
+        for k in range(1, n - i):
+            x[i] -= fac[i, 3 + k] * x[i + k]
+        x[i] *= fac[i, 3]
+    for i in range(n - 4, -1, -1):
+        x[i] = (x[i] - fac[i, 4] * x[i + 1] - fac[i, 5] * x[i + 2] - fac[i, 6] * x[i + 3]) * fac[
+            i, 3
+        ]
+
+
+@njit(cache=True, fastmath={"contract"})
+def run_band_line(x, ts, u, d, h, scheme, bc, method, theta):
+    """:func:`run_band` for one line x (n,) (1-D problems), same tables and methods."""
+    n = x.shape[0]
+    varying = u.shape[0] > 1
+    band = np.empty((n, 7))
+    band_a = np.empty((n, 7))
+    fac = np.empty((n, 7))
+    lo = np.empty(n)
+    di = np.empty(n)
+    up = np.empty(n)
+    tmp = np.empty(n)
+    build_band(u[0, 0], d[0, 0], h, scheme, bc, band, lo, di, up)
+    dt_prepared = -1.0
+    if method == THETA:
+        band_a[:] = band
+        x2 = x.reshape((n, 1))
+        t2 = tmp.reshape((n, 1))
+        for r in range(ts.shape[0] - 1):
+            dt = ts[r + 1] - ts[r]
+            if varying:
+                band_a[:] = band
+                build_band(u[r + 1, 0], d[r + 1, 0], h, scheme, bc, band, lo, di, up)
+            if theta < 1.0:
+                band_matvec(band_a, x2, t2)
+                ce = (1.0 - theta) * dt
+                for i in range(n):
+                    x[i] += ce * tmp[i]
+            if theta > 0.0:
+                if varying or not same_step(dt, dt_prepared):
+                    band_factor(band, theta * dt, fac)
+                    dt_prepared = dt
+                band_solve_vec(fac, x)
+        return
+    stages = SDIRK4_C.shape[0]
+    gamma = SDIRK4_GAMMA
+    kst = np.empty((stages, n))
+    rhs = np.empty(n)
+    for r in range(ts.shape[0] - 1):
+        dt = ts[r + 1] - ts[r]
+        inv = 1.0 / (gamma * dt)
+        for s in range(stages):
+            a0 = dt * SDIRK4_A[s, 0]
+            a1 = dt * SDIRK4_A[s, 1]
+            a2 = dt * SDIRK4_A[s, 2]
+            a3 = dt * SDIRK4_A[s, 3]
+            # the zero a_sj (j >= s) make this the explicit sum over earlier stages only
+            for i in range(n):
+                v = x[i]
+                if s > 0:
+                    v += a0 * kst[0, i]
+                if s > 1:
+                    v += a1 * kst[1, i]
+                if s > 2:
+                    v += a2 * kst[2, i]
+                if s > 3:
+                    v += a3 * kst[3, i]
+                rhs[i] = v
+                tmp[i] = v
+            if varying:
+                row = r * stages + s
+                build_band(u[row, 0], d[row, 0], h, scheme, bc, band, lo, di, up)
+                band_factor(band, gamma * dt, fac)
+            elif not same_step(dt, dt_prepared):
+                band_factor(band, gamma * dt, fac)
+                dt_prepared = dt
+            band_solve_vec(fac, tmp)
+            if s == stages - 1:
+                for i in range(n):
+                    x[i] = tmp[i]
+            else:
+                for i in range(n):
+                    kst[s, i] = (tmp[i] - rhs[i]) * inv

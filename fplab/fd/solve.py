@@ -236,8 +236,7 @@ class _Problem:
             method = int(self.scheme.method)
             if self.grid.ndim == 1:
                 u, d = tables[0]
-                _kernels.run_band(p.reshape(-1, 1), ts, u, d, h[0], self.space, self.bc,
-                                  method, theta)  # fmt: skip
+                _kernels.run_band_line(p, ts, u, d, h[0], self.space, self.bc, method, theta)
                 return
             (u0, d0), (u1, d1) = tables
             # U(t, s) = Ux(t, s) ⊗ Uy(t, s) exactly when Lx, Ly act on different axes
@@ -405,11 +404,13 @@ def solve_fokker_planck(
     n_threads = resolve_threads(threads, grid.size)
     p = _initial_density(p0, grid)
     if space.averages:
-        # the state of a finite-volume scheme of order > 2 is the cell average
-        p = (
-            np.ascontiguousarray(gauss_cell_averages(p0.pdf, grid))
-            if hasattr(p0, "pdf")
-            else np.ascontiguousarray(cell_averages(p, grid))
+        # the state of a finite-volume scheme of order > 2 is the cell average: 3-point Gauss
+        # quadrature of the pdf in 1-D (O(h⁶)); in 2-D the fourth-order map from the centre
+        # values, since 9 pdf calls per cell would cost more than the solve (measured 1.3 s for
+        # a Gaussian mixture on 384², against 0.1-0.2 s for the solve)
+        use_gauss = hasattr(p0, "pdf") and grid.ndim == 1
+        p = np.ascontiguousarray(
+            gauss_cell_averages(p0.pdf, grid) if use_gauss else cell_averages(p, grid)
         )
     stored_times = _save_times(save_at, t0, t_final)
 

@@ -107,7 +107,8 @@ class FV4(SpaceScheme):
     for cubics).  Zero-flux walls only (J = 0 on the boundary faces): mass Σ p̄ h is conserved to
     round-off.  Not positive: the stencil has negative weights, so under-resolved or rough
     data can give small negative values (``FPSolution.negative_mass`` reports them).  Needs at
-    least 6 cells per axis.  The solver samples p0 as Gauss cell averages and stores point
+    least 6 cells per axis.  The solver starts from cell averages of p0 (3-point Gauss per cell
+    in 1-D, the fourth-order map from centre values in 2-D or for arrays) and stores point
     values at the centres in ``densities`` (fourth-order reconstruction) with the averages in
     ``cell_averages``.  Works with every time scheme; in 2-D with separable coefficients (every
     built-in SDE), by propagating along x and then along y, which is exact for Lx + Ly with
