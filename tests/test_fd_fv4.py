@@ -327,3 +327,20 @@ def test_double_well_richardson_estimate_is_below_1e_9_and_within_3x_of_the_true
     # measured estimate 2.8e-10, true 2.6e-10 (ratio 1.07); the O(dt⁴) part is ~5e-12
     assert est.error <= 1e-9
     assert 1 / 3 <= est.error / true <= 3
+
+
+@pytest.mark.parametrize(("method", "theta"), [(_kernels.SDIRK4, 1.0), (_kernels.THETA, 0.5)])
+@pytest.mark.parametrize("scheme", [_kernels.FV4, _kernels.CHANG_COOPER])
+def test_line_kernel_matches_the_block_kernel(rng, method, theta, scheme):
+    # the 1-D fast path against the block path checked above, time-dependent tables
+    n, h, steps = 11, 0.3, 3
+    rows = steps * (5 if method == _kernels.SDIRK4 else 1) + (0 if method == _kernels.SDIRK4 else 1)
+    u = rng.normal(size=(rows, 1, n + 1))
+    d = rng.uniform(0.3, 1.0, size=(rows, 1, n + 1))
+    ts = np.array([0.0, 0.04, 0.09, 0.13])
+    p = rng.uniform(0.1, 1.0, size=n)
+    block = p.reshape(-1, 1).copy()
+    _kernels.run_band(block, ts, u, d, h, scheme, _kernels.ZERO_FLUX, method, theta)
+    line = p.copy()
+    _kernels.run_band_line(line, ts, u, d, h, scheme, _kernels.ZERO_FLUX, method, theta)
+    np.testing.assert_allclose(line, block[:, 0], rtol=1e-13)
