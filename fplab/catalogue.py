@@ -17,6 +17,8 @@ _REGISTRIES = [
     ("boundary conditions", "fplab.fd", "BOUNDARIES"),
     ("monte-carlo methods", "fplab.mc", "MC_METHODS"),
     ("reverse samplers", "fplab.reverse", "SAMPLERS"),
+    ("time grids (reverse samplers)", "fplab.reverse", "TIME_GRIDS"),
+    ("guidance kinds", "fplab.guidance", "GUIDANCE_KINDS"),
     ("metrics", "fplab.metrics", "METRICS"),
     ("study kinds", "fplab.study", "STUDY_KINDS"),
 ]

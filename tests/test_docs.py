@@ -1,43 +1,46 @@
-"""Docs tables name every registry key (a new built-in or plugin entry cannot be forgotten)."""
+"""README's and docs/studies.md's measured orders name their study and tier and agree with the
+stored baselines (``tests/baselines``), so a figure quoted in the docs is a figure fplab produces."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-import pytest
-
-from fplab.catalogue import registries
-
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-
-#: registry (its ``what`` and the page section) -> the docs page whose tables list its keys
-PAGE = {
-    "sdes": "sdes.md",
-    "schedules (vp, sub-vp)": "sdes.md",
-    "space schemes": "fd.md",
-    "time schemes": "fd.md",
-    "boundary conditions": "fd.md",
-    "monte-carlo methods": "mc.md",
-    "reverse samplers": "reverse.md",
-    "metrics": "metrics.md",
-    "study kinds": "studies.md",
-}
+ROOT = Path(__file__).resolve().parent.parent
+#: the docs quote orders to 3 decimals
+ROUNDING = 5e-4 + 1e-12
 
 
-def _table_keys(page: str) -> set[str]:
-    """Every `key` in backticks on a markdown table row of ``page``."""
-    text = (DOCS / page).read_text(encoding="utf-8")
-    rows = [line for line in text.splitlines() if line.lstrip().startswith("|")]
-    return {k for line in rows for k in re.findall(r"`([a-z0-9-]+)`", line)}
+def baseline_orders(study: str) -> dict[str, float]:
+    data = json.loads((ROOT / "tests" / "baselines" / f"{study}.json").read_text())
+    return data["orders"]
 
 
-def test_every_registry_has_a_docs_page():
-    assert {title for title, _ in registries()} <= set(PAGE)
+def test_readme_orders_name_their_study_and_match_the_baselines():
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    quoted = re.findall(r"\(`([a-z0-9-]+)`, quick tier\): ([^()]+)", text)
+    assert {s for s, _ in quoted} >= {"mc-strong-gbm", "mc-strong-double-well", "mc-weak-ou"}
+    n = 0
+    for study, figures in quoted:
+        orders = baseline_orders(study)
+        for name, value in re.findall(r"([a-z][a-z0-9-]*) (\d+\.\d{3})\b", figures):
+            assert abs(float(value) - orders[name]) <= ROUNDING, (study, name, value)
+            n += 1
+    assert n >= 9
 
 
-@pytest.mark.parametrize(("title", "reg"), registries(), ids=[t for t, _ in registries()])
-def test_docs_table_names_every_registry_key(title, reg):
-    builtin = [n for n in reg.names() if reg.origin(n) == "built-in"]
-    missing = sorted(set(builtin) - _table_keys(PAGE[title]))
-    assert not missing, f"docs/{PAGE[title]} has no table row for {title} {missing}"
+def test_docs_table_orders_match_the_baselines():
+    text = (ROOT / "docs" / "studies.md").read_text(encoding="utf-8")
+    rows = [r for r in text.splitlines() if r.startswith("| ") and " [" in r]
+    n = 0
+    for row in rows:
+        study = row.split("|")[1].strip()
+        if not (ROOT / "tests" / "baselines" / f"{study}.json").is_file():
+            continue
+        orders = baseline_orders(study)
+        for name, value in re.findall(r"([a-z][a-z0-9-]*) (-?\d+\.\d{3}) \[", row):
+            if name in orders:
+                assert abs(float(value) - orders[name]) <= ROUNDING, (study, name, value)
+                n += 1
+    assert n >= 20  # every shipped convergence study's claimed orders

@@ -20,7 +20,6 @@ except ImportError as err:  # pragma: no cover - torch comes with the extra fpla
     msg = "fplab.nn needs torch, which the extra fplab[nn] installs: pip install 'fplab[nn]'"
     raise ImportError(msg) from err
 
-from fplab.nn.checkpoint import load_checkpoint
 from fplab.nn.evaluate import (
     Reference,
     ScoreErrorCurve,
@@ -40,6 +39,7 @@ from fplab.nn.external import (
 )
 from fplab.nn.flow import FlowConfig, LearnedFlow, exact_velocity, sample_flow, train_flow
 from fplab.nn.likelihood import LikelihoodResult, flow_log_likelihood, pf_ode_log_likelihood
+from fplab.nn.load import load_checkpoint
 from fplab.nn.models import GaussianFourierFeatures, TimeMLP, build_mlp, resolve_device
 from fplab.nn.params import PARAMETERISATIONS, convert, marginal_coefficients_array
 from fplab.nn.train import WEIGHTINGS, LearnedScore, TrainConfig, train_score
