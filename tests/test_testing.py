@@ -63,13 +63,22 @@ def test_check_mc_method_measures_euler_maruyama_strong_one_half_on_gbm():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [k for k, s in SAMPLERS.items() if not s.adaptive])
-def test_check_sampler_confirms_every_declared_sampler_order(name):
-    # the declared order, pathwise (deterministic) or weak (stochastic: 50_000 samples keep the
-    # Monte-Carlo standard error of E x^2 near 0.01, below the finest level's weak error ~0.04)
-    n = None if SAMPLERS.get(name).deterministic else 50_000
-    fit = ft.check_sampler(name, n_samples=n)
+@pytest.mark.parametrize(
+    "name", [k for k, s in SAMPLERS.items() if s.deterministic and not s.adaptive]
+)
+def test_check_sampler_confirms_every_deterministic_sampler_order(name):
+    # pathwise against the adaptive reference: ~0.5 s each (the stochastic samplers' weak orders
+    # take 4-8 s each here and are covered by tests/test_reverse_orders.py; one is checked below)
+    fit = ft.check_sampler(name)
     assert np.isfinite(fit.order)
+
+
+@pytest.mark.slow
+def test_check_sampler_weak_mode_on_euler_maruyama():
+    # 50_000 samples keep the Monte-Carlo standard error of E x^2 near 0.01, below the finest
+    # level's weak error ~0.04 (n = 64); measured 1.03 [0.94, 1.11] with 200_000
+    fit = ft.check_sampler("euler-maruyama", n_samples=50_000)
+    assert fit.err_stderr is not None
 
 
 @pytest.mark.slow
