@@ -202,28 +202,32 @@ def test_plugin_study_runs_caches_reports_and_reruns_after_an_edit(
     assert _counts(capsys.readouterr().out) == (4, 4)
 
 
-def test_plugin_sampler_declared_order_2_but_euler_fails_its_order_claim(plugin_dir, tmp_path):
+def test_plugin_sampler_declared_order_2_but_euler_fails_its_order_claim(
+    plugin_dir, tmp_path, capsys
+):
     from fplab.report import collect
-    from fplab.runner import ResultCache, run_cases
+    from fplab.runner import ResultCache
     from fplab.study import load_study
 
     name = write_plugin(plugin_dir, "fake_order_two", FAKE_EULER, ORDER=2)
     path = tmp_path / "s.toml"
     path.write_text(SPEC.replace("PLUGIN", name).replace(', "pf-ode-euler"', ""))
+    argv = ["run", str(path), "--workers", "1", "--cache", str(tmp_path / "c"), "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 1  # a failed claim
+    assert "1 failed" in capsys.readouterr().out and "order[fake-euler]" in "".join(
+        (tmp_path / "r" / "s" / "report.md").read_text()
+    )
     spec = load_study(path)
-    cache = ResultCache(tmp_path / "c")
-    run_cases(spec.cases("quick"), cache=cache, progress=None)
-    sr = collect(spec, "quick", cache)
+    sr = collect(spec, "quick", ResultCache(tmp_path / "c"))
     summary = sr.summary()
     (row,) = summary["orders"]
     # observed ~1.0 (interval well inside [0.85, 1.15]) against the declared 2: the order row
     # the study's claim is judged on does not match
     assert row["expected"] == 2.0 and row["match"] is False
     assert abs(row["order"] - 1.0) < 0.15
-    # and every verdict the kind states about the plugin sampler is a fail (claims() of the
-    # convergence kinds turns order rows into verdicts; fplab run then exits 1)
+    # and the kind's verdict on the plugin sampler's order is a fail
     verdicts = spec.kind_obj.claims(spec, sr.results, summary)
-    assert all(v.verdict == "fail" for v in verdicts if "fake-euler" in v.claim)
+    assert [v.verdict for v in verdicts if "fake-euler" in v.claim] == ["fail"]
 
 
 def test_spec_plugins_must_be_a_list_of_module_names(tmp_path):
