@@ -455,6 +455,17 @@ def _module_files(module: Any) -> list[Path]:
     return [path]
 
 
+def _entries_of(module: str) -> set[tuple[str, str]]:
+    """(registry, name) of the entries defined in ``module`` or its submodules."""
+    out = set()
+    for reg in _registries():
+        for name in reg.names():
+            origin = reg.origin(name).removeprefix("plugin ")
+            if origin == module or origin.startswith(f"{module}."):
+                out.add((reg.what, name))
+    return out
+
+
 def source_hash(module_name: str) -> str:
     """sha256 (16 hex digits) of an imported module's source files (package: every ``*.py``)."""
     module = sys.modules.get(module_name) or importlib.import_module(module_name)
@@ -503,7 +514,8 @@ def _load_one(module: str, source: str) -> PluginInfo:
         sys.modules.pop(module, None)
         msg = f"plugin {module!r} ({source}): {problem}"
         raise PluginError(msg)
-    added = sorted(_snapshot() - before)
+    # entries of a module imported before (e.g. by the user's own script) are found by origin
+    added = sorted((_snapshot() - before) | _entries_of(module))
     info = PluginInfo(
         module=module,
         source=source,

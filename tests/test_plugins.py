@@ -459,3 +459,18 @@ def test_plugin_sde_metric_and_study_kind_run_report_and_check(
     assert main(["check", str(spec), "--update", "--baselines", "b", *common]) == 0
     assert main(["check", str(spec), "--baselines", "b", *common]) == 0
     assert "0 regressions: ok" in capsys.readouterr().out
+
+
+def test_a_plugin_imported_before_it_is_named_still_records_its_entries(plugin_dir):
+    import importlib
+
+    name = write_plugin(
+        plugin_dir, "early_import", FAKE_EULER.replace("fake-euler", "early-euler"), ORDER=1
+    )
+    importlib.import_module(name)  # the user's script imported it first
+    (info,) = load_plugins([name])
+    # so its source hash still joins the cache key of cases that name its sampler
+    assert info.entries == (("method", "early-euler"),)
+    from fplab.plugins import plugin_fingerprint
+
+    assert plugin_fingerprint("reverse", {"compare": "early-euler"}) == {name: info.hash}
