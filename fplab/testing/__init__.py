@@ -36,6 +36,7 @@ __all__ = [
     "check_sampler",
     "order_table",
     "reference_problem",
+    "step_context",
 ]
 
 _counter = itertools.count()
@@ -114,6 +115,15 @@ def assert_order(
 
 
 # -- reverse samplers -------------------------------------------------------------------------
+def step_context(sde: Any, score: Callable[..., Any], **options: Any) -> Any:
+    """The ``ctx`` a sampler step receives (``fplab.reverse.samplers.StepContext``), for pinned
+    one-step tests: ``step(step_context(sde, score), x, t, s, rng)`` against the paper's update.
+    ``options`` are the sampler options of ``fp.sample_reverse`` (``eta``, ``snr``, ...)."""
+    from fplab.reverse.samplers import StepContext
+
+    return StepContext(sde=sde, score=score, **options)
+
+
 @contextlib.contextmanager
 def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     """A registry name for ``method``: the name itself, the name a registered step function

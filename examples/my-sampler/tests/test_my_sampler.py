@@ -10,14 +10,13 @@ import pytest
 
 import fplab as fp
 import fplab.testing as ft
-from fplab.reverse.samplers import StepContext
 
 
 def test_pinned_sampler_ralston(fplab_vp_bimodal_1d):
     """One step from a fixed state, against Ralston's tableau written out by hand."""
     problem = fplab_vp_bimodal_1d
     score = fp.exact_score(problem.sde, problem.p0)
-    ctx = StepContext(sde=problem.sde, score=score)
+    ctx = ft.step_context(problem.sde, score)
     x = np.array([[-1.0], [0.3], [2.0]])
     t, s = 0.6, 0.5
     beta = lambda u: 0.1 + (20.0 - 0.1) * u  # noqa: E731  the VP's linear beta(t)
