@@ -52,11 +52,11 @@ _EXPORTS: dict[str, str] = {
     "richardson": "fplab.convergence",
     "weak_error": "fplab.convergence",
     # plugins (bring your own sampler, MC method, SDE, metric or study kind)
-    "register_sampler": "fplab.plugins",
-    "register_mc_method": "fplab.plugins",
-    "register_sde": "fplab.plugins",
-    "register_metric": "fplab.plugins",
-    "register_study_kind": "fplab.plugins",
+    "register_sampler": "fplab.registration",
+    "register_mc_method": "fplab.registration",
+    "register_sde": "fplab.registration",
+    "register_metric": "fplab.registration",
+    "register_study_kind": "fplab.registration",
     "load_plugins": "fplab.plugins",
     # errors
     "ConfigError": "fplab.errors",

@@ -100,7 +100,7 @@ def build_problem(problem: dict[str, Any]) -> tuple[Any, Any, Any]:
     from fplab.sdes import build_sde
 
     if isinstance(problem["sde"], dict):  # sde = { drift = "pkg.mod:f", ... }: a CustomSDE
-        from fplab.plugins import custom_sde_from_spec
+        from fplab.references import custom_sde_from_spec
 
         sde = custom_sde_from_spec(problem["sde"], problem.get("params", {}))
     else:
@@ -394,7 +394,7 @@ def _validate_problem(
         if not isinstance(params, dict):
             err("problem.params", f"must be a table, got {_type_name(params)}")
         if isinstance(problem["sde"], dict):  # user callables by reference
-            from fplab.plugins import custom_sde_from_spec
+            from fplab.references import custom_sde_from_spec
 
             try:
                 custom_sde_from_spec(problem["sde"], params)

@@ -86,7 +86,7 @@ class ExternalScore:
 
 def load_score_model(reference: str, key: str = "options.score_model") -> Any:
     """Call the factory a ``"package.module:function"`` reference names and return its model."""
-    from fplab.plugins import resolve_reference
+    from fplab.references import resolve_reference
 
     factory = resolve_reference(reference, key)
     if not callable(factory):

@@ -141,7 +141,7 @@ def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     if not callable(method):
         msg = f"method must be a SAMPLERS name or a step function, got {type(method).__name__}"
         raise TypeError(msg)
-    from fplab.plugins import register_sampler
+    from fplab.registration import register_sampler
 
     name = f"check-sampler-{next(_counter)}"
     register_sampler(name, order=1.0, deterministic=deterministic)(method)
@@ -299,7 +299,7 @@ def _method_name(method: Any) -> Iterator[str]:
     if not callable(method):
         msg = f"method must be an MC_METHODS name or a step function, got {type(method).__name__}"
         raise TypeError(msg)
-    from fplab.plugins import register_mc_method
+    from fplab.registration import register_mc_method
 
     name = f"check-mc-method-{next(_counter)}"
     register_mc_method(name, strong_order=1.0, weak_order=1.0)(method)
