@@ -543,6 +543,7 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     spec = sr.spec
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
+    prov = _study_plugins(sr, prov)
     fingerprint = _fingerprint(sr, prov)
     old = _read_meta(folder / "meta.json")
     if (
@@ -556,6 +557,21 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     _write_text(folder / "report.md", _markdown_page(sr, page, pngs))
     _write_text(folder / "index.html", _html_page(sr, page, pngs))
     return _entry_from_meta(spec.name, page.meta)
+
+
+def _study_plugins(sr: StudyResults, prov: dict[str, Any]) -> dict[str, Any]:
+    """``prov`` with only the plugins this study uses: named in its spec or owning an entry (or
+    the kind) its cases name; an installed plugin it never touches is not part of its story."""
+    if not prov.get("plugins"):
+        return prov
+    from fplab.plugins import plugin_fingerprint
+
+    used = set(sr.spec.raw.get("plugins", []))
+    for case in [c for c, _ in sr.done] + sr.missing:
+        used |= set(plugin_fingerprint(case.kind, case.config))
+    out = {k: v for k, v in prov.items() if k != "plugins"}
+    plugins = [p for p in prov["plugins"] if p["module"] in used]
+    return {**out, "plugins": plugins} if plugins else out
 
 
 def _fingerprint(sr: StudyResults, prov: dict[str, Any]) -> str:

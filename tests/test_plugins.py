@@ -459,6 +459,12 @@ def test_plugin_sde_metric_and_study_kind_run_report_and_check(
     assert main(["check", str(spec), "--update", "--baselines", "b", *common]) == 0
     assert main(["check", str(spec), "--baselines", "b", *common]) == 0
     assert "0 regressions: ok" in capsys.readouterr().out
+    # a study that uses none of the plugin's entries does not list it in its provenance
+    from tests.test_study import GOOD
+
+    (tmp_path / "tiny.toml").write_text(GOOD)
+    assert main(["run", str(tmp_path / "tiny.toml"), "--plugin", name, "--out", "r", *common]) == 0
+    assert "plugins" not in json.loads((tmp_path / "r" / "tiny" / "meta.json").read_text())
 
 
 def test_a_plugin_imported_before_it_is_named_still_records_its_entries(plugin_dir):
