@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "LogNormalMixture": "fplab.distributions",
     "exact_marginal": "fplab.exact",
     "exact_score": "fplab.exact",
+    "guided_score": "fplab.guidance",
+    "tilted_density": "fplab.guidance",
     # grid solvers
     "solve_fokker_planck": "fplab.fd",
     "FPSolution": "fplab.fd",
@@ -49,11 +51,29 @@ _EXPORTS: dict[str, str] = {
     "OrderFit": "fplab.convergence",
     "richardson": "fplab.convergence",
     "weak_error": "fplab.convergence",
+    # plugins (bring your own sampler, MC method, SDE, metric or study kind)
+    "register_sampler": "fplab.registration",
+    "register_mc_method": "fplab.registration",
+    "register_sde": "fplab.registration",
+    "register_metric": "fplab.registration",
+    "register_study_kind": "fplab.registration",
+    "load_plugins": "fplab.plugins",
     # errors
     "ConfigError": "fplab.errors",
     "NumericalError": "fplab.errors",
 }
-_SUBMODULES = ("metrics", "backward_heat", "nn", "sdes", "fd", "mc", "reverse", "study", "report")
+_SUBMODULES = (
+    "metrics",
+    "backward_heat",
+    "nn",
+    "sdes",
+    "fd",
+    "mc",
+    "reverse",
+    "study",
+    "report",
+    "testing",
+)
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 

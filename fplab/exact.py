@@ -17,7 +17,7 @@ from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_real, reject_complex, restore_shape
 from fplab.distributions import GaussianMixture, LogNormalMixture
 from fplab.sdes.base import SDE
-from fplab.sdes.linear import LinearSDE
+from fplab.sdes.linear import LinearSDE, linear_sde_names
 from fplab.sdes.nonlinear import GBM
 from fplab.sdes.schedules import check_horizon
 
@@ -27,7 +27,7 @@ __all__ = ["ExactScore", "exact_marginal", "exact_score"]
 def _unsupported(sde: Any, p0: Any) -> str:
     return (
         f"no closed-form marginal for {type(sde).__name__} with initial law {type(p0).__name__}: "
-        "exact_marginal covers linear SDEs (OU, Heat, VP, VE, SubVP) with a GaussianMixture and GBM "
+        f"exact_marginal covers linear SDEs ({linear_sde_names()}) with a GaussianMixture and GBM "
         "with a LogNormalMixture; use fp.solve_fokker_planck for a grid solution"
     )
 
@@ -76,7 +76,7 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
 
     Parameters
     ----------
-    sde : SDE            a LinearSDE (OU, Heat, VP, VE, SubVP) or GBM
+    sde : SDE            a LinearSDE (docs/sdes.md) or GBM
     p0 : GaussianMixture (linear SDEs) or LogNormalMixture (GBM); also a scipy.stats frozen
         normal / multivariate normal / log-normal, or a point x0 (float or (d,) array: X_{t0} = x0,
         then t > t0 is required)
@@ -130,7 +130,7 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
         d = p0.dim
         means = m * p0.means + np.broadcast_to(c, (d,))
         covs = m * m * p0.covs + v * np.eye(d)[None]
-        return GaussianMixture(p0.weights, means, covs)
+        return GaussianMixture(p0.weights, means, covs, labels=p0.labels)
     if isinstance(sde, GBM) and isinstance(p0, LogNormalMixture):
         dt = t - t0
         mu = p0.mu + (sde.mu - 0.5 * sde.sigma**2) * dt
@@ -241,6 +241,15 @@ class ExactScore:
         return (r[:, :, None] * grads).sum(axis=1)
 
 
-def exact_score(sde: SDE, p0: Any, *, t0: float = 0.0) -> ExactScore:
-    """Callable s(x, t) = ∇ log p_t(x) of the exact marginal (see :class:`ExactScore`)."""
+def exact_score(sde: SDE, p0: Any, *, t0: float = 0.0, label: Any = None) -> ExactScore:
+    """Callable s(x, t) = ∇ log p_t(x) of the exact marginal (see :class:`ExactScore`).
+
+    With ``label`` (a labelled ``GaussianMixture``), the class-conditional score
+    ∇ log p_t(x | y = label): the marginal of the components carrying that label.
+    """
+    if label is not None:
+        if not isinstance(p0, GaussianMixture):
+            msg = f"label= needs a labelled fp.GaussianMixture p0, got {type(p0).__name__}"
+            raise TypeError(msg)
+        p0 = p0.conditional(label)
     return ExactScore(sde, p0, t0=check_real(t0, "t0"))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fplab._io import FileLock, atomic_writer
+from fplab.records import CaseResult
 from fplab.study import Case
 
 __all__ = [
@@ -161,7 +162,9 @@ class ResultCache:
         except json.JSONDecodeError as err:
             self._quarantine(path, f"is not valid JSON ({err.msg}, line {err.lineno})")
             return None
-        if isinstance(stored, dict) and "schema" in stored:
+        # the envelope {schema, checksum, entry}; the entry itself may carry the record's own
+        # "schema" (fplab.records.CaseResult), so the envelope is recognised by "entry"
+        if isinstance(stored, dict) and "entry" in stored and "checksum" in stored:
             if stored.get("schema") != CACHE_SCHEMA:
                 self._quarantine(path, f"has schema {stored.get('schema')!r}, not {CACHE_SCHEMA}")
                 return None
@@ -222,16 +225,69 @@ class ResultCache:
             json.dump(stored, fh, allow_nan=True)
 
 
-def execute_case(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Run one case (in a worker); returns ``{"result": ..., "seconds": ...}`` or ``{"error": ...}``."""
+def execute_case(
+    kind: str, config: dict[str, Any], plugins: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Run one case (in a worker); returns ``{"result": ..., "seconds": ...}`` or ``{"error": ...}``.
+    ``plugins``: plugin modules to import first (a spawned worker starts without them)."""
     from fplab.study import STUDY_KINDS
 
     start = time.perf_counter()
     try:
+        if plugins:
+            from fplab.plugins import ensure_loaded
+
+            ensure_loaded(plugins)
         result = STUDY_KINDS.get(kind)().run_case(config)
     except Exception as exc:  # reported per case; the run goes on
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    return {"result": result, "seconds": time.perf_counter() - start}
+    result, timing = split_timing(result)
+    return {"result": result, "seconds": time.perf_counter() - start, "timing": timing}
+
+
+#: row fields that are wall-clock measurements (``studykinds._common.timed``): stored beside
+#: the result, so that the result itself stays a function of the configuration and seed alone
+TIMING_KEYS = ("seconds_warm", "seconds_cold", "compile_seconds", "n_warm", "n_calls")
+
+
+def split_timing(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(result without timing fields, ``{"row": {...}}`` or ``{"rows": [{...}, ...]}`` of them)."""
+
+    def strip(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {k: v for k, v in row.items() if k not in TIMING_KEYS},
+            {k: v for k, v in row.items() if k in TIMING_KEYS},
+        )
+
+    if isinstance(result.get("row"), dict):
+        row, timing = strip(result["row"])
+        return {**result, "row": row}, ({"row": timing} if timing else {})
+    if isinstance(result.get("rows"), list) and all(isinstance(r, dict) for r in result["rows"]):
+        pairs = [strip(r) for r in result["rows"]]
+        timings = [t for _, t in pairs]
+        return {**result, "rows": [r for r, _ in pairs]}, (
+            {"rows": timings} if any(timings) else {}
+        )
+    return result, {}
+
+
+def merge_timing(result: dict[str, Any], timing: dict[str, Any] | None) -> dict[str, Any]:
+    """The inverse of ``split_timing``: the rows with their timing fields back (for figures)."""
+    if not timing:
+        return result
+    if "row" in timing and isinstance(result.get("row"), dict):
+        return {**result, "row": {**result["row"], **timing["row"]}}
+    if "rows" in timing and isinstance(result.get("rows"), list):
+        rows = [{**r, **t} for r, t in zip(result["rows"], timing["rows"])]
+        return {**result, "rows": rows}
+    return result
+
+
+def _plugin_modules() -> tuple[str, ...]:
+    """The plugin modules loaded here, for workers to import (they start without them)."""
+    from fplab.plugins import plugin_modules
+
+    return tuple(plugin_modules())
 
 
 #: how often a worker checks that the process that started it is still alive (seconds)
@@ -312,8 +368,11 @@ class Progress:
         else:
             eta = "ETA --:--"
         line = f"[{bar}] {self.done}/{self.total} cases, {running} running, {eta}"
-        end = "\r" if self.tty and not last else "\n"
-        self.stream.write(("\r" if self.tty else "") + line + end)
+        # on a terminal: back to the line start and clear it (ESC [K), so a shorter line leaves
+        # no tail of the longer one it replaces
+        start = "\r\x1b[K" if self.tty else ""
+        end = "" if self.tty and not last else "\n"
+        self.stream.write(start + line + end)
         self.stream.flush()
 
 
@@ -388,17 +447,19 @@ def run_cases(
                 out.failures[label] = reply["error"]
                 bar.update(running, finished=True)
                 return
-            entry = {
-                "key": key,
-                "study": case.study,
-                "label": case.label,
-                "kind": case.kind,
-                "config": case.config,
-                "result": reply["result"],
-                "seconds": reply["seconds"],
-                "code_version": code_version(case.kind),
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
+            record = CaseResult(
+                key=key,
+                study=case.study,
+                label=case.label,
+                kind=case.kind,
+                config=case.config,
+                result=reply["result"],
+                seconds=reply["seconds"],
+                timing=reply.get("timing") or {},
+                code_version=code_version(case.kind),
+                finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )
+            entry = record.to_json()  # typed until here; the cache stores its JSON form
             cache.put(key, entry)
             out.entries[key] = entry
             out.n_run += 1
@@ -467,7 +528,10 @@ def _run_pool(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
     )
     try:
-        pending = {pool.submit(execute_case, todo[k].kind, todo[k].config): k for k in order}
+        plugins = _plugin_modules()
+        pending = {
+            pool.submit(execute_case, todo[k].kind, todo[k].config, plugins): k for k in order
+        }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -486,13 +550,22 @@ def _run_pool(
 def _run_dask(
     address: str, order: list[str], todo: dict[str, Case], finish: Callable[..., None]
 ) -> None:
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        msg = "--scheduler needs Dask distributed, which the extra fplab[dask] installs: pip install 'fplab[dask]'"
+        raise ImportError(msg) from None
 
     with Client(address, timeout="10s") as client:
         n_threads = sum(client.nthreads().values()) or 1
         futures = {
             client.submit(
-                execute_case, todo[k].kind, todo[k].config, key=f"fplab-case-{k}", pure=False
+                execute_case,
+                todo[k].kind,
+                todo[k].config,
+                _plugin_modules(),
+                key=f"fplab-case-{k}",
+                pure=False,
             ): k
             for k in order
         }

@@ -14,6 +14,7 @@ results into orders, errors, tables and figures.  Adding a kind is one decorated
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import json
@@ -55,15 +56,16 @@ _TOP_KEYS = {
     "problem": "a table: sde, params, p0, grid, t0, t_final",
     "sweep": "a table: param, quick, full, compare",
     "measure": "a table: metric, reference",
-    "expect": "a table: order, tolerance",
+    "expect": "a table: order, tolerance, no_claim, bounds",
     "options": "a table of kind-specific settings",
     "check": "a table: order_atol, error_rtol",
+    "plugins": "a list of plugin module names, imported before the spec is checked",
 }
 _TABLE_KEYS = {
     "problem": ("sde", "params", "p0", "grid", "t0", "t_final"),
     "sweep": ("param", "quick", "full", "compare"),
     "measure": ("metric", "reference"),
-    "expect": ("order", "tolerance"),
+    "expect": ("order", "tolerance", "no_claim", "bounds"),
     "check": ("order_atol", "error_rtol"),
 }
 _P0_KEYS = {
@@ -98,7 +100,12 @@ def build_problem(problem: dict[str, Any]) -> tuple[Any, Any, Any]:
     from fplab.grid import Grid
     from fplab.sdes import build_sde
 
-    sde = build_sde(problem["sde"], **problem.get("params", {}))
+    if isinstance(problem["sde"], dict):  # sde = { drift = "pkg.mod:f", ... }: a CustomSDE
+        from fplab.references import custom_sde_from_spec
+
+        sde = custom_sde_from_spec(problem["sde"], problem.get("params", {}))
+    else:
+        sde = build_sde(problem["sde"], **problem.get("params", {}))
     p0 = build_p0(problem["p0"]) if "p0" in problem else None
     g = problem.get("grid")
     grid = Grid.uniform(g["lo"], g["hi"], g["n"]) if g else None
@@ -133,11 +140,17 @@ class Case:
     def key(self) -> str:
         from fplab.runner import code_version
 
-        blob = json.dumps(
-            {"kind": self.kind, "config": self.config, "code": code_version(self.kind)},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        ident: dict[str, Any] = {
+            "kind": self.kind,
+            "config": self.config,
+            "code": code_version(self.kind),
+        }
+        from fplab.plugins import plugin_fingerprint
+
+        plugins = plugin_fingerprint(self.kind, self.config)
+        if plugins:  # plugin entries and pkg.mod:attr references: their source is part of the key
+            ident["plugins"] = plugins
+        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -202,6 +215,8 @@ class StudyKind:
     options : kind-specific ``[options]`` keys
     free_options : the ``[options]`` table is passed through unchecked (the kind validates it)
     order_atol, error_rtol : default regression-check tolerances (``[check]`` overrides)
+    bounds : the bounds of the kind's non-order claims, ``{key: (default, where it comes from)}``;
+        ``[expect] bounds = {key = number}`` tightens or relaxes them
     depends : fplab sub-packages whose source the results depend on (part of the cache key; the
         modules directly under ``fplab/``, ``sdes`` and ``studykinds`` always are)
     """
@@ -217,6 +232,11 @@ class StudyKind:
     order_atol: ClassVar[float] = 0.02
     error_rtol: ClassVar[float] = 0.01
     depends: ClassVar[tuple[str, ...]] = ("metrics",)
+    bounds: ClassVar[dict[str, tuple[float, str]]] = {}
+
+    def bound(self, spec: StudySpec, key: str) -> float:
+        """The bound ``key`` of a claim: ``[expect] bounds`` when the spec sets it, else the default."""
+        return float(spec.expect.get("bounds", {}).get(key, self.bounds[key][0]))
 
     def validate(self, spec: StudySpec, err: _Errors) -> None:
         """Kind-specific checks beyond the schema; raise through ``err``."""
@@ -378,16 +398,25 @@ def _validate_problem(
             err(f"problem.{key}", "missing", _listed(_TABLE_KEYS["problem"]))
     out = dict(problem)
     if "sde" in problem:
-        check_registry_name(problem["sde"], "fplab.sdes", "SDES", "problem.sde", err)
         params = problem.get("params", {})
         if not isinstance(params, dict):
             err("problem.params", f"must be a table, got {_type_name(params)}")
-        try:
-            from fplab.sdes import build_sde
+        if isinstance(problem["sde"], dict):  # user callables by reference
+            from fplab.references import custom_sde_from_spec
 
-            build_sde(problem["sde"], **params)
-        except (TypeError, ValueError) as exc:
-            err("problem.params", str(exc))
+            try:
+                custom_sde_from_spec(problem["sde"], params)
+            except (TypeError, ValueError) as exc:
+                key, _, what = str(exc).partition(": ")
+                err(key, what)
+        else:
+            check_registry_name(problem["sde"], "fplab.sdes", "SDES", "problem.sde", err)
+            try:
+                from fplab.sdes import build_sde
+
+                build_sde(problem["sde"], **params)
+            except (TypeError, ValueError) as exc:
+                err("problem.params", str(exc))
         out["params"] = dict(params)
     for key in ("t0", "t_final"):
         if key in problem and not _is_num(problem[key]):
@@ -516,11 +545,40 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
                 err(f"expect.order.{name}", "not one of the compared names", _listed(compared))
     if "tolerance" in expect and not (_is_num(expect["tolerance"]) and expect["tolerance"] >= 0):
         err("expect.tolerance", f"must be a number >= 0, got {expect['tolerance']!r}")
+    no_claim = expect.get("no_claim", {})
+    if not isinstance(no_claim, dict) or not all(isinstance(v, str) for v in no_claim.values()):
+        err("expect.no_claim", f"must be a table name -> reason (a string), got {no_claim!r}")
+    compared = raw.get("sweep", {}).get("compare", [])
+    for name in no_claim:
+        if name not in compared:
+            err(f"expect.no_claim.{name}", "not one of the compared names", _listed(compared))
+        if isinstance(order, dict) and name in order:
+            err(f"expect.no_claim.{name}", "also has an order in expect.order; keep one")
+    bounds = expect.get("bounds", {})
+    if not isinstance(bounds, dict):
+        err("expect.bounds", f"must be a table claim key -> number, got {bounds!r}")
+    for key, value in bounds.items():
+        if key not in kind.bounds:
+            err(f"expect.bounds.{key}", "unknown bound", _listed(kind.bounds) or "none")
+        if not _is_num(value):
+            err(f"expect.bounds.{key}", f"must be a number, got {value!r}", kind.bounds[key][1])
     check = raw.get("check", {})
     _check_keys(check, _TABLE_KEYS["check"], "check", err)
     for key, value in check.items():
         if not (_is_num(value) and value >= 0):
             err(f"check.{key}", f"must be a number >= 0, got {value!r}")
+
+
+def _load_spec_plugins(modules: Any, path: Path, err: _Errors) -> None:
+    """``plugins = ["module", ...]``: import them (once per process) before anything is checked."""
+    from fplab.plugins import PluginError, load_plugins
+
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        err("plugins", f"must be a list of module names, got {modules!r}", "['package.module']")
+    try:
+        load_plugins(modules, source=f"spec {path}")
+    except PluginError as exc:
+        err("plugins", str(exc))
 
 
 def load_study(path: str | Path) -> StudySpec:
@@ -548,6 +606,7 @@ def load_study(path: str | Path) -> StudySpec:
         msg = f"{p}: not valid TOML: {exc}"
         raise ConfigError(msg) from None
     _check_keys(raw, _TOP_KEYS, "", err)
+    _load_spec_plugins(raw.get("plugins", []), p, err)
     if "kind" not in raw:
         err("kind", "missing", _listed(STUDY_KINDS.names()))
     if not isinstance(raw["kind"], str) or raw["kind"] not in STUDY_KINDS:
@@ -674,8 +733,13 @@ def find_studies(names: list[str] | None = None) -> list[StudySpec]:
             if not cand.is_file():
                 cand = folder / (name if name.endswith(".toml") else f"{name}.toml")
             if not cand.is_file():
-                known = ", ".join(sorted(f.stem for f in folder.glob("*.toml")))
-                msg = f"{name}: no such study file; allowed: a path or one of {known}"
+                stems = sorted(f.stem for f in folder.glob("*.toml"))
+                close = difflib.get_close_matches(Path(name).stem, stems, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                msg = (
+                    f"{name}: no such study file{hint}; allowed: a path or one of "
+                    f"{', '.join(stems)}"
+                )
                 raise ConfigError(msg)
             paths.append(cand)
     if names:
