@@ -27,8 +27,8 @@ def atomic_writer(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        mode = "wb" if binary else "w"
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": "utf-8"})) as fh:
+        fh_open: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
+        with fh_open as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

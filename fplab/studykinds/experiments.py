@@ -123,9 +123,10 @@ def _check_score_network(opts: dict[str, Any], tier: str, err: Any) -> None:
     for key, (lo, hi, open_lo) in _TRAIN_RANGES.items():
         value = train.get(key)
         integral = isinstance(lo, int)
-        ok = (_is_int(value) if integral else _finite(value)) and (
-            (value > lo if open_lo else value >= lo) and value <= hi
-        )
+        ok = _is_int(value) if integral else _finite(value)
+        if ok:
+            v = float(value)  # type: ignore[arg-type]  # a number: checked just above
+            ok = (v > lo if open_lo else v >= lo) and v <= hi
         if not ok:
             rng = f"{'(' if open_lo else '['}{lo:g}, {hi:g}]"
             bad(

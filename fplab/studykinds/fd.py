@@ -77,6 +77,12 @@ class _FDKind(ConvergenceKind):
     references: ClassVar[tuple[str, ...]] = ("exact", "stationary", "fine")
     depends: ClassVar[tuple[str, ...]] = ("fd", "metrics")
     error_scale = 1.0  # density metrics (TV, Hellinger, KL) of O(1) densities: round-off ~ 1e-13
+    #: the spec key a case's unstable explicit dt is reported under
+    dt_key: ClassVar[str] = "options.dt"
+
+    def solver_arguments(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """(grid, solve_fokker_planck keywords) of one case."""
+        raise NotImplementedError
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.study import build_problem
@@ -217,7 +223,7 @@ class FDSpace(_FDKind):
         steps = self.time_span(config) / float(config["options"]["dt"])
         return 16.0 * 8.0 * cells, cells * steps
 
-    dt_key = "options.dt"
+    dt_key: ClassVar[str] = "options.dt"
 
     def solver_arguments(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """(grid, solve_fokker_planck keywords) of one case."""
@@ -300,7 +306,7 @@ class FDTime(_FDKind):
     def cost(self, config: dict[str, Any]) -> float:
         return 1.0 / float(config["value"])
 
-    dt_key = "sweep.quick"
+    dt_key: ClassVar[str] = "sweep.quick"
 
     def solver_arguments(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """(grid, solve_fokker_planck keywords) of one case."""
