@@ -16,6 +16,7 @@ closing table of issue 13.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -164,7 +165,7 @@ def spec_mutants(draw: Any) -> tuple[str, bytes]:
             target = doc.setdefault(table, {}) if table else doc
             if not isinstance(target, dict):
                 continue
-            target[key] = draw(JUNK)
+            target[key] = copy.deepcopy(draw(JUNK))  # sampled values are shared objects
             notes.append(f"add {table}.{key}")
             continue
         path = draw(st.sampled_from(paths))
@@ -172,7 +173,7 @@ def spec_mutants(draw: Any) -> tuple[str, bytes]:
             _set(doc, path, None, delete=True)
             notes.append(f"delete {path}")
         else:
-            value = draw(JUNK)
+            value = copy.deepcopy(draw(JUNK))
             _set(doc, path, value)
             notes.append(f"{path} = {value!r}")
     try:
