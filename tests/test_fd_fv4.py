@@ -15,6 +15,7 @@ import pytest
 from problems import BIMODAL_1D, BIMODAL_2D
 
 import fplab as fp
+from fplab._threads import available_cores
 from fplab.fd import (
     TIME_SCHEMES,
     _kernels,
@@ -24,7 +25,6 @@ from fplab.fd import (
     richardson_estimate,
     solve_fokker_planck,
 )
-from fplab.fd.threads import available_cores
 
 OU = fp.OU(theta=1.0, sigma=2**0.5)
 

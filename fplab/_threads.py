@@ -1,5 +1,5 @@
-"""Thread counts for the parallel kernels: serial for small problems, bounded by the cores
-this process may actually use.
+"""Thread counts for the parallel kernels (grid solvers, Monte Carlo): serial for small
+problems, bounded by the cores this process may actually use.
 
 On a busy machine a parallel kernel with more threads than free cores waits at every barrier
 for a descheduled thread; the workqueue and OpenMP layers also spin while waiting.  Bounding
@@ -21,8 +21,9 @@ from fplab._validate import check_int
 
 __all__ = ["SERIAL_CELLS", "available_cores", "resolve_threads", "using_threads"]
 
-#: problems with fewer cells than this run on one thread by default: at 128² a step of the
-#: 2-D Crank–Nicolson kernel takes ~50 µs, the same order as waking and joining a thread pool
+#: problems with fewer cells (grid solvers) or paths (Monte Carlo) than this run on one thread
+#: by default: at 128² a step of the 2-D Crank–Nicolson kernel takes ~50 µs, the same order as
+#: waking and joining a thread pool
 SERIAL_CELLS = 128 * 128
 
 
