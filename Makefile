@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[dev]"
+	# compile every cached numba kernel the studies use once, so no study case (and no first
+	# simulate / solve of a session) pays compilation
+	$(BIN)/python -m fplab._warm
 	touch $(STAMP)
 
 install: $(STAMP)
