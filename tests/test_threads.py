@@ -14,7 +14,11 @@ from fplab._threads import SERIAL_CELLS, available_cores, resolve_threads
 def test_resolve_threads_defaults_validates_and_clamps(monkeypatch):
     cores = available_cores()
     assert resolve_threads(None, SERIAL_CELLS - 1) == 1
+    # large problems: the idle cores, from the load average (this process counts as load 1)
+    monkeypatch.setattr("os.getloadavg", lambda: (1.0, 1.0, 1.0))
     assert resolve_threads(None, SERIAL_CELLS) == cores
+    monkeypatch.setattr("os.getloadavg", lambda: (40.0, 1.0, 1.0))
+    assert resolve_threads(None, SERIAL_CELLS) == 1
     assert resolve_threads(1, 10**9) == 1
     with pytest.raises(ValueError, match="threads must be >= 1"):
         resolve_threads(0, 10)

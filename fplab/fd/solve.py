@@ -351,9 +351,10 @@ def solve_fokker_planck(
         lands on it exactly, and stops at the last one.  Default: (t0, t_final).
     threads : int, optional
         Threads for the parallel 2-D kernels (the result does not depend on it).  Default: one
-        thread for problems under ``fplab._threads.SERIAL_CELLS`` cells, else the cores this
-        process may run on (its CPU affinity) capped by ``NUMBA_NUM_THREADS``.  Values above
-        that are clamped with a warning; values < 1 are refused.
+        thread for problems under ``fplab._threads.SERIAL_CELLS`` cells, else the idle cores
+        (the CPU affinity, capped by ``NUMBA_NUM_THREADS``, less the other runnable processes
+        of the load average).  Values above the available cores are clamped with a warning;
+        values < 1 are refused.
 
     Returns
     -------

@@ -347,9 +347,9 @@ def simulate(
         'float64' (default) or 'float32' (torch backend only).
     threads : int, optional
         Threads of the numba kernels (the result does not depend on it).  Default: one thread
-        below ``fplab._threads.SERIAL_CELLS`` paths, else the cores of this process's CPU
-        affinity capped by ``NUMBA_NUM_THREADS``; more than that is clamped with a warning,
-        fewer than 1 refused.
+        below ``fplab._threads.SERIAL_CELLS`` paths, else the idle cores (CPU affinity capped by
+        ``NUMBA_NUM_THREADS``, less the other runnable processes of the load average); more
+        than the available cores is clamped with a warning, fewer than 1 refused.
 
     Returns
     -------
