@@ -78,7 +78,7 @@ class GridScore:
         floor: float = 1e-10,
         cache_size: int = 8,
         order: int = 2,
-        rates: Callable[[int], FloatArray] | None = None,
+        rates: Callable[..., FloatArray] | None = None,
         solver_order: int | None = None,
     ) -> None:
         self.times = times
@@ -235,6 +235,7 @@ class GridScore:
         """
         out = np.zeros_like(x)
         hermite = self._rates is not None and self.times.shape[0] > 1
+        terms: tuple[tuple[int, FloatArray, tuple[FloatArray, ...]], ...]
         if hermite:
             span = float(self.times[min(k + 1, self.times.shape[0] - 1)] - self.times[k])
             w2 = w * w
