@@ -358,7 +358,7 @@ def grid_score(
         time), or 'hermite' (quintic Hermite with ∂s/∂t = ∇(ṗ/p) and ∂²s/∂t² =
         ∇(p̈/p - (ṗ/p)²), ṗ = L_h p and p̈ from the solver's own operator,
         ``sol.time_derivative``: O(Δt⁶) and C² in t).  'auto' (default) takes 'hermite' when
-        ``sol`` provides ``time_derivative``.
+        ``sol`` provides ``time_derivative`` and it applies (else 'linear').
 
     Returns
     -------
@@ -414,6 +414,11 @@ def grid_score(
         )
         raise ValueError(msg)
     rates = sol.time_derivative if mode != "linear" and has_rates else None
+    if rates is not None and mode == "auto":
+        try:  # e.g. a 2-D SDE whose coefficients vary along the other axis has no rates
+            rates(0)
+        except ValueError:
+            rates = None
     return GridScore(
         times,
         dens,
