@@ -62,8 +62,19 @@ def _reference_time_scheme(name: str) -> str:
 
 
 def _interpolate(fine: Any, fine_grid: Any, grid: Any) -> Any:
-    """Cubic-spline interpolation of a fine-grid density to the coarse cell centres."""
+    """Cubic-spline interpolation of a fine-grid density to the coarse cell centres.
+
+    With an odd refinement factor every coarse centre is a fine centre, and the fine values
+    are taken as they are: scipy 1.17's ``RegularGridInterpolator(method="cubic")`` is off by
+    ~7e-6 even at its own nodes on 3600 points (1e-9 at 1800), which would swamp a
+    fourth-order error.
+    """
     from scipy.interpolate import RegularGridInterpolator
+
+    factors = [nf // nc for nf, nc in zip(fine_grid.n, grid.n)]
+    if all(r % 2 == 1 and r * nc == nf for r, nc, nf in zip(factors, grid.n, fine_grid.n)):
+        centres = tuple(slice(r // 2, None, r) for r in factors)
+        return np.maximum(np.asarray(fine)[centres], 0.0)
 
     interp = RegularGridInterpolator(
         fine_grid.axes, fine, method="cubic", bounds_error=False, fill_value=None
