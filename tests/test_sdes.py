@@ -26,7 +26,17 @@ ALL_SDES = [*LINEAR_SDES, fp.GBM(mu=0.05, sigma=0.4), fp.DoubleWell(sigma=0.8)]
 
 
 def test_registry_holds_the_catalogue():
-    assert set(SDES.names()) == {"ou", "heat", "vp", "ve", "sub-vp", "gbm", "double-well"}
+    assert set(SDES.names()) == {
+        "ou",
+        "heat",
+        "vp",
+        "ve",
+        "sub-vp",
+        "gbm",
+        "double-well",
+        "bounded",
+        "rotating-ou",
+    }
     assert isinstance(build_sde("ou", theta=2.0), fp.OU)
     with pytest.raises(ValueError, match="did you mean 'vp'"):
         SDES.get("vpp")
