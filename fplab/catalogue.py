@@ -18,6 +18,7 @@ _REGISTRIES = [
     ("reverse samplers", "fplab.reverse", "SAMPLERS"),
     ("metrics", "fplab.metrics", "METRICS"),
     ("study kinds", "fplab.study", "STUDY_KINDS"),
+    ("textbook claims (fplab run claims)", "fplab.claims", "CLAIMS"),
 ]
 
 

@@ -107,6 +107,10 @@ class Claim:
     measure: Callable[[str, int], ClaimResult]
     number: int
 
+    def __post_init__(self) -> None:
+        # the one-line description ``fplab list`` shows for a registry entry
+        object.__setattr__(self, "__doc__", self.statement)
+
 
 #: every textbook claim, by id, in the order the issue lists them
 CLAIMS: Registry[Claim] = Registry("claim")

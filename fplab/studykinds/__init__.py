@@ -5,6 +5,6 @@ package is missing still registers, and only studies of that kind fail -- at val
 ConfigError -- while ``fplab list`` and the other studies keep working.
 """
 
-from fplab.studykinds import em_law, experiments, fd, mc, reverse
+from fplab.studykinds import claims, em_law, experiments, fd, mc, reverse
 
-__all__ = ["em_law", "experiments", "fd", "mc", "reverse"]
+__all__ = ["claims", "em_law", "experiments", "fd", "mc", "reverse"]
