@@ -238,7 +238,11 @@ def bounded_measurement(
         "σ = 1): the drift is bounded by 1, so nothing confines the process to [−1, 1]",
         quantity="probability outside [−1, 1] at t = 8",
         numbers={"stationary_outside": exact, "sigma": sigma, "sign": sign},
-    )
+        figure={"kind": "curves", "x": x[::4].tolist(), "xlabel": "x", "ylabel": "density",
+                "curves": {"grid solution at t = 8": sol.density[::4].tolist(),
+                           "stationary cosh(x)^(-2/σ²)/Z": sde.stationary_pdf(x[::4]).tolist()},
+                "vlines": [-1.0, 1.0]},
+    )  # fmt: skip
 
 
 @claim(10, "cubic-drift-multimodal", "dx = −x³ dt + √2 dW has a multimodal stationary law.")

@@ -172,6 +172,12 @@ def _curves(cr: Any) -> tuple[str, Any]:
     x = np.asarray(data["x"], dtype=np.float64)
     for i, (label, y) in enumerate(data["curves"].items()):
         ax.plot(x, np.asarray(y, dtype=np.float64), color=f"C{i}", lw=1.5, label=label)
+    for v in data.get("vlines", []):
+        ax.axvline(v, color="0.5", ls=":", lw=1)
+    for v in data.get("hlines", []):
+        ax.axhline(v, color="0.5", ls=":", lw=1)
+    ax.set_xscale(data.get("xscale", "linear"))
+    ax.set_yscale(data.get("yscale", "linear"))
     ax.set_xlabel(data.get("xlabel", ""))
     ax.set_ylabel(data.get("ylabel", ""))
     ax.legend(fontsize=8)
