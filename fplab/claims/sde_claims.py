@@ -176,8 +176,8 @@ def sde_weak_sqrt_dt(tier: str, seed: int) -> ClaimResult:
         se,
         f"exact law of EM (no sampling): forward OU from a bimodal mixture, error in E[x²] at t=1, "
         f"order {p:.3f} ± {Z95 * se:.3f} (errors {errs[0]:.2e}..{errs[-1]:.2e}); reverse-SDE EM "
-        f"sampler on VP, W2 to p_(1e-3), order {pr:.3f} ± {Z95 * ser:.3f}: weak order 1, "
-        "O(√Δt) is the strong order of EM under multiplicative noise",
+        f"sampler on VP, W2 to p_(1e-3), order {pr:.3f} ± {Z95 * ser:.3f}: the rate is Δt (weak "
+        "order 1); √Δt is only a loose bound, and the strong order of EM under multiplicative noise",
         quantity="weak order of EM (forward, E[x²])",
         numbers={"order_forward": p, "order_reverse_w2": pr, "errors": errs, "w2": w2},
     )
