@@ -69,7 +69,7 @@ def test_rotating_ou_keeps_its_stationary_law_in_monte_carlo():
     sde = RotatingOU(theta=1.0, omega=2.0, sigma=2**0.5)
     n = 20_000
     x0 = np.random.default_rng(3).normal(size=(n, 2))
-    x = simulate(sde, x0, t1=2.0, n_steps=200, method="heun", seed=4)
+    x = simulate(sde, x0, t1=2.0, n_steps=100, method="heun", seed=4)
     cov = np.cov(x.T)
     assert np.all(np.abs(np.diag(cov) - 1.0) < 4 * math.sqrt(2.0 / n))
     assert abs(cov[0, 1]) < 4 / math.sqrt(n)
