@@ -23,10 +23,7 @@ from fplab.studykinds._common import new_figure
 __all__ = ["Claims", "claims_json", "to_verdict"]
 
 _VERDICT_WORDS = {"holds": "holds", "fails": "fails", "holds-when": "holds when"}
-_DECISION = (
-    "conclusive (holds / fails / holds-when) by the claim's rule in fplab.claims.base: holds if "
-    "|value - claimed| <= tol + 1.96 se, fails if >= 2 (tol + 1.96 se)"
-)
+_DECISION = "a conclusive verdict: holds, fails or holds-when (decision rules in docs/claims.md)"
 
 
 def _result(res: dict[str, Any]) -> Any:
