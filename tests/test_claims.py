@@ -311,6 +311,23 @@ def test_step_counts_are_the_smallest_meeting_the_target():
         assert sc.sampler_w2(scheme, n) <= 1e-2 < sc.sampler_w2(scheme, n - 1)
 
 
+def test_pushed_quantiles_reproduce_the_exact_gaussian_law_w2():
+    # Gaussian data: W2 from 2000 pushed quantiles vs the closed-form law of the ODE sampler;
+    # the midpoint rule in u (tails cut at u = 1/4000) agrees to ~1 %
+    p0 = fp.GaussianMixture([1.0], [[sc.MU0]], [[[sc.V0]]])
+    for n in (8, 32):
+        assert sc.ode_w2_quantiles(p0, "pf-ode-heun", n) == pytest.approx(
+            sc.sampler_w2("pf-ode-heun", n), rel=0.02
+        )
+    n = sc.ode_steps_bimodal("pf-ode-heun", 1e-2)
+    p_b = sc._bimodal_modes()
+    assert (
+        sc.ode_w2_quantiles(p_b, "pf-ode-heun", n)
+        <= 1e-2
+        < sc.ode_w2_quantiles(p_b, "pf-ode-heun", n - 1)
+    )
+
+
 @pytest.mark.slow  # four 20000-sample reverse runs (~6 s)
 def test_mode_weights_with_a_biased_and_an_exact_score():
     r = sc.modes_measurement(0.2, 0, 20_000)
