@@ -328,7 +328,7 @@ def test_pushed_quantiles_reproduce_the_exact_gaussian_law_w2():
     )
 
 
-@pytest.mark.slow  # four 20000-sample reverse runs (~6 s)
+@pytest.mark.slow  # six 20000-sample reverse runs (~8 s)
 def test_mode_weights_with_a_biased_and_an_exact_score():
     r = sc.modes_measurement(0.2, 0, 20_000)
     assert r.verdict == "holds" and r.numbers["w_ode"] < r.numbers["w_sde"] < 0.2
@@ -336,6 +336,8 @@ def test_mode_weights_with_a_biased_and_an_exact_score():
     assert abs(r0.numbers["w_sde"] - 0.2) < 4 * math.sqrt(0.16 / 20_000)
     assert abs(r0.numbers["w_ode"] - 0.2) < 4 * math.sqrt(0.16 / 20_000)
     assert r0.verdict != "holds"
+    r2 = sc.modes_measurement(0.0, 0, 20_000, scale=1.2)  # an over-confident score
+    assert r2.verdict == "holds" and r2.numbers["w_ode"] < r2.numbers["w_sde"] < 0.2
 
 
 def test_pc_w2_and_bound_exponents():
