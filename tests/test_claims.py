@@ -361,3 +361,21 @@ def test_flow_paths_are_straight_only_for_point_mass_data():
     r = run_claim("flow-matching-straight")
     assert r.value > 0.1 and r.numbers["excess_point"] < 1e-4
     assert r.verdict == "holds-when"
+
+
+def test_fields_reject_what_their_formulas_do_not_cover():
+    grid = Grid.uniform(-3.0, 3.0, 50)
+    with pytest.raises(TypeError, match="p0 must be a GaussianMixture"):
+        pf_divergence(VP20, np.zeros(3), np.zeros((2, 1)), 0.5)
+    with pytest.raises(TypeError, match="sde must be a LinearSDE"):
+        pf_divergence(fp.DoubleWell(), BIMODAL, np.zeros((2, 1)), 0.5)
+    with pytest.raises(ValueError, match="t must be > 0"):
+        pf_divergence(VP20, BIMODAL, np.zeros((2, 1)), 0.0)
+    with pytest.raises(ValueError, match="additive noise"):
+        stationary_density_1d(fp.GBM(), grid)
+    with pytest.raises(ValueError, match="autonomous"):
+        stationary_density_1d(VP20, grid)
+    with pytest.raises(ValueError, match="grid's shape"):
+        probability_flux(fp.OU(), np.zeros(7), grid)
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        linear_path_velocity(BIMODAL, np.zeros((2, 1)), 1.5)

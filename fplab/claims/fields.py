@@ -18,12 +18,34 @@ import numpy as np
 from fplab._typing import FloatArray
 
 __all__ = [
+    "check_additive_1d",
     "linear_path_velocity",
     "mixture_log_laplacian",
     "pf_divergence",
     "probability_flux",
     "stationary_density_1d",
 ]
+
+
+def _check_mixture(p: Any, name: str, dim: int | None = None) -> None:
+    from fplab.distributions import GaussianMixture
+
+    if not isinstance(p, GaussianMixture):
+        msg = f"{name} must be a GaussianMixture, got {type(p).__name__}"
+        raise TypeError(msg)
+    if dim is not None and p.dim != dim:
+        msg = f"{name} must be {dim}-dimensional, got a {p.dim}-dimensional mixture"
+        raise ValueError(msg)
+
+
+def check_additive_1d(sde: Any, grid: Any) -> None:
+    """Raise unless ``sde`` has additive noise and ``grid`` is 1-D (what the 1-D formulas need)."""
+    if not getattr(sde, "additive", False):
+        msg = f"sde must have additive noise (g independent of x), got {sde!r}"
+        raise ValueError(msg)
+    if grid.ndim != 1:
+        msg = f"grid must be 1-D, got a {grid.ndim}-D grid"
+        raise ValueError(msg)
 
 
 def mixture_log_laplacian(p: Any, x: Any) -> FloatArray:
@@ -37,6 +59,7 @@ def mixture_log_laplacian(p: Any, x: Any) -> FloatArray:
     """
     from fplab._validate import as_samples
 
+    _check_mixture(p, "p")
     xs, _ = as_samples(x, p.dim)
     r = p.responsibilities(xs)  # (n, K)
     prec = np.linalg.inv(p.covs)  # (K, d, d)
@@ -63,8 +86,15 @@ def pf_divergence(sde: Any, p0: Any, x: Any, t: float) -> FloatArray:
     volume only where this vanishes; for p_t = N(0, v I) under VP it is d β(t)(1/v - 1)/2,
     zero only at the stationary v = 1.
     """
+    from fplab._validate import check_positive
     from fplab.exact import exact_marginal
+    from fplab.sdes import LinearSDE
 
+    if not isinstance(sde, LinearSDE):
+        msg = f"sde must be a LinearSDE (ou, heat, vp, ve, sub-vp), got {sde!r}"
+        raise TypeError(msg)
+    _check_mixture(p0, "p0")
+    t = check_positive(t, "t")
     pt = exact_marginal(sde, p0, t)
     return p0.dim * float(sde.a(t)) - 0.5 * float(sde.g2(t)) * mixture_log_laplacian(pt, x)
 
@@ -76,6 +106,10 @@ def stationary_density_1d(sde: Any, grid: Any) -> FloatArray:
     dx), shifted so its maximum is 0 before the exponential, then normalised with
     ``grid.integrate``.  Returns an array of shape ``grid.shape``.
     """
+    check_additive_1d(sde, grid)
+    if not sde.autonomous:
+        msg = f"sde must be autonomous (coefficients independent of t), got {sde!r}"
+        raise ValueError(msg)
     x = grid.axes[0]
     f = sde.drift(x[:, None], 0.0)[:, 0]
     g2 = float(sde.diffusion(x[:1, None], 0.0)[0]) ** 2
@@ -90,6 +124,12 @@ def probability_flux(sde: Any, p: FloatArray, grid: Any, t: float = 0.0) -> Floa
 
     ∇p by second-order central differences (one-sided at the edges, ``numpy.gradient``).
     """
+    if not getattr(sde, "additive", False):
+        msg = f"sde must have additive noise (g independent of x), got {sde!r}"
+        raise ValueError(msg)
+    if np.shape(p) != tuple(grid.shape):
+        msg = f"p must have the grid's shape {tuple(grid.shape)}, got {np.shape(p)}"
+        raise ValueError(msg)
     pts = grid.points()
     f = sde.drift(pts, t).T.reshape(grid.ndim, *grid.shape)
     g2 = float(sde.diffusion(pts[:1], t)[0]) ** 2
@@ -110,8 +150,14 @@ def linear_path_velocity(p0: Any, x: Any, t: float) -> FloatArray:
     E[x_0 | x_t, k] = μ_k + a Σ_k (x - a μ_k)/V_k, E[z | x_t, k] = t (x - a μ_k)/V_k, so
     v = Σ_k r_k(x) [(t - a Σ_k)(x - a μ_k)/V_k - μ_k] with r_k the posterior weights.
     """
+    from fplab._validate import check_real
     from fplab.distributions import GaussianMixture
 
+    _check_mixture(p0, "p0", dim=1)
+    t = check_real(t, "t")
+    if not 0.0 <= t <= 1.0:
+        msg = f"t must lie in [0, 1] (the path runs from data at 0 to noise at 1), got {t}"
+        raise ValueError(msg)
     a = 1.0 - t
     mu = p0.means[:, 0]
     var = p0.covs[:, 0, 0]
