@@ -249,7 +249,7 @@ def bounded_measurement(
 def cubic_drift_multimodal(tier: str, seed: int) -> ClaimResult:
     from fplab.sdes import CustomSDE
 
-    sde = CustomSDE(lambda x, t: -(x**3), 2**0.5, name="cubic")
+    sde = CustomSDE(lambda x, t: -(x**3), 2**0.5, autonomous=True, name="cubic")
     return modes_measurement(sde, "cubic-drift-multimodal")
 
 

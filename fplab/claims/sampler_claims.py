@@ -482,10 +482,11 @@ def path_excess(p0: Any, n: int, seed: int, n_steps: int = 400) -> tuple[float, 
         def v(y: Any, s: float) -> Any:
             return linear_path_velocity(p0, y, s)
 
+        t_mid, t_end = t - 0.5 * h, max(t - h, 0.0)  # no round-off step below t = 0
         k1 = v(x, t)
-        k2 = v(x - 0.5 * h * k1, t - 0.5 * h)
-        k3 = v(x - 0.5 * h * k2, t - 0.5 * h)
-        k4 = v(x - h * k3, t - h)
+        k2 = v(x - 0.5 * h * k1, t_mid)
+        k3 = v(x - 0.5 * h * k2, t_mid)
+        k4 = v(x - h * k3, t_end)
         step = h * (k1 + 2 * k2 + 2 * k3 + k4) / 6.0
         x = x - step
         length += np.abs(step[:, 0])
