@@ -14,6 +14,7 @@ from fplab.studykinds import (
     guidance,
     mc,
     reverse,
+    score_model,
     workprecision,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "guidance",
     "mc",
     "reverse",
+    "score_model",
     "workprecision",
 ]
