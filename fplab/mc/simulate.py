@@ -327,7 +327,8 @@ def simulate(
     n_steps : int >= 1
         Number of uniform steps h = (t1 - t0)/n_steps.
     method : str
-        A key of ``MC_METHODS``: 'euler-maruyama', 'milstein', 'heun', 'srk' or 'exact'.
+        A key of ``MC_METHODS``: 'euler-maruyama', 'milstein', 'heun', 'heun-frozen-g', 'srk' or
+        'exact'.
     seed : int or numpy Generator
         The result is a function of the seed alone (path p uses streams hashed from (seed, p)):
         the same for any numba thread count, and the same Brownian path for every method.
