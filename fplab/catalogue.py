@@ -16,6 +16,8 @@ _REGISTRIES = [
     ("boundary conditions", "fplab.fd", "BOUNDARIES"),
     ("monte-carlo methods", "fplab.mc", "MC_METHODS"),
     ("reverse samplers", "fplab.reverse", "SAMPLERS"),
+    ("reverse time grids", "fplab.reverse", "TIME_GRIDS"),
+    ("guidance kinds", "fplab.guidance", "GUIDANCE_KINDS"),
     ("metrics", "fplab.metrics", "METRICS"),
     ("study kinds", "fplab.study", "STUDY_KINDS"),
 ]

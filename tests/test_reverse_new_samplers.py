@@ -412,6 +412,7 @@ def test_pinned_sampler_adaptive_sde():
     assert (info.n_steps, info.n_rejected, info.n_score_evals) == (1, 0, 2)
 
 
+@pytest.mark.slow
 def test_adaptive_sde_controls_its_steps_and_keeps_the_law():
     p0 = fp.GaussianMixture([1.0], [[M]], [V])
     score = fp.exact_score(VP, p0)

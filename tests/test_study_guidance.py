@@ -31,6 +31,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_guidance_kind_measures_the_gap_to_the_tilted_target(tmp_path):
     spec = load_study(_write(tmp_path, TINY))
     cache = ResultCache(tmp_path / "cache")

@@ -42,7 +42,7 @@ class SampleInfo:
     method : str
     n_score_evals : int     calls of the score (each on the whole batch)
     n_steps : int           accepted steps
-    n_rejected : int        rejected steps (adaptive solver only)
+    n_rejected : int        rejected steps (adaptive samplers only)
     times : ndarray of float64, shape (m,)   the decreasing time nodes that were stepped through
         (fixed-step methods: the grid, with ``save_at`` times inserted; adaptive: t_start, the
         save times and t_end)
@@ -224,9 +224,9 @@ def sample_reverse(
         Number of steps of the ``time_grid`` from t_start to t_end.  Required (or ``times``)
         except for the adaptive samplers, where it only sets the first trial step.
     method : str
-        A key of ``fplab.reverse.SAMPLERS``: 'euler-maruyama' (default), 'pf-ode-euler',
-        'pf-ode-heun', 'pf-ode-rk4', 'pf-ode-adaptive', 'predictor-corrector', 'ddpm', 'ddim',
-        'dpm-solver-2' (the last three for VP and sub-VP only).
+        A key of ``fplab.reverse.SAMPLERS`` (``fplab list`` shows them with their order and
+        requirements; default 'euler-maruyama').  Samplers whose ``requires`` holds 'vp-family',
+        'vp' or 'linear' apply to VP/sub-VP, VP, or linear SDEs only.
     seed : int or numpy Generator
         Randomness of the stochastic samplers; the result is a function of the seed alone.
     save_at : sequence of float, optional
