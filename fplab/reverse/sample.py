@@ -318,6 +318,7 @@ def sample_reverse(
         raise ValueError(msg)
     # the tolerances' defaults belong to the adaptive sampler (an ODE and an SDE error differ)
     sampler_tol = getattr(sampler, "default_tolerances", (1e-6, 1e-9))
+    churn = _check_churn(s_churn, s_tmin, s_tmax, s_noise)
     ctx = StepContext(
         sde=sde,
         score=_CheckedScore(score, *x.shape),
@@ -329,7 +330,10 @@ def sample_reverse(
         max_steps=check_int(max_steps, "max_steps", minimum=1),
         h_init=None if n_steps is None else (t0 - t1) / n_steps,
         n_steps=n_steps,
-        **_check_churn(s_churn, s_tmin, s_tmax, s_noise),
+        s_churn=churn["s_churn"],
+        s_tmin=churn["s_tmin"],
+        s_tmax=churn["s_tmax"],
+        s_noise=churn["s_noise"],
     )
     rng = as_rng(seed)
     if explicit is not None:

@@ -185,7 +185,7 @@ def run_experiment(options: dict[str, Any]) -> GuidanceResult:
         score = guided_score(sde, p0, cfg.label, w)
         p_tilt = tilted_density(p0, cfg.label, w, grid)
         gap = w2_to(_grid_samples(p_tilt, grid, n, rng), p_cond) if not one_d else None
-        runs = {
+        runs: dict[str, dict[str, Any]] = {
             "pf-ode": {"method": "pf-ode-adaptive", "rtol": cfg.rtol, "atol": cfg.rtol * 1e-3},
             "reverse-sde": {"method": "euler-maruyama", "n_steps": int(cfg.n_steps_sde)},
         }

@@ -212,6 +212,7 @@ def run_experiment(options: dict[str, Any]) -> WorkPrecisionResult:
     for label, name, kw in cfg.variants(sde):
         sampler = SAMPLERS.get(name)
         stochastic = not sampler.deterministic or kw.get("eta", 0.0) > 0.0
+        runs: list[tuple[str, str, dict[str, Any], int]]
         if sampler.adaptive:  # its own steps: one run per tolerance
             runs = [
                 ("adaptive", f"rtol{r:g}", {"rtol": float(r), "atol": float(r) * 1e-3}, i)
