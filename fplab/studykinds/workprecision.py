@@ -13,6 +13,10 @@ n_steps) is run from the same x_T and its error against the exact law p_{t_end} 
   bound of the W2 between the sampler's law and p_{t_end} (the coupling through x_T) with no
   floor; stochastic samplers get the exact-OT W2 to as many exact samples (floor reported).
 
+With n points no error from mass below 1/n can be seen: points within a deterministic
+sampler's pathwise error of the separatrix between modes go to the wrong mode, and once that
+band holds no point the measured error is the bulk error only (a caveat for small W2 levels).
+
 The summary names the cheapest (fewest score evaluations) sampler-and-grid reaching each
 ``thresholds`` value, and the work-precision table gives, per sampler and grid, the score
 evaluations of the smallest tested n_steps that reaches it.  Adaptive samplers run once per
