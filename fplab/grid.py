@@ -327,6 +327,9 @@ def load_grid(path: str | Path) -> Grid:
     except UnicodeDecodeError as err:
         msg = f"{p}: not UTF-8 text (byte {err.start}); a grid file is TOML with lo, hi, n"
         raise ConfigError(msg) from None
+    except ValueError as err:  # e.g. an embedded NUL byte in the path
+        msg = f"path {str(path)!r} is not a usable file name ({err})"
+        raise ValueError(msg) from None
     except OSError as err:
         msg = f"{p}: cannot read grid file ({err.strerror})"
         raise ConfigError(msg) from None

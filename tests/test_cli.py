@@ -198,6 +198,8 @@ def test_non_utf8_spec_and_grid_files_exit_2(repo, capsys):
         fp.load_grid(grid)
     with pytest.raises(TypeError, match=r"path must be a file path.*NoneType"):
         fp.load_grid(None)
+    with pytest.raises(ValueError, match="not a usable file name"):
+        fp.load_grid("a\x00b.toml")
 
 
 def test_study_name_with_mathtext_characters_still_gets_its_figures(repo, capsys):

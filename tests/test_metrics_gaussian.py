@@ -89,3 +89,8 @@ def test_sample_w2_of_huge_samples_is_computed_on_rescaled_samples():
     assert fp.metrics.w2(1e300 * x, 1e300 * y) == pytest.approx(1e300 * ref, rel=1e-12)
     assert fp.metrics.sliced_w2(1e300 * x, 1e300 * y) == pytest.approx(1e300 * ref, rel=1e-12)
     assert fp.metrics.mmd(1e300 * x, 1e300 * y) == pytest.approx(fp.metrics.mmd(x, y), rel=1e-12)
+    # at the top of the float range (rescaling by 2**1024 itself overflowed): W2² = (1.7e308)²/2
+    top = np.array([1.7e308, 0.0])
+    assert fp.metrics.sliced_w2(top, np.array([0.0, 1.0])) == pytest.approx(
+        1.7e308 / np.sqrt(2.0), rel=1e-12
+    )

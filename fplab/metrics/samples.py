@@ -62,7 +62,7 @@ def _unit_scale(xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray,
     top = max(float(np.max(np.abs(xs))), float(np.max(np.abs(ys))))
     if top <= 1e100:
         return xs, ys, 1.0
-    s = 2.0 ** math.frexp(top)[1]
+    s = math.ldexp(1.0, math.frexp(top)[1] - 1)  # top / s in [1, 2); 2**1024 would overflow
     return xs / s, ys / s, s
 
 
