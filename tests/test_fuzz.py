@@ -62,3 +62,15 @@ def test_api_classifier_flags_a_silent_nan_and_an_unnamed_error():
 
     assert classify_api("w2", unnamed, ("x", "y"))[0] == "internal"
     assert classify_api("w2", lambda: [][1], ("x", "y"))[0] == "internal"
+
+
+def test_api_classifier_accepts_an_infinite_kl_only_with_its_support_warning():
+    import numpy as np
+
+    import fplab as fp
+
+    g = fp.Grid.uniform(-4.0, 4.0, 16)
+    q = np.ones(16)
+    q[:8] = 0.0
+    assert classify_api("kl", lambda: fp.metrics.kl(np.ones(16), q, g), ("p", "q"))[0] == "ok"
+    assert classify_api("kl", lambda: float("inf"), ("p", "q"))[0] == "wrong"
