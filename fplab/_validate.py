@@ -168,6 +168,9 @@ def as_samples(x: Any, d: int | None = None, name: str = "x") -> tuple[FloatArra
     elif arr.ndim != 2:
         msg = f"{name} must have shape (n, d) (or (n,) in 1-D), got shape {arr.shape}"
         raise ValueError(msg)
+    if arr.shape[1] == 0:
+        msg = f"{name} has shape {arr.shape}: samples need dimension d >= 1"
+        raise ValueError(msg)
     if d is not None and arr.shape[1] != d:
         msg = f"{name} has dimension {arr.shape[1]} (shape {arr.shape}) but {d} is required"
         raise ValueError(msg)

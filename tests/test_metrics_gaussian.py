@@ -67,10 +67,12 @@ def test_same_dimension_pairs_still_match_the_scalar_closed_forms():
     )
 
 
-def test_sample_metrics_refuse_complex_samples():
+def test_sample_metrics_refuse_complex_and_zero_dimensional_samples():
     x = np.zeros((5, 1))
     with pytest.raises(TypeError, match="x must be real"):
         fp.metrics.w2(x + 1j, x)
+    with pytest.raises(ValueError, match=r"x has shape \(3, 0\): samples need dimension d >= 1"):
+        fp.metrics.sliced_w2(np.zeros((3, 0)), np.zeros((3, 0)))
 
 
 def test_far_apart_gaussians_give_finite_w2_or_a_numerical_error_never_inf():
