@@ -265,8 +265,8 @@ def _envelope(x0: FloatArray, tables: Any, t_span: float) -> tuple[float, float]
     env = math.exp(min(log_env, 700.0))
     rate = (
         float(np.max(np.abs(a), initial=0.0))
-        + 3.0 * float(np.max(np.abs(c), initial=0.0)) * x_scale**2
-    )
+        + 3.0 * float(np.max(np.abs(c), initial=0.0)) * (x_scale * x_scale)  # no float ** 2:
+    )  # it raises OverflowError past 1e154 where the product gives inf
     return env, rate
 
 
@@ -294,7 +294,7 @@ def _check_finite(
     if x0 is not None and tables is not None and entry is not Exact:
         env, rate = _envelope(x0, tables, t_span)
         if rate > 0.0:
-            n_stable = math.ceil(rate * t_span)
+            n_stable = math.ceil(min(rate * t_span, 1e18))
             if n_stable > n_steps:
                 hint = (
                     f"raise n_steps to at least {n_stable} (h <= 1/{rate:.3g} on the start region)"

@@ -170,7 +170,7 @@ class ExperimentKind(StudyKind):
         for tier in TIERS:
             try:
                 cls.from_dict(self.resolve(spec, tier))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, ArithmeticError) as exc:  # int(inf): OverflowError
                 err(
                     "options",
                     f"{exc} (tier {tier})",
