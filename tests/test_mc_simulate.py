@@ -311,6 +311,12 @@ def test_divergence_bound_leaves_legitimately_large_solutions_alone():
     assert np.all(np.isfinite(y)) and np.median(y) > 1e5
 
 
+def test_blow_up_from_a_huge_start_is_a_numerical_error_not_an_overflow_error():
+    # x0 = 1e200: the Jacobian bound 3 x0² overflows; a float ** 2 raised OverflowError
+    with pytest.raises(fp.NumericalError, match="unstable at this step size"):
+        fp.simulate(fp.DoubleWell(), np.array([1e200]), n_steps=3, seed=0)
+
+
 def test_custom_sde_nan_coefficient_is_named_not_called_instability():
     nan_drift = fp.CustomSDE(lambda x, t: np.where(x > 0.5, np.nan, -x), lambda x, t: 0.3)
     with pytest.raises(

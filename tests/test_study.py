@@ -174,6 +174,29 @@ def _shipped(name: str) -> str:
             "problem.params",
             "'theta', 'mu'",
         ),
+        # reverse: t_end = 0 for VP (singular score) and t_start past T
+        (
+            "reverse-samplers-bimodal-1d",
+            "t_end = 1e-3",
+            "t_end = 0.0",
+            "options.t_end",
+            "> 0 for VP",
+        ),
+        (
+            "reverse-samplers-bimodal-1d",
+            "t_end = 1e-3",
+            "t_end = 1e-3\nt_start = 3.0",
+            "options.t_start",
+            "[0, T] = [0, 1]",
+        ),
+        # an experiment kind's own config class: int(-inf) raised OverflowError
+        (
+            "eta-family-vp-1d",
+            "full = [8, 16, 32, 64, 128, 256, 512, 1024]",
+            "full = [8, -inf]",
+            "options",
+            "infinity",
+        ),
     ],
 )
 def test_bad_option_or_case_is_refused_before_anything_runs(
