@@ -9,8 +9,9 @@ fixed small time step and compares space schemes; fd-time refines the time step
 - ``fine``: the same problem solved more finely -- fd-space: on ``reference_factor`` times as many
   cells, interpolated to the coarse centres by cubic splines (interpolation error
   O((dx/reference_factor)^4), far below an O(dx^2) discretisation error); fd-time: on the same grid
-  with Crank–Nicolson at dt_min / ``reference_factor``, which isolates the time error from the
-  space error (both runs share the space discretisation).
+  with Crank–Nicolson at dt_min / ``reference_factor`` (the compared scheme itself when its order
+  is above 2), which isolates the time error from the space error (both runs share the space
+  discretisation).
 
 The error is ``METRICS[measure.metric](p_numerical, p_reference, grid)``.
 """
@@ -49,6 +50,15 @@ def _reference_density(kind: str, sde: Any, p0: Any, grid: Any, t0: float, t1: f
 
         return grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
     return grid.sample_on(sde.stationary_pdf)
+
+
+def _reference_time_scheme(name: str) -> str:
+    """Time scheme of fd-time's fine reference: Crank–Nicolson for schemes of order <= 2 (its
+    error at dt_min / factor is below theirs), the compared scheme itself above (CN's O(dt²)
+    would hide an O(dt⁴) error)."""
+    from fplab.fd import TIME_SCHEMES
+
+    return "crank-nicolson" if TIME_SCHEMES.get(name).order <= 2 else name
 
 
 def _interpolate(fine: Any, fine_grid: Any, grid: Any) -> Any:
@@ -279,7 +289,7 @@ class FDTime(_FDKind):
                 config,
                 grid,
                 dt=config["dt_reference"],
-                time_scheme="crank-nicolson",
+                time_scheme=_reference_time_scheme(config["compare"]),
                 space_scheme=opts["space_scheme"],
             )
         else:
