@@ -258,16 +258,18 @@ class FDTime(_FDKind):
         fits: dict[str, dict[str, Any]],
         config: dict[str, Any],
     ) -> tuple[float | None, str]:
-        """The fine reference is Crank–Nicolson at dt_min / reference_factor for every scheme:
-        Richardson on Crank–Nicolson's own errors when it is compared, else no estimate."""
+        """The fine reference runs at dt_min / reference_factor with ``_reference_time_scheme``
+        (Crank–Nicolson for schemes of order <= 2, the scheme itself above): Richardson on that
+        scheme's own errors when it is compared, else no estimate."""
         if spec.measure["reference"] != "fine":
             return super().reference_error(spec, name, fits, config)
         from fplab.studykinds._common import richardson_estimate
 
-        if "crank-nicolson" not in fits:
-            return None, "fine reference (Crank–Nicolson): no estimate, it is not compared"
+        ref_scheme = _reference_time_scheme(name or "")
+        if ref_scheme not in fits:
+            return None, f"fine reference ({ref_scheme}): no estimate, it is not compared"
         factor = config.get("options", {}).get("reference_factor")
-        return richardson_estimate(fits["crank-nicolson"], factor, "Crank–Nicolson")
+        return richardson_estimate(fits[ref_scheme], factor, ref_scheme)
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.study import build_problem

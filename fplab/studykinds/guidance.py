@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fplab.study import STUDY_KINDS, StudySpec
-from fplab.studykinds._common import new_figure
+from fplab.studykinds._common import legend_outside, method_style, new_figure
 from fplab.studykinds.experiments import ExperimentKind
 
 __all__ = ["GuidanceConfig", "GuidanceStudy", "run_experiment"]
@@ -256,6 +256,62 @@ class GuidanceStudy(ExperimentKind):
         ]
         return out
 
+    bounds: ClassVar[dict[str, tuple[float, str]]] = {
+        "exact-w1": (
+            0.05,
+            "W2 to p(x|y) at w = 1, where the guided score is the exact conditional score: "
+            "t_end blur, converged steps and, for the reverse SDE, the sampling floor of "
+            "n samples (~0.02 at n = 4000)",
+        ),
+        "bias-ratio": (
+            10.0,
+            "W2 to the tilted target at w not in {0, 1} over the same sampler's W2 at w = 1: "
+            "guidance does not sample p(x|y)^w p(x)^(1-w)",
+        ),
+    }
+
+    def claims(self, spec: StudySpec, results: list[Any], summary: dict[str, Any]) -> list[Any]:
+        """At w = 1 each sampler reproduces p(x|y); at other w > 0 it misses the tilted target
+        by far more than that baseline (the guidance bias)."""
+        from fplab.judge import judge_bound
+
+        rows = results[0][1]["rows"] if results else []
+        out = []
+        exact, ratio_bound = self.bound(spec, "exact-w1"), self.bound(spec, "bias-ratio")
+        for sampler in sorted({r["sampler"] for r in rows}):
+            mine = [r for r in rows if r["sampler"] == sampler]
+            at_one = [r for r in mine if r["w"] == 1.0]
+            base = at_one[0]["w2_cond"] if at_one else None
+            out.append(
+                judge_bound(
+                    f"exact-at-w1[{sampler}]",
+                    f"{sampler} with w = 1 (the exact conditional score) samples p(x|y)",
+                    base,
+                    exact,
+                    quantity="W2 to p(x|y)",
+                    why="blur, steps and sampling floor only",
+                )
+            )
+            for r in mine:
+                if r["w"] in (0.0, 1.0):
+                    continue
+                ratio = r["w2_tilted"] / base if base and base > 0 else None
+                out.append(
+                    judge_bound(
+                        f"bias[{sampler}, w={r['w']:g}]",
+                        f"{sampler} with w = {r['w']:g} does not sample the tilted target",
+                        ratio,
+                        ratio_bound,
+                        relation=">=",
+                        quantity="W2 to tilted / W2 at w = 1",
+                        why="far above the exact-score baseline",
+                        note=f"W2 to tilted {r['w2_tilted']:.3g}, baseline {base:.3g}"
+                        if base
+                        else "",
+                    )
+                )
+        return out
+
     def figures(
         self, spec: StudySpec, results: list[Any], summary: dict[str, Any]
     ) -> list[tuple[str, Any]]:
@@ -267,13 +323,29 @@ class GuidanceStudy(ExperimentKind):
         for i, sampler in enumerate(("pf-ode", "reverse-sde")):
             rs = sorted((r for r in rows if r["sampler"] == sampler), key=lambda r: r["w"])
             w = [r["w"] for r in rs]
+            # the samplers' registry styles: pf-ode is pf-ode-adaptive, reverse-sde is EM
+            key = {"pf-ode": "pf-ode-adaptive", "reverse-sde": "euler-maruyama"}[sampler]
+            colour, marker = method_style(key, i)
             ax.plot(
-                w, [r["w2_tilted"] for r in rs], "o-", color=f"C{i}", label=f"{sampler}: tilted"
+                w,
+                [r["w2_tilted"] for r in rs],
+                "-",
+                marker=marker,
+                color=colour,
+                label=f"{sampler}: tilted",
             )
-            ax.plot(w, [r["w2_cond"] for r in rs], "s--", color=f"C{i}", label=f"{sampler}: p(x|y)")
+            ax.plot(
+                w,
+                [r["w2_cond"] for r in rs],
+                "--",
+                marker=marker,
+                mfc="none",
+                color=colour,
+                label=f"{sampler}: p(x|y)",
+            )
         ax.set_xlabel("guidance strength w")
         ax.set_ylabel("W2")
         ax.set_yscale("log")
-        ax.legend(fontsize=8)
+        legend_outside(ax)
         ax.set_title(f"{spec.name}: guided samples vs tilted target and p(x|y)", fontsize=9)
         return [("W2 of guided samples to the tilted target and to p(x|y), per w", fig)]
