@@ -446,5 +446,5 @@ class WorkPrecisionStudy(ExperimentKind):
             ax.set_ylabel("W2 to the exact law")
             legend_outside(ax, fontsize=7)
             ax.set_title(f"{spec.name}: time grid '{grid}'", fontsize=9)
-            figs.append((f"W2 vs score evaluations on the '{grid}' time grid", fig))
+            figs.append((f"work-precision: W2 vs score evaluations on the '{grid}' time grid", fig))
         return figs
