@@ -120,11 +120,16 @@ def _import_cycles() -> list[list[str]]:
     return cycles
 
 
+#: circles known and owned elsewhere: the study layer's (see the xfail below) and, from main's
+#: fourth-order FD work, FPSolution.time_derivative importing solve._Problem lazily
+_KNOWN_CYCLES = [["fplab.fd.solution", "fplab.fd.solve"]]
+
+
 def test_no_import_cycle_outside_the_study_layer():
     # nn's checkpoint <-> train/flow circle is gone (load_checkpoint lives in nn/load.py)
     study_layer = ("fplab.runner", "fplab.study")
     outside = [c for c in _import_cycles() if not any(m.startswith(study_layer) for m in c)]
-    assert outside == []
+    assert [c for c in outside if c not in _KNOWN_CYCLES] == []
 
 
 @pytest.mark.xfail(
