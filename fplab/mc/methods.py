@@ -25,7 +25,7 @@ import numpy as np
 from fplab._registry import Registry
 from fplab.mc import _kernels
 from fplab.sdes.base import SDE
-from fplab.sdes.linear import LinearSDE
+from fplab.sdes.linear import LinearSDE, linear_sde_names
 from fplab.sdes.nonlinear import GBM
 
 __all__ = ["MC_METHODS", "Method"]
@@ -253,7 +253,7 @@ class Exact(Method):
 
     Notes
     -----
-    Linear SDEs (``LinearSDE``: OU, Heat, VP, VE, SubVP): X' = m X + c + √(v/h) ΔW with
+    Linear SDEs (``LinearSDE``, docs/sdes.md): X' = m X + c + √(v/h) ΔW with
     (m, c, v) = ``sde.transition(t, t + h)`` — exact in law for any h, driven by the same ΔW as the
     other methods (common random numbers).  GBM: X' = X exp((μ - σ²/2) h + σ ΔW), the pathwise
     solution, so it equals ``GBM.exact_solution(x0, t1 - t0, W)``.
@@ -267,13 +267,13 @@ class Exact(Method):
         "additive": math.inf,
         "multiplicative": math.inf,
     }
-    requirements = "a closed-form SDE: LinearSDE (OU, Heat, VP, VE, SubVP) or GBM"
+    requirements = "a closed-form SDE: a LinearSDE or GBM"
 
     @classmethod
     def check(cls, sde: SDE, d: int, x_probe: np.ndarray, t0: float) -> None:
         if not isinstance(sde, LinearSDE | GBM):
             msg = (
-                f"method 'exact' needs a closed-form transition (LinearSDE: OU, Heat, VP, VE, SubVP; "
+                f"method 'exact' needs a closed-form transition (LinearSDE: {linear_sde_names()}; "
                 f"or GBM), but {_sde_name(sde)} has none; use method='srk' or 'heun' with small steps"
             )
             raise ValueError(msg)

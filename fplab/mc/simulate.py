@@ -198,7 +198,7 @@ def _run(
             _kernels.run_exact(
                 x0, key, 0, tgrid, sqhf, ratio, em, ec, es, ee, eq, mult, save_steps, out, w_end
             )
-        elif tables is not None and backend == "numba":
+        elif tables is not None and backend == "numba" and entry.code is not None:
             a, b, c, g0, g1 = tables
             _kernels.run_poly(
                 entry.code, x0, key, 0, tgrid, sqhf, ratio, a, b, c, g0, g1, save_steps, out, w_end

@@ -13,6 +13,7 @@ from fplab.studykinds import (
     guidance,
     mc,
     reverse,
+    score_model,
     workprecision,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "guidance",
     "mc",
     "reverse",
+    "score_model",
     "workprecision",
 ]
