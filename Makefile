@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml examples/my-sampler/pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[nn,dask,dev]"
 	$(BIN)/python -m pip install --quiet --no-deps -e examples/my-sampler
+	# compile every cached numba kernel the studies use once, so no study case (and no first
+	# simulate / solve of a session) pays compilation
+	$(BIN)/python -m fplab._warm
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "SubVP": "fplab.sdes",
     "GBM": "fplab.sdes",
     "DoubleWell": "fplab.sdes",
+    "BoundedSDE": "fplab.sdes",
+    "RotatingOU": "fplab.sdes",
     "CustomSDE": "fplab.sdes",
     "LinearSDE": "fplab.sdes",
     # distributions and exact answers

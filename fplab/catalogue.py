@@ -21,6 +21,7 @@ _REGISTRIES = [
     ("guidance kinds", "fplab.guidance", "GUIDANCE_KINDS"),
     ("metrics", "fplab.metrics", "METRICS"),
     ("study kinds", "fplab.study", "STUDY_KINDS"),
+    ("textbook claims (fplab run claims)", "fplab.claims", "CLAIMS"),
 ]
 
 

@@ -25,6 +25,7 @@ PAGE = {
     "guidance kinds": "guidance.md",
     "metrics": "metrics.md",
     "study kinds": "studies.md",
+    "textbook claims (fplab run claims)": "claims.md",
 }
 
 

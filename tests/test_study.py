@@ -134,7 +134,7 @@ def test_find_studies_by_name_and_unknown_name(tmp_path, monkeypatch):
     assert [s.name for s in find_studies(None)] == ["tiny"]
     with pytest.raises(
         ConfigError,
-        match=r"tinny: no such study file \(did you mean 'tiny'\?\); allowed: a path or one of tiny",
+        match=r"no such study file \(did you mean .tiny.\?\); allowed: a path or one of tiny",
     ):
         find_studies(["tinny"])
     with pytest.raises(ConfigError, match="no such study file; allowed"):  # nothing close

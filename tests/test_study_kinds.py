@@ -272,32 +272,6 @@ def test_no_claim_reasons_come_from_the_spec(tmp_path):
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_guidance_claims_exact_at_w1_and_bias_elsewhere():
-    spec = load_study(ROOT / "studies" / "guidance-1d.toml")
-
-    def row(sampler, w, w2_cond, w2_tilted):
-        return {"sampler": sampler, "w": w, "w2_cond": w2_cond, "w2_tilted": w2_tilted}
-
-    rows = [
-        row("pf-ode", 0.0, 1.7, 0.02),  # w = 0 carries no claim (start is p_T(x|y))
-        row("pf-ode", 1.0, 1e-4, 1e-4),
-        row("pf-ode", 2.0, 0.66, 0.63),
-        row("reverse-sde", 1.0, 0.08, 0.08),  # above the 0.05 bound: fails
-        row("reverse-sde", 4.0, 0.59, 0.56),  # 0.56 / 0.08 = 7 < 10: fails
-    ]
-    claims = {v.claim: v for v in spec.kind_obj.claims(spec, [(None, {"rows": rows})], {})}
-    assert sorted(claims) == [
-        "bias[pf-ode, w=2]",
-        "bias[reverse-sde, w=4]",
-        "exact-at-w1[pf-ode]",
-        "exact-at-w1[reverse-sde]",
-    ]
-    assert claims["exact-at-w1[pf-ode]"].verdict == "pass"
-    assert claims["bias[pf-ode, w=2]"].measured == pytest.approx(0.63 / 1e-4)
-    assert claims["exact-at-w1[reverse-sde]"].verdict == "fail"
-    assert claims["bias[reverse-sde, w=4]"].verdict == "fail"
-
-
 def test_work_precision_claims_convergence_on_the_best_grid():
     spec = load_study(ROOT / "studies" / "work-precision-vp-1d.toml")
 

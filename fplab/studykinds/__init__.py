@@ -6,6 +6,7 @@ ConfigError -- while ``fplab list`` and the other studies keep working.
 """
 
 from fplab.studykinds import (
+    claims,
     ddpm_chain,
     em_law,
     experiments,
@@ -18,6 +19,7 @@ from fplab.studykinds import (
 )
 
 __all__ = [
+    "claims",
     "ddpm_chain",
     "em_law",
     "experiments",
