@@ -381,3 +381,347 @@ def test_audit_tilted_density_is_normalised_product(w: float) -> None:
     got = fp.tilted_density(p0, "cat", w, grid)
     assert got.sum() * dx == pytest.approx(1.0, abs=1e-12)
     np.testing.assert_allclose(got, q, rtol=1e-8, atol=1e-12 * q.max())
+
+
+def _edm_reference_y(levels, y, n, seed, s_churn=40.0, s_tmin=0.05, s_tmax=50.0, s_noise=1.0):
+    """Karras Alg. 2 in y = (x - c)/α, where p̃(y; ς) = Σ w N(m, C + ς²) whatever the SDE."""
+    rng = np.random.default_rng(seed)
+    for i in range(len(levels) - 1):
+        si, sn = levels[i], levels[i + 1]
+        gamma = min(s_churn / n, math.sqrt(2) - 1) if s_tmin <= si <= s_tmax else 0.0
+        sh = si * (1 + gamma)
+        eps = s_noise * rng.standard_normal((y.size, 1))[:, 0] if gamma > 0 else 0.0
+        yh = y + math.sqrt(sh**2 - si**2) * eps
+        d = -sh * mixture_score(yh, 1.0, sh)
+        yn = yh + (sn - sh) * d
+        d2 = -sn * mixture_score(yn, 1.0, sn)
+        y = yh + (sn - sh) * 0.5 * (d + d2)
+    return y
+
+
+def _ou_coefficients(theta, mu, sigma, t):
+    a = math.exp(-theta * t)
+    return a, (1 - a) * mu, sigma * math.sqrt((1 - a * a) / (2 * theta))
+
+
+@pytest.mark.parametrize(
+    ("label", "times", "kw"),
+    [
+        ("vp", [0.5, 0.3, 0.1], {}),
+        ("vp-cosine", [0.6, 0.4, 0.05], {"s_tmax": 2.0, "s_noise": 1.1}),
+        ("subvp", [0.5, 0.3, 0.1], {"s_churn": 0.5}),
+        ("ou-mu", [1.0, 0.6, 0.2], {"s_tmin": 0.5}),
+    ],
+)
+def test_audit_edm_stochastic_in_scaled_variable(label, times, kw) -> None:
+    """EDM on SDEs with α ≠ 1 and c ≠ 0: the y-trajectory is Alg. 2 on Σ w N(m, C + ς²)."""
+    if label == "ou-mu":
+        sde = fp.OU(theta=1.3, mu=0.7, sigma=0.9)
+        coef = lambda t: _ou_coefficients(1.3, 0.7, 0.9, t)  # noqa: E731
+    else:
+        sde = sde_of(label)
+        coef = lambda t: (alpha_sigma(label, t)[0], 0.0, alpha_sigma(label, t)[1])  # noqa: E731
+    got = fp.sample_reverse(
+        sde,
+        fp.exact_score(sde, p0_1d()),
+        X.copy(),
+        times=times,
+        method="edm-stochastic",
+        seed=9,
+        **kw,
+    )
+    levels = [coef(t)[2] / coef(t)[0] for t in times]
+    (a0, c0, _), (an, cn, _) = coef(times[0]), coef(times[-1])
+    y = _edm_reference_y(levels, (X - c0) / a0, len(times) - 1, 9, **kw)
+    np.testing.assert_allclose(got, an * y + cn, rtol=0, atol=1e-12)
+
+
+# -- bad inputs -----------------------------------------------------------------------------------
+def _bad_calls():
+    p0 = p0_1d(labels=["a", "b"])
+    vp, ve = fp.VP(), fp.VE()
+    sc, scve = fp.exact_score(vp, p0), fp.exact_score(ve, p0)
+    x = np.zeros(3)
+    rev = fp.sample_reverse
+    return [
+        ("time_grid", lambda: rev(vp, sc, x, n_steps=3, time_grid="karas")),
+        ("rho", lambda: rev(vp, sc, x, n_steps=3, time_grid="karras", grid_options={"rho": 0})),
+        ("rho", lambda: rev(vp, sc, x, n_steps=3, time_grid="karras", grid_options={"rho": -1.0})),
+        ("decreasing", lambda: rev(vp, sc, x, times=[0.1, 0.5])),
+        ("decreasing", lambda: rev(vp, sc, x, times=[0.5, 0.5, 0.1])),
+        ("horizon", lambda: rev(vp, sc, x, times=[1.5, 0.5])),
+        ("t_end", lambda: rev(vp, sc, x, times=[0.5, 0.0])),
+        ("finite", lambda: rev(vp, sc, x, times=[0.5, float("nan")])),
+        ("eta", lambda: rev(vp, sc, x, n_steps=2, method="eta-family", eta=1.5)),
+        ("eta", lambda: rev(vp, sc, x, n_steps=2, method="eta-family", eta=-0.1)),
+        ("dpm-solver-3", lambda: rev(ve, scve, x, n_steps=2, method="dpm-solver-3")),
+        ("dpm-solver-pp-2m", lambda: rev(ve, scve, x, n_steps=2, method="dpm-solver-pp-2m")),
+        ("ddpm-chain", lambda: rev(fp.SubVP(), sc, x, n_steps=2, method="ddpm-chain")),
+        ("s_churn", lambda: rev(ve, scve, x, n_steps=2, method="edm-stochastic", s_churn=-1)),
+        ("label", lambda: fp.guided_score(vp, p0, "c", 1.0)),
+        ("label", lambda: fp.exact_score(vp, p0, label="c")),
+        ("w must be", lambda: fp.guided_score(vp, p0, "a", -0.5)),
+        ("kind", lambda: fp.guided_score(vp, p0, "a", 1.0, kind="cgf")),
+        ("threads", lambda: fp.simulate(fp.OU(), x, n_steps=2, threads=0)),
+        (
+            "threads",
+            lambda: fp.solve_fokker_planck(
+                fp.OU(), p0, fp.Grid.uniform(-5.0, 5.0, 50), 0.1, threads=0
+            ),
+        ),
+        (
+            "6 cells",
+            lambda: fp.solve_fokker_planck(
+                fp.Heat(), p0, fp.Grid.uniform(-5.0, 5.0, 5), 0.1, space_scheme="fv4"
+            ),
+        ),
+        (
+            "bc",
+            lambda: fp.solve_fokker_planck(
+                fp.Heat(),
+                p0,
+                fp.Grid.uniform(-5.0, 5.0, 50),
+                0.1,
+                space_scheme="fv4",
+                bc="dirichlet",
+            ),
+        ),
+        (
+            "bc",
+            lambda: fp.solve_fokker_planck(
+                fp.Heat(),
+                p0,
+                fp.Grid.uniform(-5.0, 5.0, 50),
+                0.1,
+                space_scheme="fv4",
+                bc="periodic",
+            ),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("k", range(len(_bad_calls())))
+def test_audit_bad_inputs_raise_clear_errors(k: int) -> None:
+    match, call = _bad_calls()[k]
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# -- fv4, sdirk4, cell averages, grid score -------------------------------------------------------
+def _exact_1d(name: str, t: float):
+    """(α², added variance) of the 1-D OU (θ = 1, σ = √2) and VP marginals."""
+    if name == "ou":
+        a = math.exp(-t)
+        return a, 1 - a * a
+    a = alpha_sigma("vp", t)[0]
+    return a, 1 - a * a
+
+
+def _mix_pdf(x, a, s2, d2=False):
+    from scipy.stats import norm
+
+    out = 0.0
+    for w, m, c in zip(W, M, C, strict=True):
+        v = a * a * c + s2
+        z = x - a * m
+        pdf = w * norm.pdf(x, a * m, math.sqrt(v))
+        out = out + (pdf * (z * z / v**2 - 1 / v) if d2 else pdf)
+    return out
+
+
+@pytest.mark.parametrize(("name", "t_final"), [("ou", 1.0), ("vp", 0.5)])
+def test_audit_fv4_point_values_converge_at_fourth_order(name: str, t_final: float) -> None:
+    """fv4 + sdirk4 (dt = T/200: time error ~1e-11, below the finest space error 3e-8)."""
+    sde = fp.OU() if name == "ou" else fp.VP()
+    hs, errs = [], []
+    for n in (64, 128, 256, 512):
+        grid = fp.Grid.uniform(-8.0, 8.0, n)
+        sol = fp.solve_fokker_planck(
+            sde, p0_1d(), grid, t_final, dt=t_final / 200, space_scheme="fv4", time_scheme="sdirk4"
+        )
+        h = 16.0 / n
+        exact = _mix_pdf(grid.axes[0], *_exact_1d(name, t_final))
+        errs.append(np.sum(np.abs(sol.density - exact)) * h)
+        hs.append(h)
+        # zero flux: mass is conserved up to the round-off of the banded solves; measured drifts
+        # have random sign, 1e-14 … 5e-12 over n = 128 … 2048 and 50 … 800 steps
+        assert np.all(np.abs(np.asarray(sol.mass()) - sol.mass()[0]) < 2e-11)
+        # averages minus point values = h²/24 p'' + O(h⁴): relative misfit O(h²) (1.6e-2 at n = 64)
+        pred = h * h / 24 * _mix_pdf(grid.axes[0], *_exact_1d(name, t_final), d2=True)
+        diff = sol.cell_averages[-1] - sol.density
+        assert np.sum(np.abs(diff - pred)) / np.sum(np.abs(pred)) < 1.2 * (h / 0.25) ** 2 * 1.6e-2
+    fit = fp.observed_order(hs, errs)
+    # measured 3.983 [3.952, 4.015] (OU) and 3.992 [3.983, 4.001] (VP); 4 must be in reach
+    assert fit.ci[0] - 0.1 <= 4.0 <= fit.ci[1] + 0.1, fit
+
+
+SDIRK4_A = np.array(
+    [
+        [1 / 4, 0, 0, 0, 0],
+        [1 / 2, 1 / 4, 0, 0, 0],
+        [17 / 50, -1 / 25, 1 / 4, 0, 0],
+        [371 / 1360, -137 / 2720, 15 / 544, 1 / 4, 0],
+        [25 / 24, -49 / 48, 125 / 16, -85 / 12, 1 / 4],
+    ]
+)  # Hairer & Wanner II, Table IV.6.5; stiffly accurate (b = last row)
+
+
+def _sdirk4_r(z: float) -> float:
+    """Stability function R(z) = 1 + z bᵀ (I - zA)⁻¹ 1."""
+    return 1 + z * SDIRK4_A[-1] @ np.linalg.solve(np.eye(5) - z * SDIRK4_A, np.ones(5))
+
+
+@pytest.mark.parametrize("dt", [0.01, 0.1])
+def test_audit_sdirk4_step_multiplies_each_heat_mode_by_its_stability_function(dt: float) -> None:
+    """Central differences + Dirichlet: sin(kπx) on [0, 1] are eigenvectors, λ = -4D/h² sin²(kπ/2n)."""
+    d_coef, n = 0.5, 40
+    grid = fp.Grid.uniform(0.0, 1.0, n)
+    x = grid.axes[0]
+    modes = {k: np.sin(k * np.pi * x) for k in (1, 3, 10)}
+    amp = {1: 3.0, 3: 1.0, 10: 0.5}  # positive sum (p0 must be a density)
+    p0 = sum(amp[k] * modes[k] for k in modes)
+    sol = fp.solve_fokker_planck(
+        fp.Heat(d_coef),
+        p0,
+        grid,
+        dt,
+        dt=dt,
+        space_scheme="central",
+        time_scheme="sdirk4",
+        bc="dirichlet",
+    )
+    lam = {k: -4 * d_coef * n * n * math.sin(k * math.pi / (2 * n)) ** 2 for k in modes}
+    want = sum(amp[k] * _sdirk4_r(dt * lam[k]) * modes[k] for k in modes)
+    np.testing.assert_allclose(sol.density, want, rtol=0, atol=1e-13)
+
+
+def test_audit_sdirk4_time_order_on_vp() -> None:
+    """Measured 3.938 [3.890, 3.985] (errors 1.2e-4 … 3.2e-8) against dt = T/256."""
+    grid = fp.Grid.uniform(-8.0, 8.0, 256)
+    kw = {"space_scheme": "fv4", "time_scheme": "sdirk4"}
+    ref = fp.solve_fokker_planck(fp.VP(), p0_1d(), grid, 0.5, dt=0.5 / 256, **kw).density
+    dts, errs = [], []
+    for k in (4, 8, 16, 32):
+        p = fp.solve_fokker_planck(fp.VP(), p0_1d(), grid, 0.5, dt=0.5 / k, **kw).density
+        errs.append(np.sum(np.abs(p - ref)) * 16 / 256)
+        dts.append(0.5 / k)
+    fit = fp.observed_order(dts, errs)
+    assert fit.ci[0] - 0.15 <= 4.0 <= fit.ci[1] + 0.15, fit
+
+
+def test_audit_grid_score_of_fv4_is_fourth_order_at_and_between_saves() -> None:
+    """Max error on |x| <= 3 at a save (t = 0.5) and midway (0.55): 3.3e-3 … 8e-7, slopes ≈ 4."""
+    xq = np.linspace(-3, 3, 61)
+    hs, node, mid = [], [], []
+    for n in (64, 128, 256, 512):
+        grid = fp.Grid.uniform(-8.0, 8.0, n)
+        sol = fp.solve_fokker_planck(
+            fp.OU(),
+            p0_1d(),
+            grid,
+            1.0,
+            dt=0.01,
+            space_scheme="fv4",
+            time_scheme="sdirk4",
+            save_at=np.linspace(0.2, 1.0, 9),
+        )
+        gs = fp.grid_score(sol)
+        for t, out in ((0.5, node), (0.55, mid)):
+            a, s2 = _exact_1d("ou", t)
+            out.append(
+                np.max(np.abs(gs(xq[:, None], t)[:, 0] - mixture_score(xq, a, math.sqrt(s2))))
+            )
+        hs.append(16.0 / n)
+    for errs in (node, mid):
+        fit = fp.observed_order(hs, errs)
+        assert fit.ci[0] - 0.2 <= 4.0 <= fit.ci[1] + 0.2, fit
+
+
+def test_audit_richardson_estimate_matches_true_error_of_averages() -> None:
+    from scipy.stats import norm
+
+    kw = {"space_scheme": "fv4", "time_scheme": "sdirk4", "dt": 0.01}
+    s1 = fp.solve_fokker_planck(fp.OU(), p0_1d(), fp.Grid.uniform(-8.0, 8.0, 64), 1.0, **kw)
+    g2 = fp.Grid.uniform(-8.0, 8.0, 128)
+    s2 = fp.solve_fokker_planck(fp.OU(), p0_1d(), g2, 1.0, **kw)
+    a, v = _exact_1d("ou", 1.0)
+    h = 16 / 128
+    x = g2.axes[0]
+    cdf = lambda u: sum(  # noqa: E731
+        w * norm.cdf(u, a * m, math.sqrt(a * a * c + v)) for w, m, c in zip(W, M, C, strict=True)
+    )
+    true = np.sum(np.abs(s2.cell_averages[-1] - (cdf(x + h / 2) - cdf(x - h / 2)) / h)) * h
+    est = fp.fd.richardson_estimate(s1, s2).error
+    # measured 1.049e-5 against 1.074e-5: an asymptotic estimate at 64/128 cells, within 10%
+    assert est == pytest.approx(true, rel=0.1)
+
+
+# -- new SDEs and MC method -----------------------------------------------------------------------
+def test_audit_bounded_sde_stationary_law_is_half_sech_squared() -> None:
+    sde = fp.BoundedSDE()
+    xx = np.linspace(-6, 6, 25)
+    np.testing.assert_allclose(sde.stationary_pdf(xx), 0.5 / np.cosh(xx) ** 2, rtol=1e-13)
+    assert sde.stationary_mass_outside(1.0) == pytest.approx(1 - math.tanh(1.0), abs=1e-12)
+    # the fv4 solve relaxes to it from N(2, 0.2): L1 8.1e-7 at t = 30 on 480 cells of [-12, 12]
+    grid = fp.Grid.uniform(-12.0, 12.0, 480)
+    p0 = fp.GaussianMixture([1.0], [[2.0]], [[[0.2]]])
+    sol = fp.solve_fokker_planck(
+        sde, p0, grid, 30.0, dt=0.05, space_scheme="fv4", time_scheme="sdirk4"
+    )
+    x = grid.axes[0]
+    assert np.sum(np.abs(sol.density - 0.5 / np.cosh(x) ** 2)) * 0.05 < 5e-6
+    # ±1 are cell faces, so the sum of cell averages is the exact integral over |x| > 1
+    outside = np.sum(sol.cell_averages[-1][np.abs(x) > 1]) * 0.05
+    assert outside == pytest.approx(1 - math.tanh(1.0), abs=5e-6)
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.5])
+def test_audit_bounded_sde_normalisation_for_other_noise(sigma: float) -> None:
+    from scipy import integrate
+
+    z = integrate.quad(lambda u: math.exp(-2 / sigma**2 * math.log(math.cosh(u))), -40, 40)[0]
+    got = fp.BoundedSDE(sigma).stationary_pdf(np.array([0.3, -1.7]))
+    np.testing.assert_allclose(got * z, np.cosh([0.3, -1.7]) ** (-2 / sigma**2), rtol=1e-9)
+
+
+def test_audit_rotating_ou_flux_and_rotating_mean() -> None:
+    th, om, sg = 1.0, 2.0, 1.0
+    sde = fp.RotatingOU(th, om, sg)
+    xs = np.array([[0.3, -0.7], [1.2, 0.4]])
+    p, e = sde.stationary_pdf, 1e-6
+    ex, ey = np.array([e, 0.0]), np.array([0.0, e])
+    grad = np.stack([(p(xs + ex) - p(xs - ex)) / (2 * e), (p(xs + ey) - p(xs - ey)) / (2 * e)], 1)
+    f = -th * xs + om * np.stack([-xs[:, 1], xs[:, 0]], 1)
+    # central difference of p: O(e²) truncation + 1e-16/e round-off ≈ 1e-10
+    np.testing.assert_allclose(
+        sde.stationary_flux(xs), f * p(xs)[:, None] - 0.5 * sg**2 * grad, atol=1e-9
+    )
+    assert np.max(np.abs(sde.stationary_flux(xs))) > 0.05
+    # MC: E X_t = e^{-θt} R(ωt) m0 (measured deviation 0.8σ and 0.9σ of 4e4 paths)
+    t1, m0, n = 0.7, np.array([2.0, 0.0]), 40_000
+    x = fp.simulate(sde, np.tile(m0, (n, 1)), t1=t1, n_steps=200, method="heun", seed=3)
+    rot = np.array(
+        [[math.cos(om * t1), -math.sin(om * t1)], [math.sin(om * t1), math.cos(om * t1)]]
+    )
+    se = math.sqrt(sg**2 / (2 * th) * (1 - math.exp(-2 * th * t1)) / n)
+    np.testing.assert_allclose(x.mean(0), math.exp(-th * t1) * rot @ m0, atol=4 * se)
+
+
+@pytest.mark.parametrize("label", ["vp", "bounded"])
+def test_audit_heun_frozen_g_step_with_noise_backed_out_of_euler(label: str) -> None:
+    """Same seed, same ΔW: recover ΔW from one EM step, then X' = X + ½(f(X) + f(Ῡ))h + g(t_n)ΔW."""
+    x0, t0, h = np.linspace(-2, 2, 9), 0.3, 0.05
+    if label == "vp":
+        sde, g = fp.VP(), math.sqrt(B0 + t0 * (B1 - B0))
+        f = lambda x, t: -0.5 * (B0 + t * (B1 - B0)) * x  # noqa: E731
+    else:
+        sde, g = fp.BoundedSDE(0.8), 0.8
+        f = lambda x, t: -np.tanh(x)  # noqa: E731
+    kw = {"t0": t0, "t1": t0 + h, "n_steps": 1, "seed": 4}
+    em = fp.simulate(sde, x0, method="euler-maruyama", **kw)
+    dw = (em - x0 - f(x0, t0) * h) / g
+    got = fp.simulate(sde, x0, method="heun-frozen-g", **kw)
+    ybar = x0 + f(x0, t0) * h + g * dw
+    np.testing.assert_allclose(
+        got, x0 + 0.5 * (f(x0, t0) + f(ybar, t0 + h)) * h + g * dw, rtol=0, atol=1e-14
+    )
