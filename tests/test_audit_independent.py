@@ -725,3 +725,18 @@ def test_audit_heun_frozen_g_step_with_noise_backed_out_of_euler(label: str) -> 
     np.testing.assert_allclose(
         got, x0 + 0.5 * (f(x0, t0) + f(ybar, t0 + h)) * h + g * dw, rtol=0, atol=1e-14
     )
+
+
+@pytest.mark.parametrize("name", ["vp", "ve", "ou"])
+def test_audit_classifier_guidance_is_finite_where_the_label_underflows(name: str) -> None:
+    """Regression: narrow components at small t made every r_k of the label underflow to 0, and
+    the classifier direction normalised 0/0 = NaN (VP, VE, OU at t = 1e-3; OU also at 1e-2)."""
+    sde = fp.OU() if name == "ou" else sde_of(name)
+    p0 = fp.GaussianMixture([0.4, 0.6], [[-2.0], [1.5]], [[[1e-3]], [[1e-3]]], labels=["a", "b"])
+    x = np.array([[-2.0], [1.5], [1.4]])
+    for t in (1e-3, 1e-2):
+        cfg = fp.guided_score(sde, p0, "a", 2.0, kind="cfg")(x, t)
+        clf = fp.guided_score(sde, p0, "a", 2.0, kind="classifier")(x, t)
+        assert np.all(np.isfinite(clf))
+        # scores reach 7e3 here: relative round-off of the two routes ~1e-15 · |s|
+        np.testing.assert_allclose(clf, cfg, rtol=1e-12, atol=1e-9)
