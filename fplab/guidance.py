@@ -98,6 +98,8 @@ def _check_guidance(p0: Any, label: Any, w: Any) -> tuple[Any, float]:
         msg = f"p0 must be a labelled fp.GaussianMixture, got {type(p0).__name__}"
         raise TypeError(msg)
     label = p0.check_label(label)
+    # p(x | y) is undefined when p(y) = 0; tilted_logpdf would return 0·(-inf) = NaN silently
+    p0.conditional(label)
     wv = check_real(w, "w")
     if wv < 0.0:
         msg = (

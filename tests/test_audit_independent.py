@@ -740,3 +740,13 @@ def test_audit_classifier_guidance_is_finite_where_the_label_underflows(name: st
         assert np.all(np.isfinite(clf))
         # scores reach 7e3 here: relative round-off of the two routes ~1e-15 · |s|
         np.testing.assert_allclose(clf, cfg, rtol=1e-12, atol=1e-9)
+
+
+def test_audit_zero_weight_label_is_refused_by_tilted_density() -> None:
+    """Regression: a label of total weight 0 gave an all-NaN tilted density (even at w = 0)."""
+    p0 = fp.GaussianMixture([1.0, 0.0], [[-2.0], [1.5]], [[[0.5]], [[0.3]]], labels=["a", "b"])
+    grid = fp.Grid.uniform(-6.0, 6.0, 50)
+    for w in (0.0, 0.5):
+        with pytest.raises(ValueError, match="label='b' has zero total weight"):
+            fp.tilted_density(p0, "b", w, grid)
+    assert np.all(np.isfinite(fp.tilted_density(p0, "a", 0.5, grid)))
