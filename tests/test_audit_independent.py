@@ -9,6 +9,7 @@ size comes from.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -750,3 +751,77 @@ def test_audit_zero_weight_label_is_refused_by_tilted_density() -> None:
         with pytest.raises(ValueError, match="label='b' has zero total weight"):
             fp.tilted_density(p0, "b", w, grid)
     assert np.all(np.isfinite(fp.tilted_density(p0, "a", 0.5, grid)))
+
+
+def test_audit_new_samplers_in_two_dimensions() -> None:
+    """dpm-solver-pp-2m and edm-stochastic on a 2-D VP mixture: the same formulas per sample."""
+    sde = fp.VP()
+    p0 = fp.GaussianMixture(W3, M3, C3)
+    x_t = XY[:10].copy()
+    times = [0.7, 0.45, 0.2, 0.05]
+
+    def sc(x, u):
+        return _gm_score_2d(x, *alpha_sigma("vp", u), W3, M3, C3)
+
+    lam = lambda u: math.log(alpha_sigma("vp", u)[0] / alpha_sigma("vp", u)[1])  # noqa: E731
+    x, prev = x_t.copy(), None
+    for t, s in itertools.pairwise(times):
+        (a_t, g_t), (a_s, g_s) = alpha_sigma("vp", t), alpha_sigma("vp", s)
+        h = lam(s) - lam(t)
+        cur = (x + g_t**2 * sc(x, t)) / a_t
+        d = cur if prev is None else (1 + h / (2 * prev[1])) * cur - h / (2 * prev[1]) * prev[0]
+        prev = (cur, h)
+        x = g_s / g_t * x - a_s * math.expm1(-h) * d
+    got = fp.sample_reverse(
+        sde, fp.exact_score(sde, p0), x_t, times=times, method="dpm-solver-pp-2m"
+    )
+    np.testing.assert_allclose(got, x, rtol=0, atol=1e-11)
+
+    rng = np.random.default_rng(2)
+    a0 = alpha_sigma("vp", times[0])[0]
+    lev = [alpha_sigma("vp", u)[1] / alpha_sigma("vp", u)[0] for u in times]
+    y = x_t / a0
+    for si, sn in itertools.pairwise(lev):
+        sh = si * math.sqrt(2)  # γ = min(40/3, √2 - 1)
+        yh = y + math.sqrt(sh**2 - si**2) * rng.standard_normal(y.shape)
+        d = -sh * _gm_score_2d(yh, 1.0, sh, W3, M3, C3)
+        yn = yh + (sn - sh) * d
+        y = yh + (sn - sh) * 0.5 * (d - sn * _gm_score_2d(yn, 1.0, sn, W3, M3, C3))
+    got = fp.sample_reverse(
+        sde, fp.exact_score(sde, p0), x_t, times=times, method="edm-stochastic", seed=2
+    )
+    np.testing.assert_allclose(got, alpha_sigma("vp", times[-1])[0] * y, rtol=0, atol=1e-11)
+
+
+def test_audit_adaptive_sde_accepted_step_is_stochastic_improved_euler() -> None:
+    """Jolicoeur-Martineau et al. (2021) Alg. 1: x'' = ½(x' + x̃); loose tolerances accept the first
+    trial step, which spans [t_end, t_start] when n_steps = 1."""
+    t, s = 0.5, 0.45
+    sde = fp.VP()
+    z = np.random.default_rng(8).standard_normal((X.size, 1))[:, 0]
+    sc = score_of("vp")
+
+    def rev(x, u):  # reverse drift f - g² s, and g, for VP
+        beta = B0 + u * (B1 - B0)
+        return -0.5 * beta * x - beta * sc(x, u), math.sqrt(beta)
+
+    h = t - s
+    b1, g1 = rev(X, t)
+    x1 = X - h * b1 + math.sqrt(h) * g1 * z
+    b2, g2 = rev(x1, s)
+    ref = 0.5 * (x1 + X - h * b2 + math.sqrt(h) * g2 * z)
+    got, info = fp.sample_reverse(
+        sde,
+        fp.exact_score(sde, p0_1d()),
+        X.copy(),
+        t_start=t,
+        t_end=s,
+        n_steps=1,
+        method="adaptive-sde",
+        rtol=10.0,
+        atol=10.0,
+        seed=8,
+        return_info=True,
+    )
+    assert info.n_rejected == 0 and info.n_steps == 1
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
