@@ -9,7 +9,8 @@ declares
     options : dict           the keys it accepts in ``grid_options`` with their defaults
 
 Noise-level grids are laid out in ς = σ_t/α_t = e^{-λ_t} (the noise-to-signal ratio: σ itself
-for VE and heat, σ/α for VP, sub-VP and OU) and mapped back to t by bracketed root finding on
+for VE and heat, σ/α for VP, sub-VP and OU; α_t, σ_t from t = 0, so for VE ς = √(σ(t)² - σ_min²),
+not ``sde.sigma(t)``) and mapped back to t by bracketed root finding on
 the monotone ς(t); the end nodes are t_start and t_end themselves, so a grid never leaves the
 requested interval.
 """
