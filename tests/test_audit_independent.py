@@ -825,3 +825,17 @@ def test_audit_adaptive_sde_accepted_step_is_stochastic_improved_euler() -> None
     )
     assert info.n_rejected == 0 and info.n_steps == 1
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["vp", "ve"])
+def test_audit_karras_grid_with_small_rho_does_not_overflow(name: str) -> None:
+    """Regression: ς_max^{1/ρ} overflowed (OverflowError) for ρ = 1e-3; eq. 5 with ς_max factored
+    out is the same grid and stays finite."""
+    n, rho = 8, 1e-3
+    nodes = _nodes(name, "karras", n, 1.0, 1e-3, rho=rho)
+    assert nodes[0] == 1.0 and nodes[-1] == 1e-3 and np.all(np.diff(nodes) < 0)
+    top, bottom = _level(name, 1.0), _level(name, 1e-3)
+    u = np.arange(1, n) / n
+    want = top * ((1 - u) + u * (bottom / top) ** (1 / rho)) ** rho
+    got = np.array([_level(name, float(t)) for t in nodes[1:-1]])
+    np.testing.assert_allclose(got, want, rtol=1e-9)
