@@ -16,6 +16,7 @@ import numpy as np
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_real, reject_complex, restore_shape
 from fplab.distributions import GaussianMixture, LogNormalMixture
+from fplab.errors import NumericalError
 from fplab.sdes.base import SDE
 from fplab.sdes.linear import LinearSDE, linear_sde_names
 from fplab.sdes.nonlinear import GBM
@@ -30,6 +31,16 @@ def _unsupported(sde: Any, p0: Any) -> str:
         f"exact_marginal covers linear SDEs ({linear_sde_names()}) with a GaussianMixture and GBM "
         "with a LogNormalMixture; use fp.solve_fokker_planck for a grid solution"
     )
+
+
+def _check_law_finite(means: Any, covs: Any, t: float) -> None:
+    """NumericalError when the exact law at ``t`` overflows float64 (e.g. Heat at t = 1e308)."""
+    if not (np.all(np.isfinite(means)) and np.all(np.isfinite(covs))):
+        msg = (
+            f"the exact law at t={t:g} overflows float64 (its mean or variance is beyond 1e308); "
+            "ask for a smaller t"
+        )
+        raise NumericalError(msg)
 
 
 def _as_initial_law(p0: Any) -> Any:
@@ -110,6 +121,7 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
             sde.check_dim(p0.shape[0], "p0")
             m, c, v = sde.transition(t0, t)
             d = p0.shape[0]
+            _check_law_finite(np.array([m, v, *np.atleast_1d(c)]), np.array([v]), t)
             if not v > 0.0:
                 msg = (
                     f"t={t:g} is too close to t0={t0:g} for the point start p0: its variance "
@@ -128,8 +140,10 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
         sde.check_dim(p0.dim, "p0")
         m, c, v = sde.transition(t0, t)
         d = p0.dim
-        means = m * p0.means + np.broadcast_to(c, (d,))
-        covs = m * m * p0.covs + v * np.eye(d)[None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            means = m * p0.means + np.broadcast_to(c, (d,))
+            covs = m * m * p0.covs + v * np.eye(d)[None]
+        _check_law_finite(means, covs, t)
         return GaussianMixture(p0.weights, means, covs, labels=p0.labels)
     if isinstance(sde, GBM) and isinstance(p0, LogNormalMixture):
         dt = t - t0

@@ -155,3 +155,11 @@ def test_point_and_scipy_initial_laws():
     assert pt.mean()[0] == pytest.approx(1.5 * np.exp(0.1), rel=1e-13)
     with pytest.raises(ValueError, match="t > t0"):
         fp.exact_marginal(ou, 2.0, 0.0)
+
+
+def test_exact_law_that_overflows_float64_is_a_numerical_error():
+    # Heat from N(0, 1) at t = 1e308: variance 1 + 2 t overflows; it was a ValueError naming covs
+    p0 = fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
+    for start in (p0, 0.5):
+        with pytest.raises(fp.NumericalError, match=r"law at t=1e\+308 overflows float64"):
+            fp.exact_marginal(fp.Heat(), start, 1e308)
