@@ -96,3 +96,14 @@ def test_sample_w2_of_huge_samples_is_computed_on_rescaled_samples():
     assert fp.metrics.sliced_w2(top, np.array([0.0, 1.0])) == pytest.approx(
         1.7e308 / np.sqrt(2.0), rel=1e-12
     )
+
+
+def test_covariances_near_the_float_limit_give_a_result_or_a_numerical_error():
+    # identical Gaussians with a variance of 1.7e308: every divergence is 0 (halving before
+    # adding keeps C̄ finite); a sum that must overflow is a NumericalError, not scipy's
+    # "array must not contain infs or NaNs"
+    big = 1.7e308 * np.eye(2)
+    assert fp.metrics.kl_gaussian([0, 0], big, [0, 0], big) == pytest.approx(0.0, abs=1e-12)
+    assert fp.metrics.hellinger_gaussian([0, 0], big, [0, 0], big) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(fp.NumericalError, match="MMD between these Gaussians overflows"):
+        fp.metrics.mmd_gaussian([0, 0], big, [0, 0], big, 1.0)

@@ -6,8 +6,10 @@ variances in 1-D).
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import linalg
@@ -15,6 +17,8 @@ from scipy import linalg
 from fplab._typing import FloatArray
 from fplab._validate import check_positive, reject_complex
 from fplab.errors import NumericalError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "fisher_divergence_gaussian",
@@ -60,7 +64,7 @@ def _mc(m: Any, c: Any, name: str) -> tuple[FloatArray, FloatArray]:
     except np.linalg.LinAlgError:
         msg = f"{cname} must be symmetric positive definite, got {cv.tolist()}"
         raise ValueError(msg) from None
-    return mv, 0.5 * (cv + cv.T)
+    return mv, 0.5 * cv + 0.5 * cv.T  # halves first: cv + cv.T overflows near 1e308
 
 
 def _same_dim(*pairs: tuple[str, FloatArray, FloatArray]) -> None:
@@ -101,12 +105,44 @@ def _finite_or_raise(value: float, what: str, args: str) -> float:
     return value
 
 
+def _in_float64_range(what: str, args: str) -> Callable[[F], F]:
+    """Turn an overflow inside a closed form (covariances near 1e308 whose sum or product is inf,
+    which scipy then refuses with "array must not contain infs or NaNs") into a NumericalError
+    naming the arguments; validation errors pass through unchanged."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*a: Any, **k: Any) -> Any:
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out = fn(*a, **k)
+            except (np.linalg.LinAlgError, OverflowError, FloatingPointError) as err:
+                raise NumericalError(_overflow_message(what, args)) from err
+            except ValueError as err:
+                if "infs or NaNs" not in str(err):
+                    raise
+                raise NumericalError(_overflow_message(what, args)) from err
+            return _finite_or_raise(float(out), what, args)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+def _overflow_message(what: str, args: str) -> str:
+    return (
+        f"the {what} between these Gaussians overflows float64 (means or covariances too large "
+        f"or too far apart); rescale {args}"
+    )
+
+
 def _psd_sqrt(a: FloatArray) -> FloatArray:
     """Symmetric square root of a symmetric positive semi-definite matrix (eigendecomposition)."""
     w, v = np.linalg.eigh(0.5 * (a + a.T))
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
+@_in_float64_range("W2", "m1, c1, m2, c2")
 def w2_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     """W2 between Gaussians (Bures–Wasserstein):
 
@@ -123,6 +159,7 @@ def w2_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     return math.hypot(*dm.tolist(), math.sqrt(max(trace_term, 0.0)))
 
 
+@_in_float64_range("KL", "m1, c1, m2, c2")
 def kl_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     """KL(N1 ‖ N2) = ½ [tr(C2^{-1} C1) + (m2 - m1)ᵀ C2^{-1} (m2 - m1) - d + log det C2 / det C1]."""
     m1v, c1v = _mc(m1, c1, "m1, c1")
@@ -138,6 +175,7 @@ def kl_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     return _finite_or_raise(out, "KL", "m1, c1, m2, c2")
 
 
+@_in_float64_range("Hellinger distance", "m1, c1, m2, c2")
 def hellinger_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     """Hellinger distance H (H² = 1 - ∫ √(p q)) between Gaussians:
 
@@ -146,7 +184,7 @@ def hellinger_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     m1v, c1v = _mc(m1, c1, "m1, c1")
     m2v, c2v = _mc(m2, c2, "m2, c2")
     _same_dim(("m1, c1", m1v, c1v), ("m2, c2", m2v, c2v))
-    cbar = 0.5 * (c1v + c2v)
+    cbar = 0.5 * c1v + 0.5 * c2v
     dm = _mean_gap(m1v, m2v, "m1, m2")
     _, ld1 = np.linalg.slogdet(c1v)
     _, ld2 = np.linalg.slogdet(c2v)
@@ -155,6 +193,7 @@ def hellinger_gaussian(m1: Any, c1: Any, m2: Any, c2: Any) -> float:
     return math.sqrt(max(-math.expm1(log_bc), 0.0))
 
 
+@_in_float64_range("Fisher divergence", "m, c, ma, ca, mb, cb")
 def fisher_divergence_gaussian(m: Any, c: Any, ma: Any, ca: Any, mb: Any, cb: Any) -> float:
     """∫ N(x; m, C) |s_a(x) - s_b(x)|² dx for Gaussian scores s_a = -Ca^{-1}(x - ma), same for b.
 
@@ -173,6 +212,7 @@ def fisher_divergence_gaussian(m: Any, c: Any, ma: Any, ca: Any, mb: Any, cb: An
     return _finite_or_raise(out, "Fisher divergence", "m, c, ma, ca, mb, cb")
 
 
+@_in_float64_range("MMD", "m1, c1, m2, c2, bandwidth")
 def mmd_gaussian(m1: Any, c1: Any, m2: Any, c2: Any, bandwidth: float) -> float:
     """Squared MMD between Gaussians for the kernel k(x, y) = exp(-|x - y|² / (2 h²)).
 
