@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "LogNormalMixture": "fplab.distributions",
     "exact_marginal": "fplab.exact",
     "exact_score": "fplab.exact",
+    "guided_score": "fplab.guidance",
+    "tilted_density": "fplab.guidance",
     # grid solvers
     "solve_fokker_planck": "fplab.fd",
     "FPSolution": "fplab.fd",

@@ -1,4 +1,7 @@
-"""Command-line interface: ``fplab run | report | check | list | demo``.
+"""Command-line interface: ``fplab run | report | check | list``.
+
+(``fplab demo`` is gone: it wrote files outside ``fplab.report`` and judged nothing; the
+``em-law-ou-1d`` study is the same exact-vs-Euler–Maruyama check with a verdict.)
 
 Exit status: 0 success, 1 a check/regression failed, 2 bad input (usage or spec errors).
 Heavy modules are imported inside the commands so that ``fplab --help`` starts fast.
@@ -7,13 +10,18 @@ Heavy modules are imported inside the commands so that ``fplab --help`` starts f
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from pathlib import Path
-from typing import Any
 
 from fplab import __version__
 
 __all__ = ["main"]
+
+
+def _plain(doc: str) -> str:
+    """A docstring line as plain text: reST roles and literals lose their markup."""
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    return doc.replace("``", "").replace("`", "")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -21,16 +29,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     for section, names in catalogue().items():
         print(f"{section}:")
-        width = max(24, *(len(name) for name, _ in names))
+        width = max(len(name) for name, _ in names)  # descriptions aligned within a section
         for name, doc in names:
-            print(f"  {name:<{width}} {doc}")
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from fplab.demo import run_demo
-
-    run_demo(Path(args.out))
+            print(f"  {name:<{width}}  {_plain(doc)}".rstrip())
     return 0
 
 
@@ -50,24 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_list.set_defaults(func=_cmd_list)
 
-    p_demo = sub.add_parser("demo", help="exact-vs-Monte-Carlo check on an OU bimodal mixture")
-    p_demo.add_argument("--out", default="reports", help="output folder (default: reports)")
-    p_demo.set_defaults(func=_cmd_demo)
+    from fplab.study_cli import add_commands
 
-    _add_study_commands(sub)
+    add_commands(sub)  # run, report, check
     return parser
-
-
-def _add_study_commands(sub: Any) -> None:
-    """``run``, ``report`` and ``check`` (fplab.study / fplab.runner / fplab.report)."""
-    try:
-        from fplab.study_cli import add_commands
-    except ImportError:
-        p_run = sub.add_parser("run", help="run the default demo (study runner not installed)")
-        p_run.add_argument("--out", default="reports")
-        p_run.set_defaults(func=_cmd_demo)
-        return
-    add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,26 @@ def _normalise_weights(weights: Any, k: int | None) -> FloatArray:
     return w / total
 
 
+def _check_labels(labels: Any, k: int) -> tuple[Any, ...] | None:
+    """One hashable label (int or str) per component, as a tuple; None when not given."""
+    if labels is None:
+        return None
+    if isinstance(labels, str) or not hasattr(labels, "__len__"):
+        msg = (
+            f"labels must be a sequence of K = {k} labels (int or str), got {type(labels).__name__}"
+        )
+        raise TypeError(msg)
+    out = tuple(v.item() if isinstance(v, np.generic) else v for v in labels)
+    if len(out) != k:
+        msg = f"labels must give one label per component: {k} expected, got {len(out)}"
+        raise ValueError(msg)
+    for v in out:
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            msg = f"labels must be ints or strings, got {type(v).__name__} {v!r}"
+            raise TypeError(msg)
+    return out
+
+
 class GaussianMixture:
     """A mixture of K Gaussians in d dimensions: p(x) = Σ_k w_k N(x; m_k, C_k).
 
@@ -51,6 +71,10 @@ class GaussianMixture:
     means : array_like, shape (K, d), or (K,) for d = 1
     covs : array_like, shape (K, d, d) (symmetric positive definite), or (K,) meaning
         isotropic variances v_k (C_k = v_k I)
+    labels : sequence of int or str, length K, optional
+        A class label per component (several components may share one): the mixture is then the
+        joint law of (X, Y) with p(y) = Σ_{k: label_k = y} w_k, and ``conditional(y)`` is
+        p(x | y).  Used by ``fp.exact_score(..., label=y)`` and ``fp.guided_score``.
 
     Notes
     -----
@@ -60,7 +84,7 @@ class GaussianMixture:
     finite there.
     """
 
-    def __init__(self, weights: Any, means: Any, covs: Any) -> None:
+    def __init__(self, weights: Any, means: Any, covs: Any, *, labels: Any = None) -> None:
         m = check_finite_array(means, "means")
         if m.ndim == 1:
             m = m.reshape(-1, 1)
@@ -103,6 +127,7 @@ class GaussianMixture:
         self._chol_inv_t = np.ascontiguousarray(np.swapaxes(np.linalg.inv(chol), 1, 2))
         for a in (self.weights, self.means, self.covs):
             a.flags.writeable = False
+        self.labels = _check_labels(labels, k)
 
     # -- shape --------------------------------------------------------------------------------
     @property
@@ -220,6 +245,47 @@ class GaussianMixture:
             out[idx] = self.means[k] + z[idx] @ self._chol[k].T
         return out
 
+    # -- class labels -------------------------------------------------------------------------
+    def check_label(self, label: Any, name: str = "label") -> Any:
+        """``label`` if it is one of the mixture's labels; ``ValueError`` naming ``name`` otherwise."""
+        if self.labels is None:
+            msg = (
+                f"{name}={label!r} needs a labelled mixture; pass labels=[...] (one per component) "
+                "to fp.GaussianMixture"
+            )
+            raise ValueError(msg)
+        if isinstance(label, np.generic):
+            label = label.item()
+        if label not in self.labels:
+            allowed = ", ".join(repr(v) for v in dict.fromkeys(self.labels))
+            msg = f"{name}={label!r} is not a label of this mixture; allowed: {allowed}"
+            raise ValueError(msg)
+        return label
+
+    def label_mask(self, label: Any) -> FloatArray:
+        """Boolean mask of the components carrying ``label``, shape (K,)."""
+        label = self.check_label(label)
+        assert self.labels is not None  # check_label
+        return np.array([lab == label for lab in self.labels])
+
+    def class_weight(self, label: Any) -> float:
+        """p(y = label) = Σ_{k: label_k = label} w_k."""
+        return float(self.weights[self.label_mask(label)].sum())
+
+    def conditional(self, label: Any) -> GaussianMixture:
+        """p(x | y = label): the components with that label, weights renormalised (labels kept)."""
+        mask = self.label_mask(label)
+        if self.weights[mask].sum() <= 0.0:
+            msg = f"label={label!r} has zero total weight; p(x | y) is undefined"
+            raise ValueError(msg)
+        assert self.labels is not None
+        return GaussianMixture(
+            self.weights[mask] / self.weights[mask].sum(),
+            self.means[mask],
+            self.covs[mask],
+            labels=[lab for lab, keep in zip(self.labels, mask, strict=True) if keep],
+        )
+
     def _require_1d(self, what: str) -> None:
         if self.dim != 1:
             msg = f"{what} is defined for 1-D mixtures only; this one is {self.dim}-D"
@@ -228,7 +294,9 @@ class GaussianMixture:
     def __repr__(self) -> str:
         return (
             f"GaussianMixture(weights={self.weights.tolist()}, means={self.means.tolist()}, "
-            f"covs={self.covs.tolist()})"
+            f"covs={self.covs.tolist()}"
+            + ("" if self.labels is None else f", labels={list(self.labels)}")
+            + ")"
         )
 
 

@@ -111,7 +111,7 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
         d = p0.dim
         means = m * p0.means + np.broadcast_to(c, (d,))
         covs = m * m * p0.covs + v * np.eye(d)[None]
-        return GaussianMixture(p0.weights, means, covs)
+        return GaussianMixture(p0.weights, means, covs, labels=p0.labels)
     if isinstance(sde, GBM) and isinstance(p0, LogNormalMixture):
         dt = t - t0
         mu = p0.mu + (sde.mu - 0.5 * sde.sigma**2) * dt
@@ -212,6 +212,15 @@ class ExactScore:
         return (r[:, :, None] * grads).sum(axis=1)
 
 
-def exact_score(sde: SDE, p0: Any, *, t0: float = 0.0) -> ExactScore:
-    """Callable s(x, t) = ∇ log p_t(x) of the exact marginal (see :class:`ExactScore`)."""
+def exact_score(sde: SDE, p0: Any, *, t0: float = 0.0, label: Any = None) -> ExactScore:
+    """Callable s(x, t) = ∇ log p_t(x) of the exact marginal (see :class:`ExactScore`).
+
+    With ``label`` (a labelled ``GaussianMixture``), the class-conditional score
+    ∇ log p_t(x | y = label): the marginal of the components carrying that label.
+    """
+    if label is not None:
+        if not isinstance(p0, GaussianMixture):
+            msg = f"label= needs a labelled fp.GaussianMixture p0, got {type(p0).__name__}"
+            raise TypeError(msg)
+        p0 = p0.conditional(label)
     return ExactScore(sde, p0, t0=check_real(t0, "t0"))

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["VERDICTS", "Verdict", "totals", "totals_line"]
+__all__ = ["SCHEMA_VERSION", "VERDICTS", "CaseResult", "Verdict", "totals", "totals_line"]
+
+#: version of the stored case-result layout (``CaseResult``); bump it when the layout changes
+SCHEMA_VERSION = 1
 
 #: the three verdicts, in the order pages list them
 VERDICTS = ("pass", "fail", "inconclusive")
@@ -62,6 +65,64 @@ class Verdict:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Verdict:
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One finished case as the result cache stores it (the only place it meets JSON).
+
+    Parameters
+    ----------
+    key : str
+        The case key (hash of kind, configuration and code version).
+    study, label, kind : str
+        The case's study, label and study kind.
+    config : dict
+        The case's JSON-ready configuration.
+    result : dict
+        What ``StudyKind.run_case`` returned (``row`` or ``rows``, curves, ...).
+    seconds : float
+        Wall time of the whole case in its worker (first run: compilation and reference included).
+    code_version : str
+        ``runner.code_version(kind)`` when it ran.
+    timing : dict
+        Wall-clock fields of the rows (warm/cold seconds, compilation), kept out of ``result``
+        so that ``result`` is a function of the configuration and seed alone.
+    finished_at : str
+        UTC time stamp, ISO 8601.
+    schema : int
+        ``SCHEMA_VERSION`` of the layout; entries written before it existed read as 0.
+    """
+
+    key: str
+    study: str
+    label: str
+    kind: str
+    config: dict[str, Any]
+    result: dict[str, Any]
+    seconds: float
+    code_version: str
+    finished_at: str
+    timing: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (floats round-trip exactly through ``json``: shortest repr)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseResult:
+        """The record of a stored entry; unknown keys (e.g. a checksum the cache adds) are
+        ignored, and a newer schema than this code knows is refused."""
+        schema = int(data.get("schema", 0))
+        if schema > SCHEMA_VERSION:
+            msg = (
+                f"case result {data.get('key', '?')!r} has schema {schema}, newer than this "
+                f"fplab's {SCHEMA_VERSION}; upgrade fplab or use another --cache"
+            )
+            raise ValueError(msg)
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in names} | {"schema": schema})
 
 
 def totals(verdicts: list[Verdict]) -> dict[str, int]:

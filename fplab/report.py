@@ -3,9 +3,12 @@
 ``write_reports(out, specs, tier, cache)`` writes, for every study, ``out/<study>/`` with
 ``index.html`` (self-contained: figures inlined as base64 PNG, opens offline), ``report.md`` (with
 the same figures as ``fig-N.png`` next to it), ``results.csv`` (one row per case) and
-``meta.json`` (version, code hash, git commit, package versions, seed, configuration, times), plus
-``out/index.html`` linking all studies.  Every number comes from a stored case result in the cache;
-cases that are not stored are listed as missing, never recomputed here.
+``meta.json`` (version, code hash, git commit, package versions, seed, configuration, times,
+judged claims), plus ``out/index.html`` and its Markdown twin ``out/index.md`` linking all
+studies.  Each page opens with the study's ``Verdict`` table (one row per claim, from
+``StudyKind.claims``) and the claims totals line; the index carries the totals over all
+studies.  Every number comes from a stored case result in the cache; cases that are not stored
+are listed as missing, never recomputed here.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fplab.runner import ResultCache, code_version
+from fplab.records import Verdict, totals, totals_line
+from fplab.runner import ResultCache, code_version, merge_timing
 from fplab.study import Case, StudySpec
 
-__all__ = ["StudyResults", "collect", "write_reports"]
+__all__ = ["ReportOutcome", "StudyResults", "collect", "report_all", "write_reports"]
 
 _PACKAGES = ("numpy", "scipy", "numba", "matplotlib", "torch", "pot", "dask", "distributed")
 
@@ -45,13 +49,21 @@ class StudyResults:
 
     @property
     def results(self) -> list[tuple[Case, dict[str, Any]]]:
-        """(case, case result) pairs, as the kinds' ``summarize``/``figures`` take them."""
-        return [(case, entry["result"]) for case, entry in self.done]
+        """(case, case result) pairs, as the kinds' ``summarize``/``figures`` take them (rows
+        with their wall-clock timing fields merged back in)."""
+        return [
+            (case, merge_timing(entry["result"], entry.get("timing"))) for case, entry in self.done
+        ]
 
     def summary(self) -> dict[str, Any]:
         if not self.done:
             return {"orders": [], "errors": {}}
         return self.spec.kind_obj.summarize(self.spec, self.results)
+
+    def verdicts(self, summary: dict[str, Any] | None = None) -> list[Verdict]:
+        """The study's claims judged on the stored results (``StudyKind.claims``); with missing
+        or failed cases every claim that does not fail is at most inconclusive."""
+        return _verdicts(self, self.summary() if summary is None else summary)
 
 
 def collect(
@@ -118,7 +130,21 @@ def provenance() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": versions,
         "machine": f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} cores",
+        "threads": _threads(),
     }
+
+
+def _threads() -> str:
+    """Threads a case may use: worker processes run with 1 (``fplab.runner``); in-process runs
+    with numba's and torch's settings of this process."""
+    parts = [f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}"]
+    try:
+        import numba
+
+        parts.append(f"numba {numba.config.NUMBA_NUM_THREADS}")
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        pass
+    return ", ".join(parts) + "; parallel workers run 1 thread each"
 
 
 def _cpu_name() -> str:
@@ -133,8 +159,10 @@ def _cpu_name() -> str:
 
 # -- formatting -----------------------------------------------------------------------------
 def _fmt(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return "" if v is None else str(v)
+    if v is None:  # a column this row does not record, or a non-finite value stored as null
+        return "n/a"
+    if isinstance(v, bool):
+        return str(v)
     if isinstance(v, float):
         if not math.isfinite(v):
             return str(v)
@@ -144,20 +172,24 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _order_cells(o: dict[str, Any]) -> tuple[list[str], str]:
+def _order_cells(o: dict[str, Any], v: Verdict | None = None) -> list[str]:
+    """A row of the orders table: the fit, the finest error beside the reference's own error
+    estimate, the claim's verdict (or "no claim") and the points' flags."""
     ci = o.get("ci") or [math.nan, math.nan]
-    state = {True: "match", False: "mismatch", None: "none"}[o.get("match")]
     flags = ", ".join(sorted(set(o.get("flags") or []) - {"ok", ""}))
-    cells = [
+    errors = [e for e in o.get("errors") or [] if e is not None]
+    ref = o.get("reference_error")
+    return [
         o["label"],
         o.get("quantity", ""),
         _fmt(o["order"]),
         f"[{_fmt(ci[0])}, {_fmt(ci[1])}]",
-        _fmt(o.get("expected")),
-        {"match": "yes", "mismatch": "NO", "none": "-"}[state],
-        flags,
+        _fmt(o.get("expected")) if o.get("expected") is not None else "no claim",
+        v.verdict if v is not None else "no claim",
+        _fmt(min(errors)) if errors else "no finite error",
+        (_fmt(ref) if ref is not None else "no estimate") + f" ({o.get('reference_note', '')})",
+        flags or "none",
     ]
-    return cells, state
 
 
 #: rows of the cases table shown in report.md / index.html (results.csv holds them all)
@@ -169,14 +201,17 @@ _ORDER_HEAD = [
     "observed order",
     "95% interval",
     "theory",
-    "matches",
+    "verdict",
+    "finest error",
+    "reference error (estimate)",
     "flags",
 ]
 
 
 def _case_rows(case: Case, entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(label, row) of a stored case: its ``row``, or each of its ``rows`` (multi-level cases)."""
-    res = entry["result"]
+    """(label, row) of a stored case: its ``row``, or each of its ``rows`` (multi-level cases),
+    with the rows' wall-clock timing fields."""
+    res = merge_timing(entry["result"], entry.get("timing"))
     if "row" in res:
         return [(case.label, res["row"])]
     return [(r.get("label", case.label), r) for r in res.get("rows", [])]
@@ -196,27 +231,34 @@ def _rows_table(results: list[tuple[Case, dict[str, Any]]]) -> tuple[list[str], 
 
 
 def _png(fig: Any) -> bytes:
+    """PNG at 2x resolution; the tight box keeps every label and the outside legend in view."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", dpi=2 * fig.dpi, bbox_inches="tight", pad_inches=0.1)
     return buf.getvalue()
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f0f0f0}td:first-child{text-align:left}tr.match td{background:#e3f6e3}tr.mismatch td{background:#fbe0e0}
+th{background:#f0f0f0}td:first-child{text-align:left}
+tr.v-pass td{background:#e3f6e3}tr.v-fail td{background:#fbe0e0}tr.v-inconclusive td{background:#fff4d6}
+.scroll{overflow-x:auto;max-width:100%}
 pre{background:#f6f6f6;padding:0.7em;overflow-x:auto;font-size:0.85em}figure{margin:1.5em 0}img{max-width:100%}
-.missing{color:#b00}"""
+.missing{color:#b00}.totals{font-size:1.1em}"""
 
 
 def _html_table(head: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
-    out = ["<table><tr>", *[f"<th>{html.escape(h)}</th>" for h in head], "</tr>"]
+    out = [
+        "<div class='scroll'><table><tr>",
+        *[f"<th>{html.escape(h)}</th>" for h in head],
+        "</tr>",
+    ]
     for i, row in enumerate(rows):
         cls = f' class="{classes[i]}"' if classes else ""
         out.append(
             f"<tr{cls}>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>"
         )
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
 
 
@@ -236,29 +278,45 @@ def _write_text(path: Path, text: str | bytes) -> None:
 
 
 # -- one study ------------------------------------------------------------------------------
-def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, Any]:
-    """Write ``out/<study>/``; returns the index entry (name, purpose, order matches, state)."""
+_VERDICT_HEAD = ["claim", "measured", "bound", "Verdict", "note"]
+
+
+@dataclass
+class _Page:
+    """Everything a study page shows, computed once from the stored results."""
+
+    summary: dict[str, Any]
+    verdicts: list[Verdict]
+    figures: list[tuple[str, Any]]
+    head: list[str]
+    rows: list[list[Any]]
+    problems: list[str]
+    meta: dict[str, Any]
+
+
+def _verdicts(sr: StudyResults, summary: dict[str, Any]) -> list[Verdict]:
+    """The study's claims judged (none while nothing is stored); a missing or failed case makes
+    every claim at most inconclusive, since the data behind it are incomplete."""
+    if not sr.done:
+        return []
+    verdicts = list(sr.spec.kind_obj.claims(sr.spec, sr.results, summary))
+    if sr.missing or sr.failures:
+        gap = f"{len(sr.missing)} cases missing or failed; judged on the rest"
+        verdicts = [
+            v
+            if v.verdict == "fail"
+            else replace(v, verdict="inconclusive", note=f"{gap}; {v.note}".rstrip("; "))
+            for v in verdicts
+        ]
+    return verdicts
+
+
+def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Page:
     spec = sr.spec
-    folder = out / spec.name
-    folder.mkdir(parents=True, exist_ok=True)
-    fingerprint = _fingerprint(sr, prov)
-    old = _read_meta(folder / "meta.json")
-    if (
-        old is not None
-        and old.get("fingerprint") == fingerprint
-        and (folder / "index.html").is_file()
-    ):
-        return _entry_from_meta(spec.name, old)  # same results, spec and code: nothing to redraw
     summary = sr.summary()
+    verdicts = sr.verdicts(summary)
     figures = spec.kind_obj.figures(spec, sr.results, summary) if sr.done else []
-    order_rows, order_cls = [], []
-    for o in summary.get("orders", []):
-        cells, state = _order_cells(o)
-        order_rows.append(cells)
-        order_cls.append(state)
     head, rows = _rows_table(sr.done)
-    shown = rows[:_MAX_SHOWN_ROWS]
-    more = f"{len(rows) - len(shown)} more rows in results.csv" if len(rows) > len(shown) else ""
     case_seconds = sum(float(e.get("seconds") or 0.0) for _, e in sr.done)
     meta = {
         "study": spec.name,
@@ -278,38 +336,9 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
         "case_code_versions": sorted({e.get("code_version", "") for _, e in sr.done}),
         "config": spec.raw,
         "summary": summary,
+        "claims": [v.to_json() for v in verdicts],
         "fingerprint": fingerprint,
     }
-    _write_text(folder / "meta.json", json.dumps(meta, indent=2, default=str))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(head)
-    writer.writerows([[("" if c is None else c) for c in r] for r in rows])
-    _write_text(folder / "results.csv", buf.getvalue())
-    if sr.done:
-        for fname, text in spec.kind_obj.extra_files(spec, sr.results, summary).items():
-            _write_text(folder / fname, text)
-
-    pngs = []
-    for i, (caption, fig) in enumerate(figures, start=1):
-        data = _png(fig)
-        _write_text(folder / f"fig-{i}.png", data)
-        pngs.append((caption, f"fig-{i}.png", base64.b64encode(data).decode("ascii")))
-    for stale_fig in folder.glob("fig-*.png"):
-        if stale_fig.name not in {p[1] for p in pngs}:
-            stale_fig.unlink()
-
-    provenance_line = (
-        f"fplab {prov['fplab_version']} (code {prov['code_version']}, commit "
-        f"{(prov['git_commit'] or 'unknown')[:12]}{' + local changes' if prov['git_dirty'] else ''}), "
-        f"tier {sr.tier}, seed {spec.seed}, {len(sr.done)} stored cases "
-        f"({case_seconds:.1f} s of compute), {prov['machine']}"
-    )
-    config_text = (
-        spec.path.read_text(encoding="utf-8") if spec.path.is_file() else json.dumps(spec.raw)
-    )
-    tables = summary.get("tables", [])
-    notes = summary.get("notes", [])
     problems = [f"missing (not run yet): {c.label}" for c in sr.missing]
     if sr.stale:
         problems.append(
@@ -317,69 +346,203 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
             f"({', '.join(meta['case_code_versions'])}); `fplab run` refreshes them"
         )
     problems += [f"failed: {k}: {v}" for k, v in sr.failures.items()]
+    return _Page(summary, verdicts, figures, head, rows, problems, meta)
 
-    # report.md
-    md = [f"# {spec.title}", "", f"{spec.purpose}", "", f"*{provenance_line}*", ""]
-    if order_rows:
-        md += ["## Observed orders", "", _md_table(_ORDER_HEAD, order_rows), ""]
-    for t in tables:
-        md += [f"## {t['title']}", "", _md_table(t["columns"], t["rows"]), ""]
-    if notes:
-        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+
+def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple[str, str, str]]:
+    """meta.json, results.csv, the kind's extra files and fig-N.png (2x resolution); returns
+    (caption, file name, base64 PNG) per figure."""
+    _write_text(folder / "meta.json", json.dumps(page.meta, indent=2, default=str))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(page.head)
+    writer.writerows([[("" if c is None else c) for c in r] for r in page.rows])
+    _write_text(folder / "results.csv", buf.getvalue())
+    if sr.done:
+        for fname, text in sr.spec.kind_obj.extra_files(sr.spec, sr.results, page.summary).items():
+            _write_text(folder / fname, text)
+    pngs = []
+    for i, (caption, fig) in enumerate(page.figures, start=1):
+        data = _png(fig)
+        _write_text(folder / f"fig-{i}.png", data)
+        pngs.append((caption, f"fig-{i}.png", base64.b64encode(data).decode("ascii")))
+    for stale_fig in folder.glob("fig-*.png"):
+        if stale_fig.name not in {p[1] for p in pngs}:
+            stale_fig.unlink()
+    return pngs
+
+
+def _verdict_rows(verdicts: list[Verdict]) -> tuple[list[list[Any]], list[str]]:
+    rows = [
+        [
+            f"{v.claim}: {v.statement}",
+            _fmt(v.measured) if v.measured is not None else "not measured (see note)",
+            v.bound,
+            v.verdict,
+            v.note,
+        ]
+        for v in verdicts
+    ]
+    return rows, [f"v-{v.verdict}" for v in verdicts]
+
+
+def _orders_rows(page: _Page) -> tuple[list[list[Any]], list[str]]:
+    by_claim = {v.claim: v for v in page.verdicts}
+    rows, classes = [], []
+    for o in page.summary.get("orders", []):
+        v = by_claim.get(f"order[{o['label']}]")
+        rows.append(_order_cells(o, v))
+        classes.append(f"v-{v.verdict}" if v else "v-none")
+    return rows, classes
+
+
+def _no_claim_lines(summary: dict[str, Any]) -> list[str]:
+    return [f"{n['label']}: {n['reason']}" for n in summary.get("no_claim", [])]
+
+
+def _provenance_lines(meta: dict[str, Any]) -> list[str]:
+    pk = meta.get("packages", {})
+    commit = (meta.get("git_commit") or "unknown")[:12]
+    dirty = {True: " (dirty: local changes)", False: " (clean)"}.get(meta.get("git_dirty"), "")
+    return [
+        f"generated {meta['generated_at']}",
+        f"fplab {meta['fplab_version']} (code {meta['code_version']}), commit {commit}{dirty}",
+        f"Python {meta['python']}, numpy {pk.get('numpy', '-')}, numba {pk.get('numba', '-')}, "
+        f"torch {pk.get('torch', 'not installed')}",
+        f"CPU {meta['machine']}; threads: {meta.get('threads', 'unknown')}",
+        f"tier {meta['tier']}, seed {meta['seed']}, {meta['n_cases'] - meta['n_missing']} stored "
+        f"cases ({meta['case_seconds_total']:.1f} s of compute, compilation included)",
+    ]
+
+
+_LINKS = ("results.csv", "meta.json", "report.md")
+_NA_NOTE = (
+    "n/a: the row does not record that column (it belongs to other cases or levels), or the "
+    "value was not finite (NaN or inf, stored as null; e.g. a blow-up time without noise)."
+)
+
+
+def _markdown_page(sr: StudyResults, page: _Page, pngs: list[tuple[str, str, str]]) -> str:
+    spec = sr.spec
+    tables = page.summary.get("tables", [])
+    notes = page.summary.get("notes", [])
+    vrows, _ = _verdict_rows(page.verdicts)
+    md = [f"# {spec.title}", "", f"{spec.purpose}", ""]
+    md += ["## Verdict", "", f"**{totals_line(page.verdicts)}**", ""]
+    if vrows:
+        md += [_md_table(_VERDICT_HEAD, vrows), ""]
+    else:
+        md += ["No claims could be judged: no stored results.", ""]
+    no_claim = _no_claim_lines(page.summary)
+    if no_claim:
+        md += ["Carry no claim:", "", *[f"- {n}" for n in no_claim], ""]
+    md += ["Files: " + ", ".join(f"[{n}]({n})" for n in _LINKS), ""]
+    md += ["## Provenance", "", *[f"- {line}" for line in _provenance_lines(page.meta)], ""]
     if pngs:
         md += ["## Figures", ""] + [f"![{c}]({name})\n\n*{c}*\n" for c, name, _ in pngs]
-    md += ["## Cases", "", _md_table(head, shown), "", more]
-    if problems:
-        md += ["## Missing or failed cases", "", *[f"- {p}" for p in problems], ""]
-    md += [
-        "## Configuration",
-        "",
-        f"`{spec.path}`:",
-        "",
-        "```toml",
-        config_text.rstrip(),
-        "```",
-        "",
-    ]
-    _write_text(folder / "report.md", "\n".join(md))
+    orows, _ = _orders_rows(page)
+    if orows:
+        md += ["## Observed orders", "", _md_table(_ORDER_HEAD, orows), ""]
+    for t in tables:
+        md += [f"## {t['title']}", "", _md_table(t["columns"], t["rows"]), "", _NA_NOTE, ""]
+    if notes:
+        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    shown = page.rows[:_MAX_SHOWN_ROWS]
+    more = _more(page.rows, shown)
+    md += ["## Cases", "", _md_table(page.head, shown), "", more, "", _NA_NOTE, ""]
+    if page.problems:
+        md += ["## Missing or failed cases", "", *[f"- {p}" for p in page.problems], ""]
+    md += ["## Configuration", "", f"`{spec.path}`:", "", "```toml", _config_text(spec), "```", ""]
+    return "\n".join(md)
 
-    # index.html
+
+def _more(rows: list[Any], shown: list[Any]) -> str:
+    return f"{len(rows) - len(shown)} more rows in results.csv" if len(rows) > len(shown) else ""
+
+
+def _config_text(spec: StudySpec) -> str:
+    text = spec.path.read_text(encoding="utf-8") if spec.path.is_file() else json.dumps(spec.raw)
+    return text.rstrip()
+
+
+def _html_page(sr: StudyResults, page: _Page, pngs: list[tuple[str, str, str]]) -> str:
+    spec = sr.spec
+    tables = page.summary.get("tables", [])
+    notes = page.summary.get("notes", [])
+    vrows, vcls = _verdict_rows(page.verdicts)
+    links = " · ".join(f"<a href='{n}'>{n}</a>" for n in _LINKS)
     h = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.title)}</title>",
-        f"<style>{_CSS}</style></head><body><p><a href='../index.html'>all studies</a></p>",
+        f"<style>{_CSS}</style></head><body><p><a href='../index.html'>all studies</a> · {links}</p>",
         f"<h1>{html.escape(spec.title)}</h1><p>{html.escape(spec.purpose)}</p>",
-        f"<p><em>{html.escape(provenance_line)}</em></p>",
+        f"<p class='totals'><strong>{html.escape(totals_line(page.verdicts))}</strong></p>",
     ]
-    if order_rows:
-        h += [
-            "<h2>Observed orders</h2>",
-            "<p>Green: theory lies in the interval widened by the "
-            f"study's tolerance ({_fmt(float(spec.expect.get('tolerance', 0.1)))}); red: it does not.</p>",
-            _html_table(_ORDER_HEAD, order_rows, order_cls),
-        ]
-    for t in tables:
-        h += [f"<h2>{html.escape(t['title'])}</h2>", _html_table(t["columns"], t["rows"])]
-    if notes:
-        h += ["<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in notes], "</ul>"]
+    if vrows:
+        h.append(_html_table(_VERDICT_HEAD, vrows, vcls))
+    else:
+        h.append("<p>No claims could be judged: no stored results.</p>")
+    no_claim = _no_claim_lines(page.summary)
+    if no_claim:
+        h += ["<p>Carry no claim:</p><ul>", *[f"<li>{html.escape(n)}</li>" for n in no_claim]]
+        h.append("</ul>")
+    prov = "".join(f"<li>{html.escape(line)}</li>" for line in _provenance_lines(page.meta))
+    h.append(f"<details><summary>Provenance</summary><ul>{prov}</ul></details>")
     for caption, _, b64 in pngs:
         h.append(
             f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
-    h += ["<h2>Cases</h2>", _html_table(head, shown), f"<p>{more}</p>" if more else ""]
-    if problems:
+    orows, ocls = _orders_rows(page)
+    if orows:
+        tol = _fmt(float(spec.expect.get("tolerance", 0.1)))
+        h += [
+            "<h2>Observed orders</h2>",
+            f"<p>Rows take the colour of their claim's verdict (tolerance {tol}); a row without "
+            "a claim is uncoloured. Flags: round-off (error within 1e3 machine epsilons of the "
+            "quantity's scale), statistical floor (error below 2 standard errors), plateau "
+            "(fine-end floor above round-off), pre-asymptotic (coarse point off the fine slope).</p>",
+            _html_table(_ORDER_HEAD, orows, ocls),
+        ]
+    for t in tables:
+        h += [f"<h2>{html.escape(t['title'])}</h2>", _html_table(t["columns"], t["rows"])]
+        h.append(f"<p>{html.escape(_NA_NOTE)}</p>")
+    if notes:
+        h += ["<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in notes], "</ul>"]
+    shown = page.rows[:_MAX_SHOWN_ROWS]
+    more = _more(page.rows, shown)
+    h += ["<h2>Cases</h2>", _html_table(page.head, shown), f"<p>{more}</p>" if more else ""]
+    h.append(f"<p>{html.escape(_NA_NOTE)}</p>")
+    if page.problems:
         h += [
             "<h2 class='missing'>Missing or failed cases</h2><ul>",
-            *[f"<li class='missing'>{html.escape(p)}</li>" for p in problems],
+            *[f"<li class='missing'>{html.escape(p)}</li>" for p in page.problems],
             "</ul>",
         ]
     h += [
         f"<h2>Configuration</h2><p><code>{html.escape(str(spec.path))}</code></p>",
-        f"<pre>{html.escape(config_text)}</pre></body></html>",
+        f"<pre>{html.escape(_config_text(spec))}</pre></body></html>",
     ]
-    _write_text(folder / "index.html", "\n".join(h))
+    return "\n".join(h)
 
-    return _entry_from_meta(spec.name, meta)
+
+def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, Any]:
+    """Write ``out/<study>/``; returns the index entry (name, purpose, verdicts, state)."""
+    spec = sr.spec
+    folder = out / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(sr, prov)
+    old = _read_meta(folder / "meta.json")
+    if (
+        old is not None
+        and old.get("fingerprint") == fingerprint
+        and (folder / "index.html").is_file()
+    ):
+        return _entry_from_meta(spec.name, old)  # same results, spec and code: nothing to redraw
+    page = _build_page(sr, prov, fingerprint)
+    pngs = _write_data_files(folder, sr, page)
+    _write_text(folder / "report.md", _markdown_page(sr, page, pngs))
+    _write_text(folder / "index.html", _html_page(sr, page, pngs))
+    return _entry_from_meta(spec.name, page.meta)
 
 
 def _fingerprint(sr: StudyResults, prov: dict[str, Any]) -> str:
@@ -407,9 +570,8 @@ def _read_meta(path: Path) -> dict[str, Any] | None:
 
 
 def _entry_from_meta(name: str, meta: dict[str, Any]) -> dict[str, Any]:
-    """The index entry of a study from its ``meta.json``."""
-    orders = meta.get("summary", {}).get("orders", [])
-    matches = [o.get("match") for o in orders]
+    """The index entry of a study from its ``meta.json``: its judged claims and case counts."""
+    verdicts = [Verdict.from_json(v) for v in meta.get("claims", [])]
     return {
         "name": name,
         "title": meta.get("title", name),
@@ -418,46 +580,108 @@ def _entry_from_meta(name: str, meta: dict[str, Any]) -> dict[str, Any]:
         "n_done": meta.get("n_cases", 0) - meta.get("n_missing", 0),
         "n_missing": meta.get("n_missing", 0),
         "n_failed": len(meta.get("failures", {})),
-        "orders_matched": sum(m is True for m in matches),
-        "orders_checked": sum(m is not None for m in matches),
-        "orders": [f"{o['label']} {_fmt(o['order'])}" for o in orders],
+        "verdicts": verdicts,
+        "no_claim": [n["label"] for n in meta.get("summary", {}).get("no_claim", [])],
     }
 
 
+def _study_verdict(e: dict[str, Any]) -> tuple[str, str]:
+    """(css state, text) of a study's verdict cell: its counts and the claims not passing."""
+    t = totals(e["verdicts"])
+    if not t["checked"]:
+        return "v-none", "no claims"
+    state = "v-fail" if t["fail"] else "v-inconclusive" if t["inconclusive"] else "v-pass"
+    text = f"{t['pass']}/{t['checked']} pass"
+    for kind in ("fail", "inconclusive"):
+        names = [v.claim for v in e["verdicts"] if v.verdict == kind]
+        if names:
+            text += f"; {kind}: {', '.join(names)}"
+    return state, text
+
+
+def _cases_text(e: dict[str, Any]) -> str:
+    return (
+        f"{e['n_done']}"
+        + (f" ({e['n_missing']} missing)" if e["n_missing"] else "")
+        + (f" ({e['n_failed']} failed)" if e["n_failed"] else "")
+    )
+
+
+def _index_header(tier: str, prov: dict[str, Any]) -> str:
+    return (
+        f"fplab {prov['fplab_version']}, code {prov['code_version']}, commit "
+        f"{(prov['git_commit'] or 'unknown')[:12]}{' (dirty)' if prov.get('git_dirty') else ''}, "
+        f"{prov['machine']}, {tier} tier, generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+
+
+_INDEX_HEAD = ["study", "purpose", "kind", "verdicts", "no claim", "cases"]
+
+
 def write_index(out: Path, entries: list[dict[str, Any]], tier: str, prov: dict[str, Any]) -> Path:
-    """``out/index.html`` linking every study with its order verdicts."""
-    rows, classes = [], []
+    """``out/index.html`` and its Markdown twin ``out/index.md``: the claims totals over every
+    study, then one row per study with its verdicts and the names that carry no claim."""
+    all_verdicts = [v for e in entries for v in e["verdicts"]]
+    line = totals_line(all_verdicts)
+    rows = []
+    md = [f"# fplab reports ({tier} tier)", "", f"**{line}**", "", f"*{_index_header(tier, prov)}*"]
+    md += ["", "| " + " | ".join(_INDEX_HEAD) + " |", "|" + "---|" * len(_INDEX_HEAD)]
     for e in entries:
-        state = "none"
-        if e["orders_checked"]:
-            state = "match" if e["orders_matched"] == e["orders_checked"] else "mismatch"
+        state, verdict = _study_verdict(e)
+        no_claim = ", ".join(e["no_claim"]) or "none"
         link = f"<a href='{html.escape(e['name'])}/index.html'>{html.escape(e['name'])}</a>"
         cells = [
             link,
             html.escape(e["purpose"]),
             html.escape(e["kind"]),
-            f"{e['orders_matched']}/{e['orders_checked']}" if e["orders_checked"] else "-",
-            html.escape("; ".join(e["orders"])),
-            f"{e['n_done']}"
-            + (f" ({e['n_missing']} missing)" if e["n_missing"] else "")
-            + (f" ({e['n_failed']} failed)" if e["n_failed"] else ""),
+            html.escape(verdict),
+            html.escape(no_claim),
+            _cases_text(e),
         ]
         rows.append(f"<tr class='{state}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        classes.append(state)
-    head = ["study", "purpose", "kind", "orders matching theory", "observed orders", "cases"]
+        md_cells = [
+            f"[{e['name']}]({e['name']}/report.md)",
+            e["purpose"],
+            e["kind"],
+            verdict,
+            no_claim,
+            _cases_text(e),
+        ]
+        md.append("| " + " | ".join(c.replace("|", "/") for c in md_cells) + " |")
     page = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>fplab reports</title>"
         f"<style>{_CSS}</style></head><body><h1>fplab reports ({html.escape(tier)} tier)</h1>",
-        f"<p><em>fplab {prov['fplab_version']}, code {prov['code_version']}, commit "
-        f"{(prov['git_commit'] or 'unknown')[:12]}, {html.escape(prov['machine'])}, generated "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}</em></p>",
-        "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>",
+        f"<p class='totals'><strong>{html.escape(line)}</strong></p>",
+        f"<p><em>{html.escape(_index_header(tier, prov))}</em> · <a href='index.md'>index.md</a></p>",
+        "<div class='scroll'><table><tr>" + "".join(f"<th>{h}</th>" for h in _INDEX_HEAD) + "</tr>",
         *rows,
-        "</table></body></html>",
+        "</table></div></body></html>",
     ]
+    _write_text(out / "index.md", "\n".join(md) + "\n")
     path = out / "index.html"
     _write_text(path, "\n".join(page))
     return path
+
+
+@dataclass
+class ReportOutcome:
+    """What ``report_all`` wrote: the index path and every reported study's judged claims."""
+
+    index: Path
+    verdicts: dict[str, list[Verdict]]
+
+    @property
+    def all_verdicts(self) -> list[Verdict]:
+        return [v for vs in self.verdicts.values() for v in vs]
+
+    def failed(self) -> list[str]:
+        """``study: claim`` of every failed claim."""
+        return [
+            f"{name}: {v.claim}"
+            for name, vs in self.verdicts.items()
+            for v in vs
+            if v.verdict == "fail"
+        ]
 
 
 def write_reports(
@@ -469,7 +693,22 @@ def write_reports(
     *,
     stale_ok: bool = False,
 ) -> Path:
-    """Write every study's report folder and ``out/index.html`` from the stored results.
+    """Write every study's report folder and ``out/index.html``; returns the index path
+    (``report_all`` also returns the verdicts)."""
+    return report_all(out, specs, tier, cache, failures, stale_ok=stale_ok).index
+
+
+def report_all(
+    out: str | Path,
+    specs: list[StudySpec],
+    tier: str,
+    cache: ResultCache,
+    failures: dict[str, str] | None = None,
+    *,
+    stale_ok: bool = False,
+) -> ReportOutcome:
+    """Write every study's report folder, ``out/index.html`` and ``out/index.md`` from the
+    stored results; returns the index path and the judged claims of the studies in ``specs``.
 
     Studies already reported in ``out`` but not in ``specs`` keep their folders and stay linked
     from the index while their spec file exists (entries re-read from their ``meta.json``).  A
@@ -483,6 +722,7 @@ def write_reports(
         entries[spec.name] = write_study(
             out, collect(spec, tier, cache, failures, stale_ok=stale_ok), prov
         )
+    verdicts = {name: e["verdicts"] for name, e in entries.items()}
     for meta_path in sorted(out.glob("*/meta.json")):
         name = meta_path.parent.name
         meta = _read_meta(meta_path)
@@ -492,4 +732,5 @@ def write_reports(
         spec_path = Path(str(meta.get("spec_path", "")))
         if spec_path.is_file():
             entries[name] = _entry_from_meta(name, meta)
-    return write_index(out, [entries[k] for k in sorted(entries)], tier, prov)
+    index = write_index(out, [entries[k] for k in sorted(entries)], tier, prov)
+    return ReportOutcome(index, verdicts)

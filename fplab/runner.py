@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from fplab.records import CaseResult
 from fplab.study import Case
 
 __all__ = ["ResultCache", "RunOutcome", "code_version", "default_workers", "run_cases"]
@@ -137,7 +138,46 @@ def execute_case(kind: str, config: dict[str, Any]) -> dict[str, Any]:
         result = STUDY_KINDS.get(kind)().run_case(config)
     except Exception as exc:  # reported per case; the run goes on
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    return {"result": result, "seconds": time.perf_counter() - start}
+    result, timing = split_timing(result)
+    return {"result": result, "seconds": time.perf_counter() - start, "timing": timing}
+
+
+#: row fields that are wall-clock measurements (``studykinds._common.timed``): stored beside
+#: the result, so that the result itself stays a function of the configuration and seed alone
+TIMING_KEYS = ("seconds_warm", "seconds_cold", "compile_seconds", "n_warm", "n_calls")
+
+
+def split_timing(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(result without timing fields, ``{"row": {...}}`` or ``{"rows": [{...}, ...]}`` of them)."""
+
+    def strip(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {k: v for k, v in row.items() if k not in TIMING_KEYS},
+            {k: v for k, v in row.items() if k in TIMING_KEYS},
+        )
+
+    if isinstance(result.get("row"), dict):
+        row, timing = strip(result["row"])
+        return {**result, "row": row}, ({"row": timing} if timing else {})
+    if isinstance(result.get("rows"), list) and all(isinstance(r, dict) for r in result["rows"]):
+        pairs = [strip(r) for r in result["rows"]]
+        timings = [t for _, t in pairs]
+        return {**result, "rows": [r for r, _ in pairs]}, (
+            {"rows": timings} if any(timings) else {}
+        )
+    return result, {}
+
+
+def merge_timing(result: dict[str, Any], timing: dict[str, Any] | None) -> dict[str, Any]:
+    """The inverse of ``split_timing``: the rows with their timing fields back (for figures)."""
+    if not timing:
+        return result
+    if "row" in timing and isinstance(result.get("row"), dict):
+        return {**result, "row": {**result["row"], **timing["row"]}}
+    if "rows" in timing and isinstance(result.get("rows"), list):
+        rows = [{**r, **t} for r, t in zip(result["rows"], timing["rows"])]
+        return {**result, "rows": rows}
+    return result
 
 
 def _init_worker() -> None:
@@ -196,8 +236,11 @@ class Progress:
         else:
             eta = "ETA --:--"
         line = f"[{bar}] {self.done}/{self.total} cases, {running} running, {eta}"
-        end = "\r" if self.tty and not last else "\n"
-        self.stream.write(("\r" if self.tty else "") + line + end)
+        # on a terminal: back to the line start and clear it (ESC [K), so a shorter line leaves
+        # no tail of the longer one it replaces
+        start = "\r\x1b[K" if self.tty else ""
+        end = "" if self.tty and not last else "\n"
+        self.stream.write(start + line + end)
         self.stream.flush()
 
 
@@ -257,17 +300,19 @@ def run_cases(
             ]
             bar.update(running, finished=True)
             return
-        entry = {
-            "key": key,
-            "study": case.study,
-            "label": case.label,
-            "kind": case.kind,
-            "config": case.config,
-            "result": reply["result"],
-            "seconds": reply["seconds"],
-            "code_version": code_version(case.kind),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        record = CaseResult(
+            key=key,
+            study=case.study,
+            label=case.label,
+            kind=case.kind,
+            config=case.config,
+            result=reply["result"],
+            seconds=reply["seconds"],
+            timing=reply.get("timing") or {},
+            code_version=code_version(case.kind),
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        entry = record.to_json()  # typed until here; the cache stores its JSON form
         cache.put(key, entry)
         out.entries[key] = entry
         out.n_run += 1

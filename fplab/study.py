@@ -14,6 +14,7 @@ results into orders, errors, tables and figures.  Adding a kind is one decorated
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import json
@@ -54,7 +55,7 @@ _TOP_KEYS = {
     "problem": "a table: sde, params, p0, grid, t0, t_final",
     "sweep": "a table: param, quick, full, compare",
     "measure": "a table: metric, reference",
-    "expect": "a table: order, tolerance",
+    "expect": "a table: order, tolerance, no_claim, bounds",
     "options": "a table of kind-specific settings",
     "check": "a table: order_atol, error_rtol",
 }
@@ -62,7 +63,7 @@ _TABLE_KEYS = {
     "problem": ("sde", "params", "p0", "grid", "t0", "t_final"),
     "sweep": ("param", "quick", "full", "compare"),
     "measure": ("metric", "reference"),
-    "expect": ("order", "tolerance"),
+    "expect": ("order", "tolerance", "no_claim", "bounds"),
     "check": ("order_atol", "error_rtol"),
 }
 _P0_KEYS = {
@@ -201,6 +202,8 @@ class StudyKind:
     options : kind-specific ``[options]`` keys
     free_options : the ``[options]`` table is passed through unchecked (the kind validates it)
     order_atol, error_rtol : default regression-check tolerances (``[check]`` overrides)
+    bounds : the bounds of the kind's non-order claims, ``{key: (default, where it comes from)}``;
+        ``[expect] bounds = {key = number}`` tightens or relaxes them
     depends : fplab sub-packages whose source the results depend on (part of the cache key; the
         modules directly under ``fplab/``, ``sdes`` and ``studykinds`` always are)
     """
@@ -216,6 +219,11 @@ class StudyKind:
     order_atol: ClassVar[float] = 0.02
     error_rtol: ClassVar[float] = 0.01
     depends: ClassVar[tuple[str, ...]] = ("metrics",)
+    bounds: ClassVar[dict[str, tuple[float, str]]] = {}
+
+    def bound(self, spec: StudySpec, key: str) -> float:
+        """The bound ``key`` of a claim: ``[expect] bounds`` when the spec sets it, else the default."""
+        return float(spec.expect.get("bounds", {}).get(key, self.bounds[key][0]))
 
     def validate(self, spec: StudySpec, err: _Errors) -> None:
         """Kind-specific checks beyond the schema; raise through ``err``."""
@@ -489,6 +497,23 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
                 err(f"expect.order.{name}", "not one of the compared names", _listed(compared))
     if "tolerance" in expect and not (_is_num(expect["tolerance"]) and expect["tolerance"] >= 0):
         err("expect.tolerance", f"must be a number >= 0, got {expect['tolerance']!r}")
+    no_claim = expect.get("no_claim", {})
+    if not isinstance(no_claim, dict) or not all(isinstance(v, str) for v in no_claim.values()):
+        err("expect.no_claim", f"must be a table name -> reason (a string), got {no_claim!r}")
+    compared = raw.get("sweep", {}).get("compare", [])
+    for name in no_claim:
+        if name not in compared:
+            err(f"expect.no_claim.{name}", "not one of the compared names", _listed(compared))
+        if isinstance(order, dict) and name in order:
+            err(f"expect.no_claim.{name}", "also has an order in expect.order; keep one")
+    bounds = expect.get("bounds", {})
+    if not isinstance(bounds, dict):
+        err("expect.bounds", f"must be a table claim key -> number, got {bounds!r}")
+    for key, value in bounds.items():
+        if key not in kind.bounds:
+            err(f"expect.bounds.{key}", "unknown bound", _listed(kind.bounds) or "none")
+        if not _is_num(value):
+            err(f"expect.bounds.{key}", f"must be a number, got {value!r}", kind.bounds[key][1])
     check = raw.get("check", {})
     _check_keys(check, _TABLE_KEYS["check"], "check", err)
     for key, value in check.items():
@@ -599,8 +624,13 @@ def find_studies(names: list[str] | None = None) -> list[StudySpec]:
             if not cand.is_file():
                 cand = folder / (name if name.endswith(".toml") else f"{name}.toml")
             if not cand.is_file():
-                known = ", ".join(sorted(f.stem for f in folder.glob("*.toml")))
-                msg = f"{name}: no such study file; allowed: a path or one of {known}"
+                stems = sorted(f.stem for f in folder.glob("*.toml"))
+                close = difflib.get_close_matches(Path(name).stem, stems, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                msg = (
+                    f"{name}: no such study file{hint}; allowed: a path or one of "
+                    f"{', '.join(stems)}"
+                )
                 raise ConfigError(msg)
             paths.append(cand)
     if names:

@@ -1,13 +1,16 @@
 """``fplab run``, ``fplab report`` and ``fplab check`` (hooked into ``fplab.cli``).
 
-Exit status: 0 success, 1 failed cases or regressions, 2 bad input (spec errors, found before
-anything runs).
+Exit status: 0 success, 1 failed cases, failed claims or regressions (``run`` and ``check``
+write every report / compare every study first), 2 bad input (spec errors, found before
+anything runs).  ``run``, ``report`` and ``check`` end with the claims totals line
+``claims: N checked, P passed, F failed, I inconclusive`` naming each failed claim.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,27 +110,41 @@ def _run(args: argparse.Namespace, specs: list[Any], tier: str) -> Any:
     )
 
 
+def _claims_footer(verdicts: list[Any], failed: list[str]) -> str:
+    """The closing ``claims: ...`` line, naming each failed claim."""
+    from fplab.records import totals_line
+
+    line = totals_line(verdicts)
+    if failed:
+        line += " (failed: " + "; ".join(failed) + ")"
+    return line
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from fplab.report import write_reports
+    from fplab.report import report_all
     from fplab.runner import ResultCache
     from fplab.study import find_studies
 
+    start = time.perf_counter()
     specs = find_studies(args.studies)  # every spec validated before anything runs
     outcome = _run(args, specs, args.tier)
-    index = write_reports(args.out, specs, args.tier, ResultCache(args.cache), outcome.failures)
+    # every report is written first; the exit status then says whether any claim failed
+    rep = report_all(args.out, specs, args.tier, ResultCache(args.cache), outcome.failures)
     n = outcome.n_cached + outcome.n_run + len(outcome.failures)
     print(
         f"fplab run: {_studies(len(specs))}, {n} cases ({outcome.n_cached} cached, "
-        f"{outcome.n_run} run, {len(outcome.failures)} failed) in {outcome.seconds:.1f} s; "
-        f"report: {index}"
+        f"{outcome.n_run} run, {len(outcome.failures)} failed) in "
+        f"{time.perf_counter() - start:.1f} s wall (reports included); report: {rep.index}"
     )
     for label, error in outcome.failures.items():
         print(f"  failed: {label}: {error}", file=sys.stderr)
-    return 1 if outcome.failures else 0
+    failed = rep.failed()
+    print(_claims_footer(rep.all_verdicts, failed))
+    return 1 if outcome.failures or failed else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fplab.report import collect, write_reports
+    from fplab.report import collect, report_all
     from fplab.runner import ResultCache
     from fplab.study import find_studies
 
@@ -136,11 +153,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     found = [collect(s, args.tier, cache, stale_ok=True) for s in specs]
     missing = sum(len(sr.missing) for sr in found)
     stale = sum(len(sr.stale) for sr in found)
-    index = write_reports(args.out, specs, args.tier, cache, stale_ok=True)
+    rep = report_all(args.out, specs, args.tier, cache, stale_ok=True)
     note = f" ({missing} cases not run yet: `fplab run` fills them in)" if missing else ""
     if stale:
         note += f" ({stale} cases from an older code version: `fplab run` refreshes them)"
-    print(f"fplab report: {_studies(len(specs))} -> {index}{note}")
+    print(f"fplab report: {_studies(len(specs))} -> {rep.index}{note}")
+    # report renders what is stored and runs nothing: it states the claims but exits 0
+    print(_claims_footer(rep.all_verdicts, rep.failed()))
     return 0
 
 
@@ -164,9 +183,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     regressions, notes = [], []
     for label, error in outcome.failures.items():
         regressions.append(f"{label}: case failed: {error}")
+    verdicts, failed = [], []
     for spec in specs:
         sr = collect(spec, "quick", cache)
-        current = quantities(sr.summary())
+        summary = sr.summary()
+        judged = sr.verdicts(summary)
+        verdicts += judged
+        failed += [f"{spec.name}: {v.claim}" for v in judged if v.verdict == "fail"]
+        current = quantities(summary)
         if args.update:
             if sr.missing:
                 regressions.append(f"{spec.name}: not updated, {len(sr.missing)} cases failed")
@@ -194,6 +218,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  note: {line}")
     for line in regressions:
         print(f"  REGRESSION: {line}")
-    verdict = "FAILED" if regressions else "ok"
+    for line in failed:
+        print(f"  FAILED CLAIM: {line}")
+    verdict = "FAILED" if regressions or failed else "ok"
     print(f"fplab check: {_studies(len(specs))}, {len(regressions)} regressions: {verdict}")
-    return 1 if regressions else 0
+    print(_claims_footer(verdicts, failed))
+    return 1 if regressions or failed else 0

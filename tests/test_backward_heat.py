@@ -450,3 +450,15 @@ def test_run_experiment_config_validation():
     cfg = bh.BackwardHeatConfig.from_dict({"eps": [1e-6], "blowup_n": [64]})
     assert cfg.eps == (1e-6,) and cfg.blowup_n == (64,)
     assert bh.BackwardHeatConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_noise_amplification_norm_equals_the_dense_step_matrix_power(ou_gen):
+    # ‖(I - dt L)^j‖_F² formed densely is the independent answer; the old quadratic form gᴴPg
+    # gave -2.69 at j = 1 (cancellation through cond(V) ≈ 1e9), so this fails on it.
+    from fplab.backward_heat.naive import _frobenius_sq
+
+    g = bh.step_factor(ou_gen.eigenvalues(), DT, "explicit", "backward")
+    step = np.eye(ou_gen.grid.shape[0]) - DT * ou_gen.matrix.toarray()
+    for j in (1, 3, 20):
+        dense = float(np.sum(np.linalg.matrix_power(step, j) ** 2))
+        assert _frobenius_sq(ou_gen, g**j) == pytest.approx(dense, rel=1e-8)

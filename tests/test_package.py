@@ -59,3 +59,79 @@ def test_cli_help_and_version_are_fast():
         [sys.executable, "-m", "fplab", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.strip() == f"fplab {fp.__version__}"
+
+
+def _import_cycles() -> list[list[str]]:
+    """Strongly connected components (> 1 module) of fplab's import graph, from a static scan of
+    every ``import`` / ``from ... import`` anywhere in each module (function-level ones too)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(fp.__file__).resolve().parent
+    mods = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def owner(name: str) -> str:
+        while name not in mods and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name if name in mods else ""
+
+    graph: dict[str, set[str]] = {}
+    for mod, path in mods.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges |= {owner(a.name) for a in node.names if a.name.startswith("fplab")}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fplab"):
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    edges.add(full if full in mods else owner(node.module))
+        graph[mod] = edges - {mod, ""}
+    # Tarjan's strongly connected components
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_cycle_outside_the_study_layer():
+    # nn's checkpoint <-> train/flow circle is gone (load_checkpoint lives in nn/load.py)
+    study_layer = ("fplab.runner", "fplab.study")
+    outside = [c for c in _import_cycles() if not any(m.startswith(study_layer) for m in c)]
+    assert outside == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runner <-> study <-> studykinds remains: breaking it moves STUDY_KINDS/StudyKind out "
+    "of study.py (studykinds/base.py) and code_version to a leaf, deferred while other branches "
+    "edit those; strict, so this fails loudly once the circle is gone",
+)
+def test_no_import_cycle_at_all():
+    assert _import_cycles() == []

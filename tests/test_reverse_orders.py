@@ -26,7 +26,20 @@ PROBLEMS = {p.name: p for p in LINEAR_1D + LINEAR_2D}
 CASES = ["vp-1d", "ve-1d", "subvp-1d", "ou-2d", "vp-2d"]
 #: step counts per declared order: coarse enough to stay above the reference's error, fine
 #: enough to be in the asymptotic range (local slopes checked in docs/reverse.md)
-LEVELS = {1: (8, 16, 32, 64, 128), 2: (8, 16, 32, 64, 128), 4: (8, 16, 32, 64)}
+LEVELS = {
+    1: (8, 16, 32, 64, 128),
+    2: (8, 16, 32, 64, 128),
+    3: (16, 32, 64, 128),
+    4: (8, 16, 32, 64),
+}
+
+
+def _time_grid(sampler) -> str:
+    """The VP-family samplers are exponential integrators in λ = log(α/σ), and their order is an
+    order in the λ-step (Lu et al. 2022): on a grid uniform in t the last steps shrink in λ only
+    like log(1 + h/t_end), so dpm-solver-3 shows 2.2 [1.9, 2.4] over N = 8..128 on vp-1d (local
+    slopes 1.8 -> 2.5, still rising) against 3.2 [2.8, 3.6] on the log-SNR grid."""
+    return "log-snr" if "vp-family" in sampler.requires else "uniform"
 
 
 @cache
@@ -59,14 +72,11 @@ def _cases():
 @pytest.mark.parametrize(("method", "name"), list(_cases()))
 def test_deterministic_sampler_has_its_declared_pathwise_order(method, name):
     sde, score, x_T, ref = _setup(name)
-    order = SAMPLERS.get(method).order
+    sampler = SAMPLERS.get(method)
+    order = sampler.order
     steps = LEVELS[order]
-    errs = [
-        _pathwise_error(
-            sample_reverse(sde, score, x_T, t_start=T0, t_end=T1, n_steps=n, method=method), ref
-        )
-        for n in steps
-    ]
+    kw = {"t_start": T0, "t_end": T1, "method": method, "time_grid": _time_grid(sampler)}
+    errs = [_pathwise_error(sample_reverse(sde, score, x_T, n_steps=n, **kw), ref) for n in steps]
     h = [(T0 - T1) / n for n in steps]
     fit = observed_order(h, errs)
     # the interval (95%) must hold the declared order; 0.15 allows the residual curvature of

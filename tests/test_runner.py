@@ -145,3 +145,61 @@ def test_process_pool_and_dask_give_the_serial_results(tmp_path, cases):
         a = json.loads((tmp_path / "serial" / c.key[:2] / f"{c.key}.json").read_text())["result"]
         b = json.loads(Path(tmp_path / "dask" / c.key[:2] / f"{c.key}.json").read_text())["result"]
         assert a == b
+
+
+def test_progress_line_is_cleared_before_each_redraw():
+    from fplab.runner import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = Progress(total=2, done=0, workers=1, stream=stream)
+    bar.update(1)
+    bar.update(0, seconds=0.1, finished=True)
+    bar.update(0, seconds=0.1, finished=True)
+    draws = stream.getvalue().split("\r\x1b[K")[1:]
+    # every redraw starts at column 0 with the line cleared; only the final one ends the line
+    assert len(draws) == 3 and all("cases" in d for d in draws)
+    assert not draws[0].endswith("\n") and draws[-1].endswith("2/2 cases, 0 running, ETA 0:00\n")
+
+
+def test_case_records_round_trip_through_the_cache_bit_exactly(tmp_path):
+    import math
+    import struct
+
+    from fplab.records import SCHEMA_VERSION, CaseResult
+
+    awkward = [0.1 + 0.2, 1e-300, 5e-324, -0.0, 1 / 3, 2.0**60 + 1, math.inf, -math.inf, math.nan]
+    record = CaseResult(
+        key="ab" * 16,
+        study="s",
+        label="x n=1",
+        kind="em-law",
+        config={"value": 1, "nested": {"h": 1 / 3}},
+        result={"row": {"h": 0.1, "error": awkward[0]}, "rows": [{"error": v} for v in awkward]},
+        seconds=1e-7,
+        code_version="0.1.0+abc",
+        finished_at="2026-01-01T00:00:00Z",
+    )
+    cache = ResultCache(tmp_path / "c")
+    cache.put(record.key, record.to_json())
+    back = CaseResult.from_json(cache.get(record.key))
+    bits = [struct.pack("<d", r["error"]) for r in back.result["rows"]]
+    assert bits == [struct.pack("<d", v) for v in awkward]  # NaN and -0.0 included
+    assert back.schema == SCHEMA_VERSION
+    assert replace_rows(back) == replace_rows(record)
+    # a layout newer than this code is refused, naming the entry
+    with pytest.raises(ValueError, match="schema 99"):
+        CaseResult.from_json({**record.to_json(), "schema": 99})
+    # entries written before the schema existed read as schema 0
+    legacy = {k: v for k, v in record.to_json().items() if k != "schema"}
+    assert CaseResult.from_json(legacy).schema == 0
+
+
+def replace_rows(r):
+    """The record without its NaN-holding rows (NaN != NaN; compared bitwise above)."""
+    from dataclasses import replace
+
+    return replace(r, result={"row": r.result["row"]})

@@ -206,3 +206,64 @@ def test_study_whose_module_is_missing_is_skipped_not_fatal(tmp_path, monkeypatc
     assert "skipping bh.toml" in capsys.readouterr().err
     with pytest.raises(StudyUnavailable, match=r"bh\.toml: kind: needs fplab\.not_installed_here"):
         find_studies(["bh"])
+
+
+def _claims_of(spec, summary_values):
+    """The kind's claims on one fabricated stored result (experiment kinds read its summary)."""
+    return {
+        v.claim: v for v in spec.kind_obj.claims(spec, [(None, {"summary": summary_values})], {})
+    }
+
+
+BH_VALUES = {
+    "growth_explicit_max_rel_err": 2.9e-12,
+    "ou_growth_max_rel_err": 1.3e-9,
+    "blowup_time[eps=0]": None,
+    "blowup_time[eps=1e-06]": 0.1155,
+    "blowup_time_predicted[eps=1e-06]": 0.1153,
+    "reg_tikhonov_best_error": 0.0093,
+    "reg_naive_early_stop_error": 0.21,
+    "score_pf-ode-heun_terminal_max_w2": 0.063,
+    "score_w2_floor": 0.0638,
+}
+
+
+def test_backward_heat_claims_and_expect_bounds_override(tmp_path):
+    path = tmp_path / "bh.toml"
+    path.write_text(BH)
+    claims = _claims_of(load_study(path), BH_VALUES)
+    assert sorted(claims) == [
+        "blowup[eps=1e-06]",
+        "regulariser-gain[tikhonov]",
+        "score-bounded[pf-ode-heun_terminal]",
+        "symbol[explicit]",
+        "symbol[ou]",
+    ]  # no blow-up claim without noise (eps = 0 never blows up within the horizon)
+    assert all(v.verdict == "pass" for v in claims.values())
+    assert claims["blowup[eps=1e-06]"].measured == pytest.approx(0.1155 / 0.1153 - 1)
+    assert claims["regulariser-gain[tikhonov]"].measured == pytest.approx(0.21 / 0.0093)
+    # [expect] bounds tightens a claim until it fails
+    path.write_text(BH + "[expect]\nbounds = { symbol = 1e-11, regulariser-gain = 30 }\n")
+    claims = _claims_of(load_study(path), BH_VALUES)
+    assert claims["symbol[explicit]"].verdict == "pass"  # 2.9e-12 <= 1e-11
+    assert claims["symbol[ou]"].verdict == "fail"  # 1.3e-9 > 1e-11
+    assert claims["regulariser-gain[tikhonov]"].verdict == "fail"
+    path.write_text(BH + "[expect]\nbounds = { symbl = 1e-6 }\n")
+    with pytest.raises(ConfigError, match=r"expect.bounds.symbl: unknown bound; allowed: 'symbol'"):
+        load_study(path)
+
+
+def test_no_claim_reasons_come_from_the_spec(tmp_path):
+    text = (
+        f'kind = "fd-space"\n{OU_1D}\n[sweep]\nparam = "n"\ncompare = ["central", "chang-cooper"]\n'
+        'quick = [16, 32]\n[measure]\nmetric = "tv"\n[expect]\norder = { central = 2 }\n'
+        'no_claim = { chang-cooper = "exact at equilibrium" }\n'
+    )
+    _, sr, _ = run_spec(tmp_path, text, "nc")
+    summary = sr.summary()
+    assert summary["no_claim"] == [{"label": "chang-cooper", "reason": "exact at equilibrium"}]
+    assert [v.claim for v in sr.verdicts(summary)] == ["order[central]"]
+    bad = tmp_path / "studies" / "nc.toml"
+    bad.write_text(text.replace("no_claim = { chang-cooper", "no_claim = { central"))
+    with pytest.raises(ConfigError, match=r"expect\.no_claim\.central: also has an order"):
+        load_study(bad)

@@ -5,6 +5,8 @@ boundary conditions are registry entries: ``SPACE_SCHEMES``, ``TIME_SCHEMES``, `
 """
 
 from fplab.fd.boundary import BOUNDARIES, BoundaryCondition
+from fplab.fd.reconstruct import cell_averages, gauss_cell_averages, point_values
+from fplab.fd.richardson import RichardsonEstimate, richardson_estimate
 from fplab.fd.solution import FPSolution
 from fplab.fd.solve import solve_fokker_planck
 from fplab.fd.space import SPACE_SCHEMES, SpaceScheme
@@ -16,7 +18,12 @@ __all__ = [
     "TIME_SCHEMES",
     "BoundaryCondition",
     "FPSolution",
+    "RichardsonEstimate",
     "SpaceScheme",
     "TimeScheme",
+    "cell_averages",
+    "gauss_cell_averages",
+    "point_values",
+    "richardson_estimate",
     "solve_fokker_planck",
 ]

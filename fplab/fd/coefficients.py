@@ -39,7 +39,7 @@ def _cell_average_cube(xf: FloatArray, h: float) -> FloatArray:
     return 0.25 * (a**3 + a * a * b + a * b * b + b**3)
 
 
-def _poly_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables | None:
+def _poly_tables(sde: SDE, grid: Grid, times: FloatArray, point: bool) -> FaceTables | None:
     pc = sde.poly_coefficients(times, grid.ndim)
     if pc is None:
         return None
@@ -55,7 +55,9 @@ def _poly_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables | None:
     for axis, (xf, h) in enumerate(zip(grid.edges, grid.spacing)):
         a, c, g0, g1 = (v[:, None] for v in (pc.a, pc.c, pc.g0, pc.g1))
         g = g0 + g1 * xf
-        u = a * xf + pc.b[:, axis, None] + c * _cell_average_cube(xf, h) - g1 * g
+        # point values for fourth-order fluxes; the mean between centres for Chang–Cooper
+        cube = xf**3 if point else _cell_average_cube(xf, h)
+        u = a * xf + pc.b[:, axis, None] + c * cube - g1 * g
         dd = 0.5 * g * g
         shape = (m, 1, xf.shape[0])
         # always fresh writable C arrays: a read-only view would compile a second kernel signature
@@ -73,15 +75,21 @@ def _checked(values: Any, what: str, shape: tuple[int, ...], t: float) -> FloatA
     return arr
 
 
-def _custom_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables:
+def _custom_tables(sde: SDE, grid: Grid, times: FloatArray, point: bool) -> FaceTables:
     """Evaluate a non-polynomial SDE at the face points of every axis, once per stage time."""
     d = grid.ndim
     out: FaceTables = []
     for axis in range(d):
         h = grid.spacing[axis]
         xf = grid.edges[axis]
-        # ghost-extended centres along `axis` (one beyond each wall), for ∂D/∂x at the faces
-        xe = np.concatenate([xf - 0.5 * h, [xf[-1] + 0.5 * h]])
+        # ghost-extended centres along `axis` (one beyond each wall, two for the fourth-order
+        # slope), for ∂D/∂x at the faces
+        if point:
+            xe = np.concatenate(
+                [[xf[0] - 1.5 * h], xf - 0.5 * h, xf[-1:] + 0.5 * h, xf[-1:] + 1.5 * h]
+            )
+        else:
+            xe = np.concatenate([xf - 0.5 * h, [xf[-1] + 0.5 * h]])
         coords_f = list(grid.axes)
         coords_f[axis] = xf
         coords_e = list(grid.axes)
@@ -100,7 +108,7 @@ def _custom_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables:
             else:
                 ge = _checked(sde._diffusion(pts_e, float(t)), "diffusion", shape_e, t)
                 de = 0.5 * ge * ge
-                u = f - np.diff(de, axis=axis) / h
+                u = f - _face_slope(de, axis, h, point)
             # lines first, faces last: (L, n + 1)
             us.append(np.moveaxis(u, axis, -1).reshape(-1, xf.shape[0]))
             ds.append(np.moveaxis(dd, axis, -1).reshape(-1, xf.shape[0]))
@@ -112,8 +120,26 @@ def _custom_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables:
     return out
 
 
-def face_tables(sde: SDE, grid: Grid, times: FloatArray) -> FaceTables:
-    """Face tables of ``sde`` on ``grid`` at ``times`` (float64, shape (m,)), see module docstring."""
+def _face_slope(de: FloatArray, axis: int, h: float, point: bool) -> FloatArray:
+    """∂D/∂x at the faces from D at the ghost-extended centres along ``axis``.
+
+    Second order: (D_{i+1} - D_i) / h.  Fourth order (``point``): (D_{i-1} - 27 D_i +
+    27 D_{i+1} - D_{i+2}) / (24 h), the slope of the cubic through four centres.
+    """
+    if not point:
+        return np.diff(de, axis=axis) / h
+    q = np.moveaxis(de, axis, 0)
+    slope = (q[:-3] - 27.0 * q[1:-2] + 27.0 * q[2:-1] - q[3:]) / (24.0 * h)
+    return np.moveaxis(slope, 0, axis)
+
+
+def face_tables(sde: SDE, grid: Grid, times: FloatArray, *, point: bool = False) -> FaceTables:
+    """Face tables of ``sde`` on ``grid`` at ``times`` (float64, shape (m,)), see module docstring.
+
+    ``point=True`` gives point values of u = f - ∂x D at the faces to O(h⁴) (fourth-order
+    schemes); the default gives Chang–Cooper's face drift (the mean of f between the centres for
+    polynomial drifts, ∂x D by a centred difference).
+    """
     tt = np.ascontiguousarray(times, dtype=np.float64)
-    tables = _poly_tables(sde, grid, tt)
-    return _custom_tables(sde, grid, tt) if tables is None else tables
+    tables = _poly_tables(sde, grid, tt, point)
+    return _custom_tables(sde, grid, tt, point) if tables is None else tables

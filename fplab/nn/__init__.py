@@ -20,7 +20,6 @@ except ImportError as err:  # pragma: no cover - torch is a core dependency, but
     msg = "fplab.nn needs torch; install it with `pip install torch` (or `pip install fplab[nn]`)"
     raise ImportError(msg) from err
 
-from fplab.nn.checkpoint import load_checkpoint
 from fplab.nn.evaluate import (
     Reference,
     ScoreErrorCurve,
@@ -34,6 +33,7 @@ from fplab.nn.evaluate import (
 from fplab.nn.experiment import PROBLEMS, ExperimentConfig, ScoreNetworkResult, run_experiment
 from fplab.nn.flow import FlowConfig, LearnedFlow, exact_velocity, sample_flow, train_flow
 from fplab.nn.likelihood import LikelihoodResult, flow_log_likelihood, pf_ode_log_likelihood
+from fplab.nn.load import load_checkpoint
 from fplab.nn.models import GaussianFourierFeatures, TimeMLP, build_mlp, resolve_device
 from fplab.nn.params import PARAMETERISATIONS, convert, marginal_coefficients_array
 from fplab.nn.train import WEIGHTINGS, LearnedScore, TrainConfig, train_score

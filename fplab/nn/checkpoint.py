@@ -3,6 +3,9 @@
 One file per run, written atomically (temporary file + ``os.replace``) so an interrupted write never
 leaves a truncated checkpoint behind.  Files load with ``torch.load(weights_only=True)``: they hold
 only tensors, numbers, strings, lists and dicts.
+
+A leaf of ``fplab.nn``: ``train`` and ``flow`` write and read through it, and
+``fplab.nn.load.load_checkpoint`` (which knows both model kinds) sits above them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "read_checkpoint", "write_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "read_checkpoint", "write_checkpoint"]
 
 #: version tag stored in every checkpoint; a mismatch is refused with a clear message
 CHECKPOINT_FORMAT = "fplab-nn-1"
@@ -41,31 +44,3 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         msg = f"{str(source)!r} is not an fplab checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})"
         raise ValueError(msg)
     return state
-
-
-def load_checkpoint(path: str | Path, *, device: Any = "cpu") -> Any:
-    """Load a trained model from a checkpoint written by ``train_score`` or ``train_flow``.
-
-    Parameters
-    ----------
-    path : str or Path
-    device : str   where to put the model ('cpu' default, 'cuda' if available)
-
-    Returns
-    -------
-    LearnedScore (score checkpoints) or LearnedFlow (flow checkpoints), with EMA weights.
-    """
-    state = read_checkpoint(path)
-    kind = state.get("kind")
-    if kind == "score":
-        from fplab.nn.train import LearnedScore
-
-        return LearnedScore.from_state(state, device=device)
-    if kind == "flow":
-        from fplab.nn.flow import LearnedFlow
-
-        return LearnedFlow.from_state(state, device=device)
-    msg = (
-        f"checkpoint {str(path)!r} holds an unknown model kind {kind!r}; expected 'score' or 'flow'"
-    )
-    raise ValueError(msg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,6 @@ from fplab._typing import FloatArray
 from fplab._validate import (
     as_rng,
     as_samples,
-    check_choice,
     check_int,
     check_positive,
     check_real,
@@ -20,8 +20,9 @@ from fplab._validate import (
 )
 from fplab.errors import NumericalError
 from fplab.reverse.samplers import SAMPLERS, VP_FAMILY, Sampler, StepContext
+from fplab.reverse.timegrids import TIME_GRIDS
 from fplab.sdes.base import SDE
-from fplab.sdes.linear import LinearSDE
+from fplab.sdes.linear import VP, LinearSDE
 from fplab.sdes.schedules import check_usable_time
 
 __all__ = ["TIME_GRIDS", "SampleInfo", "ScoreValueError", "sample_reverse"]
@@ -89,21 +90,6 @@ class _CheckedScore:
         return arr
 
 
-#: how the fixed-step time grid is spaced
-TIME_GRIDS = ("uniform", "log-snr")
-
-
-def _base_grid(
-    ctx: StepContext, t_start: float, t_end: float, n_steps: int, time_grid: str
-) -> FloatArray:
-    """n_steps + 1 decreasing nodes from t_start to t_end, uniform in t or in λ = log(α_t/σ_t)."""
-    if time_grid == "uniform":
-        return np.linspace(t_start, t_end, n_steps + 1)
-    lam = np.linspace(ctx.log_snr(t_start), ctx.log_snr(t_end), n_steps + 1)
-    inner = [ctx.time_of_log_snr(float(v), t_end, t_start) for v in lam[1:-1]]
-    return np.array([t_start, *inner, t_end])
-
-
 def _time_nodes(base: FloatArray, save: FloatArray) -> tuple[FloatArray, list[int]]:
     """Decreasing nodes t_start = τ_0 > ... > τ_N = t_end (``base`` with the save times inserted)
     and the node index of each save time (in the order given)."""
@@ -157,6 +143,20 @@ def _check_applicable(sde: SDE, sampler: Sampler, method: str) -> None:
     if not isinstance(sde, SDE):
         msg = f"sde must be an fplab SDE (fp.VP(), fp.OU(), ...), got {type(sde).__name__}"
         raise TypeError(msg)
+    if "linear" in sampler.requires and not isinstance(sde, LinearSDE):
+        linear = ", ".join(repr(k) for k, s in SAMPLERS.items() if not s.requires)
+        msg = (
+            f"method {method!r} needs a linear SDE (OU, Heat, VP, VE, SubVP) whose marginal "
+            f"α_t X_0 + c_t + σ_t Z defines its noise level σ/α, got {type(sde).__name__}; "
+            f"use one of {linear}"
+        )
+        raise ValueError(msg)
+    if "vp" in sampler.requires and not isinstance(sde, VP):
+        msg = (
+            f"method {method!r} is the discrete chain of the VP SDE and needs fp.VP, got "
+            f"{type(sde).__name__}; for other SDEs use 'euler-maruyama' or 'edm-stochastic'"
+        )
+        raise ValueError(msg)
     if "vp-family" in sampler.requires and not isinstance(sde, VP_FAMILY):
         vp_methods = ", ".join(repr(k) for k, s in SAMPLERS.items() if "vp-family" in s.requires)
         other = ", ".join(repr(k) for k, s in SAMPLERS.items() if not s.requires)
@@ -183,7 +183,7 @@ def sample_reverse(
     x_T: Any,
     *,
     t_start: float | None = None,
-    t_end: float = 1e-3,
+    t_end: float | None = None,
     n_steps: int | None = None,
     method: str = "euler-maruyama",
     seed: Any = 0,
@@ -191,10 +191,16 @@ def sample_reverse(
     snr: float = 0.16,
     n_corrector: int = 1,
     eta: float = 0.0,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
+    s_churn: float = 40.0,
+    s_tmin: float = 0.05,
+    s_tmax: float = 50.0,
+    s_noise: float = 1.0,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_steps: int = 100_000,
     time_grid: str = "uniform",
+    grid_options: dict[str, float] | None = None,
+    times: Any = None,
     return_info: bool = False,
 ) -> Any:
     """Integrate samples backwards in time, from t_start to t_end, with a score s(x, t) ≈ ∇log p_t.
@@ -212,11 +218,11 @@ def sample_reverse(
     t_start : float, optional
         Start time (default ``sde.T`` for diffusion-model SDEs, but ``t_max`` ≈ 0.998 T for the
         cosine VP schedule, where β(T) = ∞; else 1.0).
-    t_end : float
-        End time, < t_start; > 0 for VP/sub-VP/VE and for ddpm/ddim/dpm-solver-2 (default 1e-3).
+    t_end : float, optional
+        End time, < t_start; > 0 for VP/sub-VP/VE and for the VP-family samplers (default 1e-3).
     n_steps : int >= 1
-        Uniform steps of size (t_start - t_end)/n_steps.  Required except for ``pf-ode-adaptive``,
-        where it only sets the first trial step.
+        Number of steps of the ``time_grid`` from t_start to t_end.  Required (or ``times``)
+        except for the adaptive samplers, where it only sets the first trial step.
     method : str
         A key of ``fplab.reverse.SAMPLERS``: 'euler-maruyama' (default), 'pf-ode-euler',
         'pf-ode-heun', 'pf-ode-rk4', 'pf-ode-adaptive', 'predictor-corrector', 'ddpm', 'ddim',
@@ -230,14 +236,29 @@ def sample_reverse(
     n_corrector : int >= 0
         Corrector steps per predictor step ('predictor-corrector'; default 1).
     eta : float in [0, 1]
-        DDIM noise level ('ddim'; 0 = deterministic).
-    rtol, atol : float > 0
-        Error tolerances of 'pf-ode-adaptive' (defaults 1e-6, 1e-9).
+        Noise level of 'ddim' (0 = deterministic) and of 'eta-family' (0 = probability-flow
+        ODE, 1 = reverse SDE; the noise amplitude η g of dx = [f - ½(1 + η²) g² s] dt + η g dW̄).
+    s_churn, s_tmin, s_tmax, s_noise : float >= 0
+        Churn of 'edm-stochastic' (Karras et al. 2022, Alg. 2): γ = min(s_churn/N, √2 - 1) on
+        noise levels σ/α in [s_tmin, s_tmax], fresh noise scaled by s_noise (defaults 40, 0.05,
+        50, 1).
+    rtol, atol : float > 0, optional
+        Error tolerances of the adaptive samplers; defaults from the sampler's
+        ``default_tolerances``: (1e-6, 1e-9) for 'pf-ode-adaptive', (0.05, 0.0078) for
+        'adaptive-sde' (Jolicoeur-Martineau et al.'s values).
     max_steps : int
-        Step budget of 'pf-ode-adaptive'; exceeding it raises ``NumericalError``.
-    time_grid : {'uniform', 'log-snr'}
-        Spacing of the fixed-step grid: uniform in t (default), or uniform in the log
-        signal-to-noise ratio λ = log(α_t/σ_t) (linear SDEs; the grid DPM-Solver uses).
+        Step budget of the adaptive samplers; exceeding it raises ``NumericalError``.
+    time_grid : str
+        A key of ``fplab.reverse.TIME_GRIDS``, the spacing of the n_steps + 1 nodes: 'uniform' in t
+        (default), 'quadratic' (uniform in √t), and for linear SDEs, in terms of the marginal
+        X_t = α_t X_0 + σ_t Z: 'log-snr' (uniform in λ = log(α_t/σ_t), DPM-Solver's grid),
+        'sigma-uniform' (uniform in σ_t/α_t: σ for VE) and 'karras' (Karras et al. 2022, eq. 5).
+    grid_options : dict, optional
+        Parameters of the time grid: ``{"rho": ρ}`` for 'karras' (ρ > 0, default 7).
+    times : array_like of float, shape (m,), optional
+        An explicit grid instead of ``n_steps``/``time_grid``: m >= 2 finite, strictly decreasing
+        nodes, times[0] = t_start (inside the SDE's horizon) and times[-1] = t_end.  Passing
+        ``np.linspace(t_start, t_end, n + 1)`` gives bit-identical results to ``n_steps=n``.
     return_info : bool
         Also return a :class:`SampleInfo` (score evaluations, steps, rejections, time nodes).
 
@@ -254,7 +275,11 @@ def sample_reverse(
     ValueError
         Unknown ``method`` (the message lists the choices), a method that does not apply to the
         SDE, non-finite ``x_T``, ``n_steps`` < 1, t_end >= t_start, t_end <= 0 where t > 0 is
-        needed, a score of the wrong shape, ``save_at`` outside [t_end, t_start].
+        needed, a score of the wrong shape, ``save_at`` outside [t_end, t_start], an unknown
+        ``time_grid`` or grid option, ρ <= 0, ``times`` not finite and strictly decreasing or
+        outside the horizon, ``eta`` outside [0, 1].
+    TypeError
+        ``times`` together with ``t_start``/``t_end``/``n_steps``/``time_grid``.
     ScoreValueError
         (a ``ValueError`` and ``fplab.NumericalError``) the score returned NaN/inf.
     NumericalError
@@ -266,44 +291,59 @@ def sample_reverse(
     if not callable(score):
         msg = f"score must be a callable s(x, t) -> (n, d), got {type(score).__name__}"
         raise TypeError(msg)
-    t0, t1 = _check_times(sde, sampler, method, t_start, t_end)
+    explicit = _check_explicit_times(times, sampler, method, t_start, t_end, n_steps)
+    if explicit is not None:
+        if time_grid != "uniform" or grid_options is not None:
+            msg = (
+                f"times= is the grid itself; drop time_grid={time_grid!r}/grid_options (they "
+                "build a grid from n_steps)"
+            )
+            raise TypeError(msg)
+        t_start, t_end, n_steps = float(explicit[0]), float(explicit[-1]), explicit.shape[0] - 1
+    t0, t1 = _check_times(sde, sampler, method, t_start, 1e-3 if t_end is None else t_end)
     if n_steps is None:
         if not sampler.adaptive:
-            msg = f"n_steps is required for method {method!r}: pass n_steps=<int >= 1>"
+            msg = f"n_steps is required for method {method!r}: pass n_steps=<int >= 1> or times="
             raise TypeError(msg)
     else:
         n_steps = check_int(n_steps, "n_steps", minimum=1)
+    grid, grid_kw = _check_time_grid(sde, time_grid, grid_options, t1)
     save = _check_save_at(save_at, t0, t1)
     eta_v = check_real(eta, "eta")
     if not 0.0 <= eta_v <= 1.0:
-        msg = f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta_v}"
+        msg = (
+            f"eta must lie in [0, 1] (ddim: 0 deterministic, 1 DDPM-like; eta-family: 0 the "
+            f"probability-flow ODE, 1 the reverse SDE), got {eta_v}"
+        )
         raise ValueError(msg)
+    # the tolerances' defaults belong to the adaptive sampler (an ODE and an SDE error differ)
+    sampler_tol = getattr(sampler, "default_tolerances", (1e-6, 1e-9))
     ctx = StepContext(
         sde=sde,
         score=_CheckedScore(score, *x.shape),
         snr=check_positive(snr, "snr"),
         n_corrector=check_int(n_corrector, "n_corrector", minimum=0),
         eta=eta_v,
-        rtol=check_positive(rtol, "rtol"),
-        atol=check_positive(atol, "atol"),
+        rtol=sampler_tol[0] if rtol is None else check_positive(rtol, "rtol"),
+        atol=sampler_tol[1] if atol is None else check_positive(atol, "atol"),
         max_steps=check_int(max_steps, "max_steps", minimum=1),
         h_init=None if n_steps is None else (t0 - t1) / n_steps,
+        n_steps=n_steps,
+        **_check_churn(s_churn, s_tmin, s_tmax, s_noise),
     )
-    check_choice(time_grid, "time_grid", TIME_GRIDS)
-    if time_grid == "log-snr" and not isinstance(sde, LinearSDE):
-        msg = (
-            f"time_grid='log-snr' needs a linear SDE (OU, Heat, VP, VE, SubVP) whose marginal "
-            f"α_t X_0 + σ_t Z defines λ = log(α_t/σ_t), got {type(sde).__name__}; use time_grid='uniform'"
-        )
-        raise ValueError(msg)
-    if time_grid == "log-snr" and t1 <= 0.0:
-        msg = f"time_grid='log-snr' needs t_end > 0 (λ = +inf at t = 0), got t_end={t1}"
-        raise ValueError(msg)
     rng = as_rng(seed)
-    if sampler.adaptive or n_steps is None:
+    if explicit is not None:
+        base = explicit
+    elif sampler.adaptive or n_steps is None:
         base = np.array([t0, t1])
     else:
-        base = _base_grid(ctx, t0, t1, n_steps, time_grid)
+        base = grid(ctx, t0, t1, n_steps, **grid_kw)
+        if not np.all(np.diff(base) < 0.0):
+            msg = (
+                f"time_grid={time_grid!r} with n_steps={n_steps} gives repeated nodes between "
+                f"t_start={t0} and t_end={t1} (the steps are below round-off); use fewer steps"
+            )
+            raise ValueError(msg)
     nodes, save_idx = _time_nodes(base, save)
     saved: dict[int, FloatArray] = {0: x.copy()} if 0 in save_idx else {}
     # no samples, nothing to move (and the samplers' batch norms would be undefined)
@@ -331,6 +371,102 @@ def sample_reverse(
     assert isinstance(checked, _CheckedScore)
     info = SampleInfo(method, checked.n_evals, ctx.n_accepted, ctx.n_rejected, nodes)
     return out, info
+
+
+def _check_churn(s_churn: Any, s_tmin: Any, s_tmax: Any, s_noise: Any) -> dict[str, float]:
+    """The EDM churn options, each a finite number >= 0 (and s_tmin <= s_tmax)."""
+    out = {}
+    for name, value in (
+        ("s_churn", s_churn),
+        ("s_tmin", s_tmin),
+        ("s_tmax", s_tmax),
+        ("s_noise", s_noise),
+    ):
+        v = check_real(value, name)
+        if v < 0.0:
+            msg = f"{name} must be >= 0 (edm-stochastic churn, Karras et al. 2022), got {v}"
+            raise ValueError(msg)
+        out[name] = v
+    if out["s_tmin"] > out["s_tmax"]:
+        msg = f"s_tmin must be <= s_tmax, got s_tmin={out['s_tmin']}, s_tmax={out['s_tmax']}"
+        raise ValueError(msg)
+    return out
+
+
+def _check_explicit_times(
+    times: Any, sampler: Sampler, method: str, t_start: Any, t_end: Any, n_steps: Any
+) -> FloatArray | None:
+    """``times`` as a float64 array of m >= 2 finite, strictly decreasing nodes (None if unset)."""
+    if times is None:
+        return None
+    for name, value in (("t_start", t_start), ("t_end", t_end), ("n_steps", n_steps)):
+        if value is not None:
+            msg = (
+                f"pass either times= or {name}= (times[0] is t_start, times[-1] is t_end and "
+                f"len(times) - 1 is n_steps), got both"
+            )
+            raise TypeError(msg)
+    if sampler.adaptive:
+        msg = f"method {method!r} chooses its own steps; times= is for the fixed-step samplers"
+        raise ValueError(msg)
+    try:
+        arr = np.array(times, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        msg = f"times must be a 1-D sequence of floats, got {type(times).__name__}"
+        raise TypeError(msg) from err
+    if arr.ndim != 1 or arr.shape[0] < 2:
+        msg = f"times must be a 1-D sequence of at least 2 times, got shape {arr.shape}"
+        raise ValueError(msg)
+    if not np.all(np.isfinite(arr)):
+        msg = f"times must be finite, got {arr[~np.isfinite(arr)].tolist()}"
+        raise ValueError(msg)
+    steps = np.diff(arr)
+    if not np.all(steps < 0.0):
+        k = int(np.argmax(steps >= 0.0))
+        msg = (
+            f"times must be strictly decreasing (sampling runs from t_start = times[0] down to "
+            f"t_end = times[-1]), got times[{k}]={arr[k]} <= times[{k + 1}]={arr[k + 1]}"
+        )
+        raise ValueError(msg)
+    return arr
+
+
+def _check_time_grid(
+    sde: SDE, time_grid: Any, grid_options: Any, t_end: float
+) -> tuple[Any, dict[str, float]]:
+    """The ``TIME_GRIDS`` entry and its validated keyword options."""
+    grid = TIME_GRIDS.get(time_grid)
+    if grid.linear and not isinstance(sde, LinearSDE):
+        linear = ", ".join(repr(k) for k, g in TIME_GRIDS.items() if not g.linear)
+        msg = (
+            f"time_grid={time_grid!r} needs a linear SDE (OU, Heat, VP, VE, SubVP) whose marginal "
+            f"α_t X_0 + σ_t Z defines its noise levels, got {type(sde).__name__}; use one of {linear}"
+        )
+        raise ValueError(msg)
+    if time_grid == "log-snr" and t_end <= 0.0:
+        msg = f"time_grid='log-snr' needs t_end > 0 (λ = +inf at t = 0), got t_end={t_end}"
+        raise ValueError(msg)
+    if grid_options is None:
+        return grid, {}
+    if not isinstance(grid_options, dict):
+        msg = (
+            f"grid_options must be a dict such as {{'rho': 7.0}}, got {type(grid_options).__name__}"
+        )
+        raise TypeError(msg)
+    out: dict[str, float] = {}
+    for key, value in grid_options.items():
+        if key not in grid.options:
+            allowed = ", ".join(repr(k) for k in grid.options) or "none"
+            msg = (
+                f"grid_options: unknown key {key!r} for time_grid={time_grid!r}; allowed: {allowed}"
+            )
+            raise ValueError(msg)
+        v = check_real(value, f"grid_options[{key!r}]")
+        if not (math.isfinite(v) and v > 0.0):
+            msg = f"grid_options[{key!r}] must be a finite number > 0, got {value!r}"
+            raise ValueError(msg)
+        out[key] = v
+    return grid, out
 
 
 def _check_save_at(save_at: Any, t_start: float, t_end: float) -> FloatArray:

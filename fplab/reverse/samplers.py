@@ -11,7 +11,10 @@ and declares
                            pathwise order; for the stochastic ones the weak order
     deterministic : bool   True when the result does not depend on ``rng``
     adaptive : bool        True when the sampler chooses its own steps (``n_steps`` is only a hint)
-    requires : tuple       'vp-family' (VP or SubVP: uses the marginal coefficients α_t, σ_t)
+    default_tolerances : (rtol, atol) used by adaptive samplers when none are passed
+    requires : tuple       'vp-family' (VP or SubVP: uses the marginal coefficients α_t, σ_t),
+                           'linear' (any LinearSDE: uses its marginal α_t X_0 + c_t + σ_t Z),
+                           'vp' (VP only: uses β(t))
 
 Continuous-time equations (Song et al. 2021), written for a scalar noise g(x, t) so that
 ∇·(g² I) = 2 g ∇g:
@@ -37,6 +40,7 @@ from scipy import optimize
 from fplab._registry import Registry
 from fplab._typing import FloatArray
 from fplab.errors import NumericalError
+from fplab.reverse.chain import BETA_CLIP
 from fplab.sdes.base import SDE
 from fplab.sdes.linear import VP, SubVP
 
@@ -75,7 +79,9 @@ class StepContext:
     sde : SDE
     score : callable (x (n, d), t float) -> (n, d)   validated and counted by ``sample_reverse``
     snr, n_corrector : predictor-corrector options
-    eta : DDIM noise level in [0, 1]
+    eta : noise level in [0, 1] of 'ddim' and 'eta-family'
+    s_churn, s_tmin, s_tmax, s_noise : churn of 'edm-stochastic' (Karras et al. 2022, Alg. 2)
+    n_steps : steps of the fixed grid (None for the adaptive samplers)
     rtol, atol, max_steps : error control of the adaptive solver
     state : dict       per-run scratch (the adaptive solver keeps its last step size here)
     n_rejected : int   rejected adaptive steps so far
@@ -91,6 +97,11 @@ class StepContext:
     atol: float = 1e-9
     max_steps: int = 100_000
     h_init: float | None = None
+    s_churn: float = 40.0
+    s_tmin: float = 0.05
+    s_tmax: float = 50.0
+    s_noise: float = 1.0
+    n_steps: int | None = None
     state: dict[str, Any] = field(default_factory=dict)
     n_rejected: int = 0
     n_accepted: int = 0
@@ -144,6 +155,7 @@ def _sampler(
     deterministic: bool,
     adaptive: bool = False,
     requires: tuple[str, ...] = (),
+    default_tolerances: tuple[float, float] = (1e-6, 1e-9),
 ) -> Callable[[Callable[..., FloatArray]], Sampler]:
     """Register a step function under ``name`` with its declared properties."""
 
@@ -153,6 +165,7 @@ def _sampler(
             ("deterministic", deterministic),
             ("adaptive", adaptive),
             ("requires", requires),
+            ("default_tolerances", default_tolerances),
         ):
             setattr(fn, key, value)
         return SAMPLERS.register(name)(fn)  # type: ignore[arg-type,return-value]
@@ -435,3 +448,258 @@ def dpm_solver_2(
     x_u = (a_u / a_t) * x - sig_u * math.expm1(0.5 * h) * eps_t
     eps_u = -sig_u * ctx.score(x_u, u)
     return (a_s / a_t) * x - sig_s * math.expm1(h) * eps_u
+
+
+@_sampler("dpm-solver-3", order=3, deterministic=True, requires=("vp-family",))
+def dpm_solver_3(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """Third-order singlestep DPM-Solver (Lu et al. 2022, Algorithm 2, r₁ = 1/3, r₂ = 2/3).
+
+    Notes
+    -----
+    In λ = log(α/σ) with h = λ_s - λ_t, the intermediate times s_i = t_λ(λ_t + r_i h) and the
+    noise prediction ε = -σ s:
+        u₁ = (α_{s₁}/α_t) x_t - σ_{s₁} (e^{r₁h} - 1) ε(x_t, t),
+        D₁ = ε(u₁, s₁) - ε(x_t, t),
+        u₂ = (α_{s₂}/α_t) x_t - σ_{s₂} (e^{r₂h} - 1) ε(x_t, t)
+             - σ_{s₂} (r₂/r₁) ((e^{r₂h} - 1)/(r₂h) - 1) D₁,
+        D₂ = ε(u₂, s₂) - ε(x_t, t),
+        x_s = (α_s/α_t) x_t - σ_s (e^h - 1) ε(x_t, t) - (σ_s/r₂) ((e^h - 1)/h - 1) D₂.
+    Global error O(h³) in the λ step (3 score evaluations per step); the linear part is exact.
+    """
+    r1, r2 = 1.0 / 3.0, 2.0 / 3.0
+    a_t, sig_t = ctx.alpha_sigma(t)
+    a_s, sig_s = ctx.alpha_sigma(s)
+    lam_t = math.log(a_t / sig_t)
+    h = math.log(a_s / sig_s) - lam_t
+    s1 = ctx.time_of_log_snr(lam_t + r1 * h, s, t)
+    s2 = ctx.time_of_log_snr(lam_t + r2 * h, s, t)
+    a_1, sig_1 = ctx.alpha_sigma(s1)
+    a_2, sig_2 = ctx.alpha_sigma(s2)
+    eps_t = -sig_t * ctx.score(x, t)
+    u1 = (a_1 / a_t) * x - sig_1 * math.expm1(r1 * h) * eps_t
+    d1 = -sig_1 * ctx.score(u1, s1) - eps_t
+    phi_2 = math.expm1(r2 * h) / (r2 * h) - 1.0
+    u2 = (a_2 / a_t) * x - sig_2 * math.expm1(r2 * h) * eps_t - sig_2 * (r2 / r1) * phi_2 * d1
+    d2 = -sig_2 * ctx.score(u2, s2) - eps_t
+    phi = math.expm1(h) / h - 1.0
+    return (a_s / a_t) * x - sig_s * math.expm1(h) * eps_t - (sig_s / r2) * phi * d2
+
+
+@_sampler("dpm-solver-pp-2m", order=2, deterministic=True, requires=("vp-family",))
+def dpm_solver_pp_2m(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """DPM-Solver++(2M): second-order multistep solver in data prediction (Lu et al. 2022b, Alg. 2).
+
+    Notes
+    -----
+    With the data prediction x₀(x, t) = (x + σ_t² s(x, t))/α_t (Tweedie), h_i = λ_{t_i} - λ_{t_{i-1}}
+    and r_i = h_{i-1}/h_i:
+        first step:  x_{t_1} = (σ_{t_1}/σ_{t_0}) x_{t_0} - α_{t_1} (e^{-h_1} - 1) x₀(x_{t_0}, t_0),
+        then:        D_i = (1 + 1/(2r_i)) x₀(x_{t_{i-1}}, t_{i-1}) - (1/(2r_i)) x₀(x_{t_{i-2}}, t_{i-2}),
+                     x_{t_i} = (σ_{t_i}/σ_{t_{i-1}}) x_{t_{i-1}} - α_{t_i} (e^{-h_i} - 1) D_i.
+    One score evaluation per step (the previous data prediction is kept); global error O(h²)
+    (the first, first-order step contributes O(h²) locally).  Steps of any sizes are allowed.
+    """
+    a_t, sig_t = ctx.alpha_sigma(t)
+    a_s, sig_s = ctx.alpha_sigma(s)
+    lam_t = math.log(a_t / sig_t)
+    h = math.log(a_s / sig_s) - lam_t
+    x0 = (x + sig_t * sig_t * ctx.score(x, t)) / a_t
+    prev = ctx.state.get("pp2m")
+    if prev is not None and prev[0] == t:
+        # the previous step ended at this t: its data prediction at the node before t
+        _, x0_prev, h_prev = prev
+        r = h_prev / h
+        d = (1.0 + 0.5 / r) * x0 - (0.5 / r) * x0_prev
+    else:
+        d = x0
+    ctx.state["pp2m"] = (s, x0, h)
+    return (sig_s / sig_t) * x + a_s * (-math.expm1(-h)) * d
+
+
+# -- the η family of reverse-time SDEs ----------------------------------------------------------
+@_sampler("eta-family", order=1, deterministic=True)
+def eta_family(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """Euler–Maruyama on the η family dx = [f - ½(1 + η²)(g² s + 2 g∇g)] dt + η g dW̄ (option ``eta``).
+
+    Notes
+    -----
+    Every η >= 0 gives an SDE with the same marginals p_t as the forward process: its
+    Fokker–Planck equation is the probability-flow continuity equation plus η²/2 times
+    [∇·(g² ∇p) - ∇·(g² p s)] = 0 (Song et al. 2021, App. D.1; Karras et al. 2022, eq. 6).
+    η = 0 is the probability-flow ODE (this step is then ``pf-ode-euler``), η = 1 the reverse
+    SDE (``euler-maruyama``).  With h = t - s and z ~ N(0, I):
+        x_s = x_t - h [f - ½(1 + η²)(g² s + 2 g∇g)](x_t, t) + η g(x_t, t) √h z.
+    Weak order 1 (pathwise order 1 at η = 0); ``deterministic`` is declared for the default
+    η = 0.  For additive noise the ∇g term vanishes.
+    """
+    h = t - s
+    g, ggx = ctx._g_terms(x, t)
+    k = 0.5 * (1.0 + ctx.eta * ctx.eta)
+    drift = ctx.sde._drift(x, t) - k * (g * g) * ctx.score(x, t)
+    if ggx is not None:
+        drift -= 2.0 * k * ggx
+    out = x - h * drift
+    if ctx.eta == 0.0:
+        return out
+    return out + (ctx.eta * math.sqrt(h)) * g * rng.standard_normal(x.shape)
+
+
+# -- EDM (Karras et al. 2022) --------------------------------------------------------------------
+def _edm_coefficients(ctx: StepContext, t: float) -> tuple[float, FloatArray, float]:
+    """(α_t, c_t, ς_t) of the marginal X_t = α_t X_0 + c_t + σ_t Z, ς = σ/α (Karras' σ)."""
+    m, c, v = ctx.sde.transition(0.0, t)  # type: ignore[attr-defined]
+    return float(m), np.asarray(c, dtype=np.float64), math.sqrt(v) / float(m)
+
+
+def _edm_time_of(ctx: StepContext, level: float, lo: float) -> float:
+    """The t >= lo with ς_t = level, or the SDE's horizon T when ς_T < level (churn is capped)."""
+    hi = float(getattr(ctx.sde, "T", 0.0) or 0.0)
+    if hi <= lo:  # no horizon (OU, heat): grow the bracket
+        hi = 2.0 * lo + 1.0
+        while _edm_coefficients(ctx, hi)[2] < level:
+            hi *= 2.0
+    elif _edm_coefficients(ctx, hi)[2] <= level:
+        return hi
+    return float(
+        optimize.brentq(
+            lambda u: _edm_coefficients(ctx, u)[2] - level, lo, hi, xtol=1e-15, rtol=1e-15
+        )
+    )
+
+
+@_sampler("edm-stochastic", order=2, deterministic=False, requires=("linear",))
+def edm_stochastic(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2): churn, then a Heun step in σ.
+
+    Notes
+    -----
+    In the scaled variable y = (x - c_t)/α_t with noise level ς_t = σ_t/α_t (Karras' σ; σ itself
+    for VE) the probability flow is dy/dς = -ς ∇_y log p̃(y; ς), ∇_y log p̃ = α_t s(x, t).  One
+    step from ς_i = ς_t to ς_{i+1} = ς_s:
+        γ = min(S_churn/N, √2 - 1) if S_tmin <= ς_i <= S_tmax else 0,
+        ς̂ = (1 + γ) ς_i (capped at ς of the SDE's horizon),  ŷ = y + √(ς̂² - ς_i²) S_noise z,
+        d = -ς̂ α s(x̂, t̂),  y' = ŷ + (ς_{i+1} - ς̂) d,
+        d' = -ς_{i+1} α_s s(x', s),  y_{i+1} = ŷ + (ς_{i+1} - ς̂)(d + d')/2,
+    with t̂ the time of ς̂ and x = α y + c at each time.  The churn adds exactly the noise that
+    takes p̃(·; ς_i) to p̃(·; ς̂) (with S_noise = 1), and the Heun step transports it back; with
+    γ = S_churn/N = O(h) the law error is O(h²) (weak order 2), but while S_churn/N exceeds
+    √2 - 1 the churn is capped and the step from ς̂ is not small.  Defaults S_churn = 40,
+    S_tmin = 0.05, S_tmax = 50 (Karras et al.'s ImageNet-64 settings) and S_noise = 1 (exact
+    for exact scores; they use 1.003 to offset network error).  2 score evaluations per step.
+    """
+    a_t, c_t, lev_t = _edm_coefficients(ctx, t)
+    a_s, c_s, lev_s = _edm_coefficients(ctx, s)
+    y = (x - c_t) / a_t
+    n = ctx.n_steps or 1
+    gamma = min(ctx.s_churn / n, math.sqrt(2.0) - 1.0) if ctx.s_tmin <= lev_t <= ctx.s_tmax else 0.0
+    t_hat, a_h, c_h, lev_h = t, a_t, c_t, lev_t
+    if gamma > 0.0:
+        t_hat = _edm_time_of(ctx, (1.0 + gamma) * lev_t, t)
+        a_h, c_h, lev_h = _edm_coefficients(ctx, t_hat)
+        y = y + math.sqrt(max(lev_h * lev_h - lev_t * lev_t, 0.0)) * ctx.s_noise * (
+            rng.standard_normal(x.shape)
+        )
+    d = -lev_h * a_h * ctx.score(a_h * y + c_h, t_hat)
+    y_new = y + (lev_s - lev_h) * d
+    if lev_s > 0.0:
+        d2 = -lev_s * a_s * ctx.score(a_s * y_new + c_s, s)
+        y_new = y + (lev_s - lev_h) * 0.5 * (d + d2)
+    return a_s * y_new + c_s
+
+
+# -- the discrete DDPM chain --------------------------------------------------------------------
+@_sampler("ddpm-chain", order=1, deterministic=False, requires=("vp",))
+def ddpm_chain(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """Ancestral reverse of the discrete DDPM chain (Ho et al. 2020, Algorithm 2), VP only.
+
+    Notes
+    -----
+    The forward chain x_k = √(1 - β_k) x_{k-1} + √β_k z with β_k = β(t_k)(t_k - t_{k-1})
+    (Song et al. 2021, App. C; ``fplab.reverse.chain``) is reversed by
+        x_s = (x_t + β s(x_t, t)) / √(1 - β) + √β z,    β = β(t)(t - s),
+    Ho et al.'s update with ε = -σ s and the variance choice σ_k² = β_k.  Unlike 'ddpm' (the
+    exact posterior of the continuous SDE) its coefficients are the chain's, so it carries the
+    chain's O(Δt) mismatch with the SDE: weak order 1.  β is clipped at 0.999 as in the
+    chain (``fplab.reverse.chain.BETA_CLIP``), which only coarse grids reach.
+    """
+    beta = min(float(ctx.sde.beta(t)) * (t - s), BETA_CLIP)  # type: ignore[attr-defined]
+    mean = (x + beta * ctx.score(x, t)) / math.sqrt(1.0 - beta)
+    return mean + math.sqrt(beta) * rng.standard_normal(x.shape)
+
+
+# -- adaptive reverse SDE ---------------------------------------------------------------------------
+@_sampler(
+    "adaptive-sde",
+    order=1,
+    deterministic=False,
+    adaptive=True,
+    default_tolerances=(0.05, 0.0078),
+)
+def adaptive_sde(
+    ctx: StepContext, x: FloatArray, t: float, s: float, rng: np.random.Generator
+) -> FloatArray:
+    """Adaptive reverse-SDE solver of Jolicoeur-Martineau et al. (2021), "Gotta go fast", Alg. 1.
+
+    Notes
+    -----
+    With the reverse drift b = f - 2 g∇g - g² s, a trial step h from τ and one z ~ N(0, I):
+        x' = x + h b(x, τ) + √h g(x, τ) z                       (Euler–Maruyama)
+        x̃ = x + h b(x', τ - h) + √h g(x', τ - h) z
+        x'' = (x' + x̃)/2                                        (stochastic improved Euler)
+        E = max over samples of ‖(x' - x'')/δ‖₂/√d,  δ = max(atol, rtol max(|x'|, |x'_prev|)),
+    accepted (x <- x'', x'_prev <- x') when E <= 1; then h <- min(τ - s, 0.9 h E^{-0.9}) (their
+    θ = 0.9, r = 0.9).  A rejected step draws fresh noise, as in the paper.  One step size is
+    shared by the batch (the score takes one t), so the worst sample sets it.  Weak order 1 as
+    h -> 0; the error is controlled through rtol/atol (defaults 0.05, 0.0078, the paper's
+    values for data in [-1, 1]).  2 score evaluations per attempt; ``SampleInfo`` reports the
+    accepted and rejected attempts.
+    """
+    span = t - s
+    h = float(ctx.state.get("h_sde") or ctx.h_init or span / 100.0)
+    x_prev = ctx.state.get("x_prev_sde")
+    y, tau = x, t
+    while tau > s:
+        if ctx.n_accepted + ctx.n_rejected >= ctx.max_steps:
+            msg = (
+                f"method 'adaptive-sde' took more than max_steps={ctx.max_steps} steps before "
+                f"reaching t={s} (now at t={tau:.6g}); loosen rtol/atol or raise max_steps"
+            )
+            raise NumericalError(msg)
+        h_try = min(h, tau - s)
+        t_new = s if h_try >= (tau - s) * (1.0 - 1e-12) else tau - h_try
+        h_try = tau - t_new
+        z = rng.standard_normal(y.shape)
+        sq = math.sqrt(h_try)
+        b1, g1 = ctx.reverse_drift(y, tau)
+        x1 = y - h_try * b1 + sq * g1 * z
+        b2, g2 = ctx.reverse_drift(x1, t_new)
+        x2 = 0.5 * (x1 + (y - h_try * b2 + sq * g2 * z))
+        ref = np.abs(x1) if x_prev is None else np.maximum(np.abs(x1), np.abs(x_prev))
+        delta = np.maximum(ctx.atol, ctx.rtol * ref)
+        err = float(np.max(np.sqrt(np.mean(((x1 - x2) / delta) ** 2, axis=1))))
+        if not math.isfinite(err):
+            msg = (
+                f"method 'adaptive-sde' produced non-finite values at t={tau:.6g}; check the score"
+            )
+            raise NumericalError(msg)
+        if err <= 1.0:
+            y, tau, x_prev = x2, t_new, x1
+            ctx.n_accepted += 1
+        else:
+            ctx.n_rejected += 1
+        h = h_try * (10.0 if err == 0.0 else min(10.0, 0.9 * err**-0.9))
+        if h <= 1e-14 * span:
+            msg = f"method 'adaptive-sde': step size underflow at t={tau:.6g}; loosen rtol/atol"
+            raise NumericalError(msg)
+    ctx.state.update(h_sde=h, x_prev_sde=x_prev)
+    return y

@@ -5,6 +5,24 @@ package is missing still registers, and only studies of that kind fail -- at val
 ConfigError -- while ``fplab list`` and the other studies keep working.
 """
 
-from fplab.studykinds import em_law, experiments, fd, mc, reverse
+from fplab.studykinds import (
+    ddpm_chain,
+    em_law,
+    experiments,
+    fd,
+    guidance,
+    mc,
+    reverse,
+    workprecision,
+)
 
-__all__ = ["em_law", "experiments", "fd", "mc", "reverse"]
+__all__ = [
+    "ddpm_chain",
+    "em_law",
+    "experiments",
+    "fd",
+    "guidance",
+    "mc",
+    "reverse",
+    "workprecision",
+]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fplab.study import STUDY_KINDS, StudySpec
-from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve
+from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve, timed
 
 __all__ = ["EulerLaw", "euler_maruyama_law"]
 
@@ -74,13 +74,14 @@ class EulerLaw(ConvergenceKind):
         t0 = float(config["problem"].get("t0", 0.0))
         t1 = float(config["problem"]["t_final"])
         n_steps = int(config["value"])
-        law = euler_maruyama_law(sde, p0, t0, t1, n_steps)
+        law, timing = timed(euler_maruyama_law, sde, p0, t0, t1, n_steps)
         p_num = grid.sample_on(law.pdf)
         p_ref = grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
         row = {
             "n_steps": n_steps,
             "h": (t1 - t0) / n_steps,
             "error": density_metric(config["measure"]["metric"], p_num, p_ref, grid),
+            **timing,
         }
         out: dict[str, Any] = {"row": row}
         if grid.ndim == 1:

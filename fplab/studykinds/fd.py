@@ -9,8 +9,9 @@ fixed small time step and compares space schemes; fd-time refines the time step
 - ``fine``: the same problem solved more finely -- fd-space: on ``reference_factor`` times as many
   cells, interpolated to the coarse centres by cubic splines (interpolation error
   O((dx/reference_factor)^4), far below an O(dx^2) discretisation error); fd-time: on the same grid
-  with Crank–Nicolson at dt_min / ``reference_factor``, which isolates the time error from the
-  space error (both runs share the space discretisation).
+  with Crank–Nicolson at dt_min / ``reference_factor`` (the compared scheme itself when its order
+  is above 2), which isolates the time error from the space error (both runs share the space
+  discretisation).
 
 The error is ``METRICS[measure.metric](p_numerical, p_reference, grid)``.
 """
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fplab.study import STUDY_KINDS, Option, StudySpec
-from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve
+from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve, timed
 
 __all__ = ["FDSpace", "FDTime"]
 
@@ -49,6 +50,15 @@ def _reference_density(kind: str, sde: Any, p0: Any, grid: Any, t0: float, t1: f
 
         return grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
     return grid.sample_on(sde.stationary_pdf)
+
+
+def _reference_time_scheme(name: str) -> str:
+    """Time scheme of fd-time's fine reference: Crank–Nicolson for schemes of order <= 2 (its
+    error at dt_min / factor is below theirs), the compared scheme itself above (CN's O(dt²)
+    would hide an O(dt⁴) error)."""
+    from fplab.fd import TIME_SCHEMES
+
+    return "crank-nicolson" if TIME_SCHEMES.get(name).order <= 2 else name
 
 
 def _interpolate(fine: Any, fine_grid: Any, grid: Any) -> Any:
@@ -167,6 +177,7 @@ class FDSpace(_FDKind):
         ),
     }
     h_name = "dx"
+    per_level_reference = True  # each level's fine reference is r times finer than that level
 
     def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
         from fplab.fd import SPACE_SCHEMES
@@ -189,14 +200,14 @@ class FDSpace(_FDKind):
             "time_scheme": opts["time_scheme"],
             "space_scheme": config["compare"],
         }
-        p = self.solve(config, grid, **kw)
+        p, timing = timed(self.solve, config, grid, **kw)
         t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
         if config["measure"]["reference"] == "fine":
             fine_grid = grid.refine(int(opts["reference_factor"]))
             ref = _interpolate(self.solve(config, fine_grid, **kw), fine_grid, grid)
         else:
             ref = _reference_density(config["measure"]["reference"], sde, p0, grid, t0, t1)
-        return self.finish(config, grid, p, ref, {"n": n, "h": grid.spacing[0]})
+        return self.finish(config, grid, p, ref, {"n": n, "h": grid.spacing[0], **timing})
 
 
 @STUDY_KINDS.register("fd-time")
@@ -240,14 +251,37 @@ class FDTime(_FDKind):
     def cost(self, config: dict[str, Any]) -> float:
         return 1.0 / float(config["value"])
 
+    def reference_error(
+        self,
+        spec: StudySpec,
+        name: str | None,
+        fits: dict[str, dict[str, Any]],
+        config: dict[str, Any],
+    ) -> tuple[float | None, str]:
+        """The fine reference is Crank–Nicolson at dt_min / reference_factor for every scheme:
+        Richardson on Crank–Nicolson's own errors when it is compared, else no estimate."""
+        if spec.measure["reference"] != "fine":
+            return super().reference_error(spec, name, fits, config)
+        from fplab.studykinds._common import richardson_estimate
+
+        if "crank-nicolson" not in fits:
+            return None, "fine reference (Crank–Nicolson): no estimate, it is not compared"
+        factor = config.get("options", {}).get("reference_factor")
+        return richardson_estimate(fits["crank-nicolson"], factor, "Crank–Nicolson")
+
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.study import build_problem
 
         sde, p0, grid = build_problem(config["problem"])
         opts = config["options"]
         dt = float(config["value"])
-        p = self.solve(
-            config, grid, dt=dt, time_scheme=config["compare"], space_scheme=opts["space_scheme"]
+        p, timing = timed(
+            self.solve,
+            config,
+            grid,
+            dt=dt,
+            time_scheme=config["compare"],
+            space_scheme=opts["space_scheme"],
         )
         t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
         if config["measure"]["reference"] == "fine":
@@ -255,9 +289,9 @@ class FDTime(_FDKind):
                 config,
                 grid,
                 dt=config["dt_reference"],
-                time_scheme="crank-nicolson",
+                time_scheme=_reference_time_scheme(config["compare"]),
                 space_scheme=opts["space_scheme"],
             )
         else:
             ref = _reference_density(config["measure"]["reference"], sde, p0, grid, t0, t1)
-        return self.finish(config, grid, p, ref, {"dt": dt, "h": dt})
+        return self.finish(config, grid, p, ref, {"dt": dt, "h": dt, **timing})

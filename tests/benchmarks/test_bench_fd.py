@@ -191,3 +191,59 @@ def test_bench_second_call_overhead(benchmark):
 
     benchmark.pedantic(call, rounds=50, warmup_rounds=1)
     print(f"\nsecond-call overhead (1 step, n = 64): {benchmark.stats.stats.median * 1e3:.2f} ms")
+
+
+# -- issue 17: fourth-order ground truth (fv4 + sdirk4) ---------------------------------------
+
+
+def _optional_peer(fn, *args):
+    """[row] of a peer, or [] when the peer is not installed (the fplab rows still run)."""
+    try:
+        return [fn(*args)]
+    except pytest.skip.Exception:
+        return []
+
+
+def _fv4_row(grid, p0, t, dt, repeats, label=""):
+    """fv4/sdirk4 from p0 sampled at the centres once outside the timing (as for the peers)."""
+    p0_grid = grid.sample_on(p0.pdf)
+
+    def run():
+        return solve_fokker_planck(
+            OU, p0_grid, grid, t, dt=dt, space_scheme="fv4", time_scheme="sdirk4"
+        )
+
+    sol = run()
+    sec = _median_seconds(run, repeats)
+    box = f"[{grid.lo[0]:g}, {grid.hi[0]:g}]"
+    note = f"{'x'.join(map(str, grid.n))} on {box}, {sol.n_steps} steps {label}"
+    return (f"fplab fv4+sdirk4 dt={dt:.2g}", sec, _l1(sol.density, grid, t, p0), note)
+
+
+def test_bench_fv4_1d_ground_truth_and_equal_accuracy(benchmark):
+    # rows: the 1e-9 ground truth; fv4 at the accuracy of the CN headline run (L1 ~ 2e-5, the
+    # py-pde explicit stepper's); the CN headline run itself for the ratio
+    truth_grid = fp.Grid.uniform(-7.0, 7.0, 1200)  # the t = 1 law has < 1e-11 outside
+    rows = [_fv4_row(truth_grid, P0_1D, T_1D, 0.02, 20, "(target L1 <= 1e-9)")]
+    rows.append(_fv4_row(fp.Grid.uniform(-8.0, 8.0, 128), P0_1D, T_1D, 0.1, 50, "(equal acc.)"))
+    rows.append(_fplab_row(GRID_1D, P0_1D, T_1D, 5e-3, "crank-nicolson", 20))
+    rows += _optional_peer(_pypde_explicit, GRID_1D, P0_1D, T_1D, 1e-4, 10)
+    _report(benchmark, "1-D OU, t = 1: fourth-order ground truth", rows)
+    assert rows[0][2] <= 1e-9  # measured 9.2e-10
+    assert rows[1][2] <= rows[2][2]  # equal accuracy: at least as accurate as CN at N = 1024
+    benchmark.pedantic(lambda: None, rounds=1)
+
+
+def test_bench_fv4_2d_ground_truth_and_equal_accuracy(benchmark):
+    g64 = fp.Grid.uniform((-8.0, -8.0), (8.0, 8.0), (72, 72))
+    rows = [_fv4_row(g64, P0_2D, T_2D, 0.05, 10, "(equal acc.)")]
+    rows.append(_fv4_row(fp.Grid.uniform((-8.0, -8.0), (8.0, 8.0), (128, 128)), P0_2D, T_2D,
+                         0.05, 5, "(128²)"))  # fmt: skip
+    rows.append(_fv4_row(fp.Grid.uniform((-6.0, -6.0), (6.0, 6.0), (400, 400)), P0_2D, T_2D,
+                         0.02, 3, "(target L1 <= 1e-7)"))  # fmt: skip
+    rows.append(_fplab_row(GRID_2D, P0_2D, T_2D, 5e-3, "crank-nicolson", 5))
+    rows += _optional_peer(_pypde_explicit, GRID_2D, P0_2D, T_2D, 9e-4, 3)
+    _report(benchmark, "2-D OU, t = 0.5: fourth-order ground truth", rows)
+    assert rows[0][2] <= rows[3][2]  # equal accuracy: at least as accurate as CN at 256²
+    assert rows[2][2] <= 1e-7
+    benchmark.pedantic(lambda: None, rounds=1)

@@ -1,0 +1,61 @@
+"""``ddpm-chain``: the exact law of the discrete DDPM forward chain against the VP SDE's marginal.
+
+The chain x_k = √(1 - β_k) x_{k-1} + √β_k z with β_k = β(t_k) Δt (``fplab.reverse.chain``)
+carries Gaussian-mixture data to a Gaussian mixture known to round-off, so a density metric
+between it and ``exact_marginal`` measures how fast the discrete chain converges to the SDE as
+the number of steps grows, with no sampling: order 1 in Δt (a right-endpoint sum of β and
+log(1 - β) = -β + O(β²)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fplab.study import STUDY_KINDS, StudySpec
+from fplab.studykinds._common import density_metric, downsample_curve
+from fplab.studykinds.em_law import EulerLaw
+
+__all__ = ["DDPMChainLaw"]
+
+
+@STUDY_KINDS.register("ddpm-chain")
+class DDPMChainLaw(EulerLaw):
+    """Exact law of the DDPM chain on the VP SDE vs the exact marginal (no sampling)."""
+
+    def validate(self, spec: StudySpec, err: Any) -> None:
+        from fplab.sdes import VP
+        from fplab.study import build_problem
+
+        sde, _, _ = build_problem(spec.problem)
+        if not isinstance(sde, VP):
+            err(
+                "problem.sde",
+                f"the DDPM chain discretises the VP SDE, got {spec.problem['sde']!r}",
+                "'vp'",
+            )
+        super().validate(spec, err)
+
+    def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
+        from fplab.exact import exact_marginal
+        from fplab.reverse.chain import ddpm_chain_law
+        from fplab.study import build_problem
+
+        sde, p0, grid = build_problem(config["problem"])
+        t0 = float(config["problem"].get("t0", 0.0))
+        t1 = float(config["problem"]["t_final"])
+        n_steps = int(config["value"])
+        law = ddpm_chain_law(sde, p0, n_steps, t1, t0=t0)
+        p_num = grid.sample_on(law.pdf)
+        p_ref = grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
+        row = {
+            "n_steps": n_steps,
+            "h": (t1 - t0) / n_steps,
+            "error": density_metric(config["measure"]["metric"], p_num, p_ref, grid),
+        }
+        out: dict[str, Any] = {"row": row}
+        if grid.ndim == 1:
+            out["curve"] = {
+                **downsample_curve(grid.axes[0], p_ref, p_num),
+                "names": ["exact", "chain law"],
+            }
+        return out

@@ -1,0 +1,368 @@
+"""``work-precision``: every sampler × time grid, error against score evaluations.
+
+For a Gaussian mixture under a diffusion SDE with the exact score, each (sampler, time grid,
+n_steps) is run from the same x_T and its error against the exact law p_{t_end} is measured:
+
+- 1-D: x_T are the n stratified quantiles of p_{t_start}, and the error is the W2 between the
+  sorted output and the exact quantiles of p_{t_end}.  A deterministic sampler's flow map is
+  monotone in 1-D, so this is the W2 of its law with no sampling floor; a stochastic sampler's
+  W2 has the floor of n samples (``floor`` in the table: the W2 of n exact samples drawn with
+  the same seed stream).
+- 2-D: deterministic samplers are compared pathwise with the exact probability flow (Dormand–
+  Prince at ``ref_rtol``) from the same samples of p_{t_start}: the RMS distance is an upper
+  bound of the W2 between the sampler's law and p_{t_end} (the coupling through x_T) with no
+  floor; stochastic samplers get the exact-OT W2 to as many exact samples (floor reported).
+
+The summary names the cheapest (fewest score evaluations) sampler-and-grid reaching each
+``thresholds`` value, and the work-precision table gives, per sampler and grid, the score
+evaluations of the smallest tested n_steps that reaches it.  Samplers that take options are
+listed with them: ``eta-family`` once per value of ``etas``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fplab.study import STUDY_KINDS, StudySpec
+from fplab.studykinds._common import new_figure
+from fplab.studykinds.experiments import ExperimentKind
+
+__all__ = ["WorkPrecisionConfig", "WorkPrecisionStudy", "run_experiment"]
+
+
+@dataclass(frozen=True)
+class WorkPrecisionConfig:
+    """Fields of the ``[options]`` table of a work-precision study.
+
+    Attributes
+    ----------
+    sde, sde_params : the SDE (a key of ``fplab.SDES``, linear) and its parameters
+    weights, means, covs : the Gaussian-mixture data (1-D or 2-D)
+    samplers : keys of ``fplab.reverse.SAMPLERS`` (fixed-step; those that do not apply to the
+        SDE are skipped); empty: every fixed-step sampler that applies
+    time_grids : keys of ``fplab.reverse.TIME_GRIDS``; empty: all
+    etas : the values of ``eta`` for 'eta-family'
+    n_steps : step counts
+    t_start, t_end : interval (t_start 0: the SDE's T)
+    n_samples : samples (1-D: quantile points)
+    thresholds : W2 levels of the summary
+    ref_rtol : tolerance of the 2-D pathwise reference
+    seed : randomness
+    """
+
+    sde: str = "vp"
+    sde_params: dict[str, float] = field(default_factory=dict)
+    weights: list[float] = field(default_factory=lambda: [0.4, 0.6])
+    means: list[list[float]] = field(default_factory=lambda: [[-2.0], [1.5]])
+    covs: list[list[list[float]]] = field(default_factory=lambda: [[[0.05]], [[0.1]]])
+    samplers: list[str] = field(default_factory=list)
+    time_grids: list[str] = field(default_factory=list)
+    etas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
+    n_steps: list[int] = field(default_factory=lambda: [4, 8, 16, 32, 64])
+    t_start: float = 0.0
+    t_end: float = 1e-3
+    n_samples: int = 2000
+    thresholds: list[float] = field(default_factory=lambda: [1e-2, 1e-3])
+    ref_rtol: float = 1e-10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from fplab.reverse import SAMPLERS, TIME_GRIDS
+        from fplab.sdes import LinearSDE
+
+        sde = self.build_sde()
+        if not isinstance(sde, LinearSDE):
+            msg = f"sde must be a linear SDE (its exact law is the reference), got {self.sde!r}"
+            raise ValueError(msg)
+        if self.mixture().dim not in (1, 2):
+            msg = "the mixture must be 1-D or 2-D"
+            raise ValueError(msg)
+        for name in self.samplers:
+            if SAMPLERS.get(name).adaptive:
+                msg = f"samplers: {name!r} chooses its own steps; list fixed-step samplers"
+                raise ValueError(msg)
+        for name in self.time_grids:
+            TIME_GRIDS.get(name)
+        if any(not 0.0 <= e <= 1.0 for e in self.etas) or not self.etas:
+            msg = f"etas must be a non-empty list of values in [0, 1], got {self.etas}"
+            raise ValueError(msg)
+        if not self.n_steps or any(int(n) != n or n < 1 for n in self.n_steps):
+            msg = f"n_steps must be a non-empty list of integers >= 1, got {self.n_steps}"
+            raise ValueError(msg)
+        if self.n_samples < 10 or not 0.0 < self.t_end:
+            msg = "n_samples must be >= 10 and t_end > 0"
+            raise ValueError(msg)
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> WorkPrecisionConfig:
+        """Build from a plain dict; unknown keys raise ``ValueError`` naming them."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            msg = f"unknown work-precision parameter(s) {unknown}; allowed: {sorted(allowed)}"
+            raise ValueError(msg)
+        return cls(**spec)
+
+    def build_sde(self) -> Any:
+        from fplab.sdes import build_sde
+
+        return build_sde(self.sde, **self.sde_params)
+
+    def mixture(self) -> Any:
+        from fplab.distributions import GaussianMixture
+
+        return GaussianMixture(self.weights, self.means, self.covs)
+
+    def variants(self, sde: Any) -> list[tuple[str, str, dict[str, Any]]]:
+        """(label, sampler key, extra keyword arguments) for every sampler that applies."""
+        from fplab.reverse import SAMPLERS
+        from fplab.reverse.sample import _check_applicable
+
+        names = self.samplers or [k for k, s in SAMPLERS.items() if not s.adaptive]
+        out = []
+        for name in names:
+            try:
+                _check_applicable(sde, SAMPLERS.get(name), name)
+            except ValueError:
+                continue
+            if name == "eta-family":
+                out += [(f"eta-family η={e:g}", name, {"eta": float(e)}) for e in self.etas]
+            else:
+                out.append((name, name, {}))
+        return out
+
+
+@dataclass
+class WorkPrecisionResult:
+    config: WorkPrecisionConfig
+    table: list[dict[str, Any]]
+    floor: float
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.table
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"floor_w2": self.floor}
+        for r in self.table:
+            out[f"err_{r['sampler']}_{r['time_grid']}_n{r['n_steps']}"] = r["error"]
+        for thr in self.config.thresholds:
+            best = cheapest(self.table, thr)
+            out[f"cheapest_evals_{thr:g}"] = best["n_score_evals"] if best else math.nan
+        return out
+
+
+def cheapest(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any] | None:
+    """The row with the fewest score evaluations whose error is <= threshold (None if none)."""
+    ok = [r for r in rows if _finite(r["error"]) and r["error"] <= threshold and r["resolved"]]
+    return min(ok, key=lambda r: (r["n_score_evals"], r["error"])) if ok else None
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and math.isfinite(v)
+
+
+def run_experiment(options: dict[str, Any]) -> WorkPrecisionResult:
+    """Run every (sampler, grid, n_steps) of the configuration (see the module docstring)."""
+    import fplab as fp
+    from fplab.errors import NumericalError
+    from fplab.reverse import SAMPLERS, TIME_GRIDS, sample_reverse
+
+    cfg = WorkPrecisionConfig.from_dict(options)
+    sde, p0 = cfg.build_sde(), cfg.mixture()
+    t_start = cfg.t_start if cfg.t_start > 0 else float(getattr(sde, "T", 1.0))
+    score = fp.exact_score(sde, p0)
+    n = int(cfg.n_samples)
+    rng = np.random.default_rng([cfg.seed, 0x3B1])
+    start, target = fp.exact_marginal(sde, p0, t_start), fp.exact_marginal(sde, p0, cfg.t_end)
+    one_d = p0.dim == 1
+    if one_d:
+        u = (np.arange(n) + 0.5) / n
+        with np.errstate(over="ignore", divide="ignore"):  # Newton steps through tiny tails
+            x_T = np.asarray(start.ppf(u)).reshape(n, 1)
+            q = np.asarray(target.ppf(u)).reshape(-1)
+        # floor of a stochastic sampler: W2 of n exact samples to the quantiles
+        floor = float(fp.metrics.w2(np.sort(target.sample(n, seed=rng)[:, 0]), q))
+        ref = None
+    else:
+        x_T = start.sample(n, seed=rng)
+        y = target.sample(n, seed=rng)
+        floor = float(fp.metrics.w2(target.sample(n, seed=rng), y))
+        ref = sample_reverse(
+            sde,
+            score,
+            x_T,
+            t_start=t_start,
+            t_end=cfg.t_end,
+            method="pf-ode-adaptive",
+            rtol=cfg.ref_rtol,
+            atol=cfg.ref_rtol * 1e-2,
+        )
+    grids = cfg.time_grids or TIME_GRIDS.names()
+    table = []
+    for label, name, kw in cfg.variants(sde):
+        stochastic = not SAMPLERS.get(name).deterministic or kw.get("eta", 0.0) > 0.0
+        for grid in grids:
+            for steps in cfg.n_steps:
+                row: dict[str, Any] = {
+                    "sampler": label,
+                    "time_grid": grid,
+                    "n_steps": int(steps),
+                    "stochastic": stochastic,
+                }
+                try:
+                    x, info = sample_reverse(
+                        sde,
+                        score,
+                        x_T,
+                        t_start=t_start,
+                        t_end=cfg.t_end,
+                        n_steps=int(steps),
+                        method=name,
+                        time_grid=grid,
+                        seed=np.random.default_rng([cfg.seed, int(steps), 0x5A]),
+                        return_info=True,
+                        **kw,
+                    )
+                except (NumericalError, ValueError):
+                    # coarse steps may blow up (or a grid may not resolve): no error to report
+                    table.append({**row, "n_score_evals": 0, "error": math.nan, "resolved": False})
+                    continue
+                x = np.asarray(x).reshape(n, -1)
+                if one_d:
+                    err = float(fp.metrics.w2(np.sort(x[:, 0]), q))
+                elif stochastic:
+                    err = float(fp.metrics.w2(x, y))
+                else:
+                    err = float(np.sqrt(np.mean(np.sum((x - ref) ** 2, axis=1))))
+                # a stochastic sampler's error is only resolved above twice the sampling floor
+                resolved = not stochastic or err > 2.0 * floor
+                table.append(
+                    {
+                        **row,
+                        "n_score_evals": int(info.n_score_evals),
+                        "error": err,
+                        "resolved": resolved,
+                    }
+                )
+    return WorkPrecisionResult(cfg, table, floor)
+
+
+@STUDY_KINDS.register("work-precision")
+class WorkPrecisionStudy(ExperimentKind):
+    """Every sampler × time grid: W2 to the exact law against score evaluations."""
+
+    module = "fplab.studykinds.workprecision"
+    config_class = "WorkPrecisionConfig"
+    depends: ClassVar[tuple[str, ...]] = ("reverse", "metrics")
+    error_rtol = 0.01
+    checked = ("err_", "cheapest_", "floor_")
+
+    def summarize(self, spec: StudySpec, results: list[tuple[Any, dict[str, Any]]]) -> Any:
+        out = super().summarize(spec, results)
+        rows = results[0][1]["rows"] if results else []
+        summary = results[0][1]["summary"] if results else {}
+        thresholds = sorted(
+            (
+                float(k.removeprefix("cheapest_evals_"))
+                for k in summary
+                if k.startswith("cheapest_")
+            ),
+            reverse=True,
+        )
+        best_rows = []
+        for thr in thresholds:
+            best = cheapest(rows, thr)
+            best_rows.append(
+                [thr, "none"]
+                if best is None
+                else [
+                    thr,
+                    best["sampler"],
+                    best["time_grid"],
+                    best["n_steps"],
+                    best["n_score_evals"],
+                    best["error"],
+                ]
+            )
+        matrix = []
+        pairs = sorted({(r["sampler"], r["time_grid"]) for r in rows})
+        for sampler, grid in pairs:
+            mine = [r for r in rows if r["sampler"] == sampler and r["time_grid"] == grid]
+            cells = []
+            for thr in thresholds:
+                best = cheapest(mine, thr)
+                if best is not None:
+                    cells.append(best["n_score_evals"])
+                elif any(not r["resolved"] and _finite(r["error"]) for r in mine):
+                    cells.append("floor")  # below 2 × the sampling floor: not resolvable here
+                else:
+                    cells.append("—")
+            finest = max(mine, key=lambda r: r["n_steps"])
+            matrix.append([sampler, grid, *cells, finest["error"], finest["n_score_evals"]])
+        floor = summary.get("floor_w2")
+        out["tables"] = [
+            {
+                "title": "Cheapest sampler and time grid reaching each W2 level "
+                f"(stochastic samplers only above 2 × their sampling floor {floor:.3g})",
+                "columns": ["W2 <=", "sampler", "time grid", "n_steps", "score evals", "W2"],
+                "rows": best_rows,
+            },
+            {
+                "title": "Work-precision: score evaluations of the smallest tested n_steps "
+                "reaching each W2 level (— none; floor: a stochastic sampler whose errors sit "
+                "within 2 × the sampling floor), and the error at the largest n_steps",
+                "columns": [
+                    "sampler",
+                    "time grid",
+                    *[f"evals for W2 <= {t:g}" for t in thresholds],
+                    "W2 at largest n",
+                    "its evals",
+                ],
+                "rows": matrix,
+            },
+        ]
+        return out
+
+    def figures(
+        self, spec: StudySpec, results: list[Any], summary: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        rows = results[0][1]["rows"] if results else []
+        if not rows:
+            return []
+        figs = []
+        for grid in sorted({r["time_grid"] for r in rows}):
+            fig = new_figure(7.0, 4.6)
+            ax = fig.add_subplot()
+            samplers = sorted({r["sampler"] for r in rows})
+            for i, sampler in enumerate(samplers):
+                rs = sorted(
+                    (
+                        r
+                        for r in rows
+                        if r["sampler"] == sampler
+                        and r["time_grid"] == grid
+                        and _finite(r["error"])
+                        and r["error"] > 0
+                    ),
+                    key=lambda r: r["n_score_evals"],
+                )
+                if rs:
+                    ax.loglog(
+                        [r["n_score_evals"] for r in rs],
+                        [r["error"] for r in rs],
+                        "o-" if not rs[0]["stochastic"] else "x--",
+                        color=f"C{i % 10}",
+                        ms=3,
+                        label=sampler,
+                    )
+            ax.set_xlabel("score evaluations")
+            ax.set_ylabel("W2 to the exact law")
+            ax.legend(fontsize=6, ncol=2)
+            ax.set_title(f"{spec.name}: time grid '{grid}'", fontsize=9)
+            figs.append((f"W2 vs score evaluations on the '{grid}' time grid", fig))
+        return figs
