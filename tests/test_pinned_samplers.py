@@ -236,3 +236,28 @@ def test_pinned_sampler_dpm_solver_2(x_t):
     x_u = alpha(u) / alpha(T_HI) * x_t - sigma(u) * math.expm1(0.5 * h) * eps_hat(x_t, T_HI)
     want = alpha(T_LO) / alpha(T_HI) * x_t - sigma(T_LO) * math.expm1(h) * eps_hat(x_u, u)
     _close(_one_step("dpm-solver-2", x_t), want)
+
+
+def test_pinned_sampler_predictor_corrector_outside_the_vp_family():
+    """On VE (Song et al. 2021, Algorithm 4) the corrector's step has no retention factor:
+    ε = 2 (snr ‖z‖ / ‖∇log p‖)², after the EM predictor of dx = g² s dt̄ + g dW̄,
+    g(t)² = dσ²/dt = 2 σ(t)² log(σ_max/σ_min)/T, σ(t) = σ_min (σ_max/σ_min)^{t/T}."""
+    s_min, s_max, t_end = 0.01, 2.0, 1.0
+    ve = fp.VE(sigma_min=s_min, sigma_max=s_max, T=t_end)
+    x_t = np.random.default_rng(5).normal(0.0, 1.3, size=(6, 2))
+    g2 = 2.0 * (s_min * (s_max / s_min) ** (T_HI / t_end)) ** 2 * math.log(s_max / s_min) / t_end
+    h, snr = T_HI - T_LO, 0.2
+    rng = np.random.default_rng(SEED)
+    x = x_t + h * g2 * score(x_t, T_HI) + math.sqrt(g2 * h) * rng.standard_normal(x_t.shape)
+    grad = score(x, T_LO)
+    z = rng.standard_normal(x.shape)
+    step = (
+        2.0
+        * (snr * np.mean(np.linalg.norm(z, axis=1)) / np.mean(np.linalg.norm(grad, axis=1))) ** 2
+    )
+    want = x + step * grad + math.sqrt(2.0 * step) * z
+    got = sample_reverse(
+        ve, score, x_t, t_start=T_HI, t_end=T_LO, n_steps=1, method="predictor-corrector",
+        seed=SEED, snr=snr,
+    )  # fmt: skip
+    _close(got, want)
