@@ -125,8 +125,8 @@ def _candidates(value: Any) -> list[Any]:
         grid_files = [f"grids/{p.name}" for p in sorted((ROOT / "grids").glob("*.toml"))]
         names = [*_all_registry_names(), "fine", "exact", "stationary", *grid_files]
         return [n for n in names if n != value]
-    if isinstance(value, list):  # an empty list
-        return []
+    if isinstance(value, list):  # an empty list: one name in it
+        return [[n] for n in _all_registry_names()]
     raise TypeError(type(value))
 
 
@@ -143,9 +143,9 @@ def _variants(raw: dict, leaf: tuple) -> list[dict]:
     if isinstance(leaf[-1], int):
         seq = _get(raw, leaf[:-1])
         dropped = _set(raw, leaf[:-1], seq[: leaf[-1]] + seq[leaf[-1] + 1 :])
-        order = dropped.get("expect", {}).get("order")
-        if isinstance(order, dict):  # a dropped method takes its expected order with it
-            order.pop(seq[leaf[-1]], None)
+        for table in dropped.get("expect", {}).values():
+            if isinstance(table, dict):  # a dropped method takes its order / no_claim with it
+                table.pop(seq[leaf[-1]], None)
         if isinstance(seq[leaf[-1]], str):  # a list of names: its order carries no meaning
             return [*out, dropped]
         for depth in range(len(leaf) - 1, 0, -1):

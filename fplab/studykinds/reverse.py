@@ -55,7 +55,9 @@ class ReverseSamplers(ConvergenceKind):
     compare: ClassVar[tuple[str, str] | None] = ("fplab.reverse", "SAMPLERS")
     references: ClassVar[tuple[str, ...]] = ("exact", "fine")
     needs: ClassVar[tuple[str, ...]] = ("sde", "p0")
-    depends: ClassVar[tuple[str, ...]] = ("reverse", "metrics")
+    # fd: fplab.reverse imports it (grid scores); tests/test_cache_keys.py checks depends against
+    # the import closure of the kind's module
+    depends: ClassVar[tuple[str, ...]] = ("reverse", "fd", "metrics")
     h_name = "step h = (t_start - t_end) / n_steps"
     per_level_reference = True  # each level's fine reference is r times finer than that level
     order_atol = 0.02
