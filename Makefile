@@ -13,19 +13,25 @@ STAMP := $(VENV)/.fplab-installed
 
 .PHONY: install test test-all bench report lint clean mutation
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+$(STAMP): pyproject.toml examples/my-sampler/pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[dev]"
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[nn,dask,dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -e examples/my-sampler
+	# compile every cached numba kernel the studies use once, so no study case (and no first
+	# simulate / solve of a session) pays compilation
+	$(BIN)/python -m fplab._warm
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# fplab's suite, then the example plugin's own suite (it uses fplab.testing, as other projects do)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not bench" -q
+	cd examples/my-sampler && $(abspath $(BIN))/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[nn,dask,dev,bench]"
 	$(BIN)/python -m pytest -m bench tests/benchmarks -q -s
 
 report: $(STAMP)

@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "SubVP": "fplab.sdes",
     "GBM": "fplab.sdes",
     "DoubleWell": "fplab.sdes",
+    "BoundedSDE": "fplab.sdes",
+    "RotatingOU": "fplab.sdes",
     "CustomSDE": "fplab.sdes",
     "LinearSDE": "fplab.sdes",
     # distributions and exact answers
@@ -51,11 +53,29 @@ _EXPORTS: dict[str, str] = {
     "OrderFit": "fplab.convergence",
     "richardson": "fplab.convergence",
     "weak_error": "fplab.convergence",
+    # plugins (bring your own sampler, MC method, SDE, metric or study kind)
+    "register_sampler": "fplab.registration",
+    "register_mc_method": "fplab.registration",
+    "register_sde": "fplab.registration",
+    "register_metric": "fplab.registration",
+    "register_study_kind": "fplab.registration",
+    "load_plugins": "fplab.plugins",
     # errors
     "ConfigError": "fplab.errors",
     "NumericalError": "fplab.errors",
 }
-_SUBMODULES = ("metrics", "backward_heat", "nn", "sdes", "fd", "mc", "reverse", "study", "report")
+_SUBMODULES = (
+    "metrics",
+    "backward_heat",
+    "nn",
+    "sdes",
+    "fd",
+    "mc",
+    "reverse",
+    "study",
+    "report",
+    "testing",
+)
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 

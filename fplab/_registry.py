@@ -64,6 +64,12 @@ class Registry(Generic[T]):
         if not isinstance(name, str):
             msg = f"{self.what} must be a string naming one of {self.names()}, got {type(name).__name__}"
             raise TypeError(msg)
+        if name not in self._entries:
+            # installed plugins (entry points "fplab.plugins") load on the first miss, so a script
+            # may use a plugin's name without importing the plugin
+            from fplab.plugins import load_entry_points
+
+            load_entry_points()
         try:
             return self._entries[name]
         except KeyError:
@@ -76,6 +82,20 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         """(key, entry) pairs, sorted by key."""
         return sorted(self._entries.items())
+
+    def origin(self, name: str) -> str:
+        """Where entry ``name`` comes from: ``"built-in"`` (defined inside fplab) or
+        ``"plugin MODULE"`` (registered by another package through ``fplab.plugins``)."""
+        entry = self.get(name)
+        module = getattr(entry, "plugin_module", None) or getattr(entry, "__module__", "") or ""
+        if module == "fplab" or module.startswith("fplab."):
+            return "built-in"
+        return f"plugin {module}"
+
+    def remove(self, name: str) -> T:
+        """Take entry ``name`` out again (tests and plugin reloads); returns it."""
+        self.get(name)
+        return self._entries.pop(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
-__all__ = ["catalogue"]
+__all__ = ["catalogue", "registries"]
 
 # (section title, module to import, registry attribute).  Modules that are not built yet are skipped.
 _REGISTRIES = [
@@ -16,9 +17,23 @@ _REGISTRIES = [
     ("boundary conditions", "fplab.fd", "BOUNDARIES"),
     ("monte-carlo methods", "fplab.mc", "MC_METHODS"),
     ("reverse samplers", "fplab.reverse", "SAMPLERS"),
+    ("time grids (reverse samplers)", "fplab.reverse", "TIME_GRIDS"),
+    ("guidance kinds", "fplab.guidance", "GUIDANCE_KINDS"),
     ("metrics", "fplab.metrics", "METRICS"),
     ("study kinds", "fplab.study", "STUDY_KINDS"),
+    ("textbook claims (fplab run claims)", "fplab.claims", "CLAIMS"),
 ]
+
+
+def registries() -> list[tuple[str, Any]]:
+    """(section title, Registry) of every registry whose module is importable here."""
+    out = []
+    for title, module, attr in _REGISTRIES:
+        try:
+            out.append((title, getattr(importlib.import_module(module), attr)))
+        except (ImportError, AttributeError):
+            continue
+    return out
 
 
 def _doc(entry: object) -> str:
@@ -29,12 +44,8 @@ def _doc(entry: object) -> str:
 def catalogue(root: Path | None = None) -> dict[str, list[tuple[str, str]]]:
     """Section -> [(name, one-line description)], from the registries and the spec folders."""
     out: dict[str, list[tuple[str, str]]] = {}
-    for title, module, attr in _REGISTRIES:
-        try:
-            reg = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        out[title] = [(name, _doc(entry)) for name, entry in reg.items()]
+    for title, reg in registries():
+        out[title] = [(name, _marked(reg, name, _doc(entry))) for name, entry in reg.items()]
     if root is None:  # ./studies, else the folders next to the package (editable install)
         here = Path.cwd()
         root = here if (here / "studies").is_dir() else Path(__file__).resolve().parent.parent
@@ -44,6 +55,12 @@ def catalogue(root: Path | None = None) -> dict[str, list[tuple[str, str]]]:
         if files:
             out[folder] = [(f"{folder}/{f.name}", _describe(f, folder)) for f in files]
     return out
+
+
+def _marked(reg: Any, name: str, doc: str) -> str:
+    """The description, prefixed with ``[plugin MODULE]`` for entries from plugins."""
+    origin = reg.origin(name)
+    return doc if origin == "built-in" else f"[{origin}] {doc}"
 
 
 def _describe(path: Path, folder: str) -> str:

@@ -35,6 +35,25 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_plugin_option(p: argparse.ArgumentParser) -> None:
+    """``--plugin MODULE`` (repeatable): import a plugin module before the command runs."""
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this plugin module first (repeatable); a plugin is code that runs",
+    )
+
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    """Installed plugins (entry points ``fplab.plugins``), then the ``--plugin`` modules."""
+    from fplab.plugins import load_entry_points, load_plugins
+
+    load_entry_points()
+    load_plugins(args.plugin, source="--plugin")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fplab",
@@ -49,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser(
         "list", help="show the SDEs, schemes, methods, samplers, metrics, grids and studies"
     )
+    add_plugin_option(p_list)
     p_list.set_defaults(func=_cmd_list)
 
     from fplab.study_cli import add_commands
@@ -66,8 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     from fplab.errors import ConfigError
 
     try:
+        if hasattr(args, "plugin"):
+            _load_plugins(args)
         return int(args.func(args))
     except ConfigError as err:
+        print(f"fplab: error: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        if "fplab[" not in str(err):  # only a missing extra is bad input; anything else is a bug
+            raise
         print(f"fplab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

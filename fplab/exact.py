@@ -17,7 +17,7 @@ from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_real, restore_shape
 from fplab.distributions import GaussianMixture, LogNormalMixture
 from fplab.sdes.base import SDE
-from fplab.sdes.linear import LinearSDE
+from fplab.sdes.linear import LinearSDE, linear_sde_names
 from fplab.sdes.nonlinear import GBM
 
 __all__ = ["ExactScore", "exact_marginal", "exact_score"]
@@ -26,7 +26,7 @@ __all__ = ["ExactScore", "exact_marginal", "exact_score"]
 def _unsupported(sde: Any, p0: Any) -> str:
     return (
         f"no closed-form marginal for {type(sde).__name__} with initial law {type(p0).__name__}: "
-        "exact_marginal covers linear SDEs (OU, Heat, VP, VE, SubVP) with a GaussianMixture and GBM "
+        f"exact_marginal covers linear SDEs ({linear_sde_names()}) with a GaussianMixture and GBM "
         "with a LogNormalMixture; use fp.solve_fokker_planck for a grid solution"
     )
 
@@ -67,7 +67,7 @@ def exact_marginal(sde: SDE, p0: Any, t: float, *, t0: float = 0.0) -> Any:
 
     Parameters
     ----------
-    sde : SDE            a LinearSDE (OU, Heat, VP, VE, SubVP) or GBM
+    sde : SDE            a LinearSDE (docs/sdes.md) or GBM
     p0 : GaussianMixture (linear SDEs) or LogNormalMixture (GBM); also a scipy.stats frozen
         normal / multivariate normal / log-normal, or a point x0 (float or (d,) array: X_{t0} = x0,
         then t > t0 is required)

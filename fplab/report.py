@@ -122,7 +122,11 @@ def provenance() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             continue
     status = _git("status", "--porcelain", "--untracked-files=no", "--", "fplab")
+    from fplab.plugins import loaded_plugins
+
+    plugins = [p.to_json() for p in loaded_plugins()]  # module, version, source hash, entries
     return {
+        **({"plugins": plugins} if plugins else {}),
         "fplab_version": fplab.__version__,
         "code_version": code_version(),
         "git_commit": _git("rev-parse", "HEAD"),
@@ -404,7 +408,7 @@ def _provenance_lines(meta: dict[str, Any]) -> list[str]:
     pk = meta.get("packages", {})
     commit = (meta.get("git_commit") or "unknown")[:12]
     dirty = {True: " (dirty: local changes)", False: " (clean)"}.get(meta.get("git_dirty"), "")
-    return [
+    lines = [
         f"generated {meta['generated_at']}",
         f"fplab {meta['fplab_version']} (code {meta['code_version']}), commit {commit}{dirty}",
         f"Python {meta['python']}, numpy {pk.get('numpy', '-')}, numba {pk.get('numba', '-')}, "
@@ -413,6 +417,15 @@ def _provenance_lines(meta: dict[str, Any]) -> list[str]:
         f"tier {meta['tier']}, seed {meta['seed']}, {meta['n_cases'] - meta['n_missing']} stored "
         f"cases ({meta['case_seconds_total']:.1f} s of compute, compilation included)",
     ]
+    if meta.get("plugins"):  # a plugin is code that ran: say which, in which version
+        lines.append(
+            "plugins: "
+            + ", ".join(
+                f"{p['module']} {p['version'] or '(not installed)'} (source {p['hash']})"
+                for p in meta["plugins"]
+            )
+        )
+    return lines
 
 
 _LINKS = ("results.csv", "meta.json", "report.md")
@@ -530,6 +543,7 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     spec = sr.spec
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
+    prov = _study_plugins(sr, prov)
     fingerprint = _fingerprint(sr, prov)
     old = _read_meta(folder / "meta.json")
     if (
@@ -543,6 +557,21 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     _write_text(folder / "report.md", _markdown_page(sr, page, pngs))
     _write_text(folder / "index.html", _html_page(sr, page, pngs))
     return _entry_from_meta(spec.name, page.meta)
+
+
+def _study_plugins(sr: StudyResults, prov: dict[str, Any]) -> dict[str, Any]:
+    """``prov`` with only the plugins this study uses: named in its spec or owning an entry (or
+    the kind) its cases name; an installed plugin it never touches is not part of its story."""
+    if not prov.get("plugins"):
+        return prov
+    from fplab.plugins import plugin_fingerprint
+
+    used = set(sr.spec.raw.get("plugins", []))
+    for case in [c for c, _ in sr.done] + sr.missing:
+        used |= set(plugin_fingerprint(case.kind, case.config))
+    out = {k: v for k, v in prov.items() if k != "plugins"}
+    plugins = [p for p in prov["plugins"] if p["module"] in used]
+    return {**out, "plugins": plugins} if plugins else out
 
 
 def _fingerprint(sr: StudyResults, prov: dict[str, Any]) -> str:

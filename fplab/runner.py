@@ -129,12 +129,19 @@ class ResultCache:
             raise
 
 
-def execute_case(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Run one case (in a worker); returns ``{"result": ..., "seconds": ...}`` or ``{"error": ...}``."""
+def execute_case(
+    kind: str, config: dict[str, Any], plugins: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Run one case (in a worker); returns ``{"result": ..., "seconds": ...}`` or ``{"error": ...}``.
+    ``plugins``: plugin modules to import first (a spawned worker starts without them)."""
     from fplab.study import STUDY_KINDS
 
     start = time.perf_counter()
     try:
+        if plugins:
+            from fplab.plugins import ensure_loaded
+
+            ensure_loaded(plugins)
         result = STUDY_KINDS.get(kind)().run_case(config)
     except Exception as exc:  # reported per case; the run goes on
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -178,6 +185,13 @@ def merge_timing(result: dict[str, Any], timing: dict[str, Any] | None) -> dict[
         rows = [{**r, **t} for r, t in zip(result["rows"], timing["rows"])]
         return {**result, "rows": rows}
     return result
+
+
+def _plugin_modules() -> tuple[str, ...]:
+    """The plugin modules loaded here, for workers to import (they start without them)."""
+    from fplab.plugins import plugin_modules
+
+    return tuple(plugin_modules())
 
 
 def _init_worker() -> None:
@@ -343,7 +357,10 @@ def _run_pool(
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
     try:
-        pending = {pool.submit(execute_case, todo[k].kind, todo[k].config): k for k in order}
+        plugins = _plugin_modules()
+        pending = {
+            pool.submit(execute_case, todo[k].kind, todo[k].config, plugins): k for k in order
+        }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -362,13 +379,22 @@ def _run_pool(
 def _run_dask(
     address: str, order: list[str], todo: dict[str, Case], finish: Callable[..., None]
 ) -> None:
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        msg = "--scheduler needs Dask distributed, which the extra fplab[dask] installs: pip install 'fplab[dask]'"
+        raise ImportError(msg) from None
 
     with Client(address) as client:
         n_threads = sum(client.nthreads().values()) or 1
         futures = {
             client.submit(
-                execute_case, todo[k].kind, todo[k].config, key=f"fplab-case-{k}", pure=False
+                execute_case,
+                todo[k].kind,
+                todo[k].config,
+                _plugin_modules(),
+                key=f"fplab-case-{k}",
+                pure=False,
             ): k
             for k in order
         }

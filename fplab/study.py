@@ -58,6 +58,7 @@ _TOP_KEYS = {
     "expect": "a table: order, tolerance, no_claim, bounds",
     "options": "a table of kind-specific settings",
     "check": "a table: order_atol, error_rtol",
+    "plugins": "a list of plugin module names, imported before the spec is checked",
 }
 _TABLE_KEYS = {
     "problem": ("sde", "params", "p0", "grid", "t0", "t_final"),
@@ -98,7 +99,12 @@ def build_problem(problem: dict[str, Any]) -> tuple[Any, Any, Any]:
     from fplab.grid import Grid
     from fplab.sdes import build_sde
 
-    sde = build_sde(problem["sde"], **problem.get("params", {}))
+    if isinstance(problem["sde"], dict):  # sde = { drift = "pkg.mod:f", ... }: a CustomSDE
+        from fplab.references import custom_sde_from_spec
+
+        sde = custom_sde_from_spec(problem["sde"], problem.get("params", {}))
+    else:
+        sde = build_sde(problem["sde"], **problem.get("params", {}))
     p0 = build_p0(problem["p0"]) if "p0" in problem else None
     g = problem.get("grid")
     grid = Grid.uniform(g["lo"], g["hi"], g["n"]) if g else None
@@ -133,11 +139,17 @@ class Case:
     def key(self) -> str:
         from fplab.runner import code_version
 
-        blob = json.dumps(
-            {"kind": self.kind, "config": self.config, "code": code_version(self.kind)},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        ident: dict[str, Any] = {
+            "kind": self.kind,
+            "config": self.config,
+            "code": code_version(self.kind),
+        }
+        from fplab.plugins import plugin_fingerprint
+
+        plugins = plugin_fingerprint(self.kind, self.config)
+        if plugins:  # plugin entries and pkg.mod:attr references: their source is part of the key
+            ident["plugins"] = plugins
+        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -378,16 +390,25 @@ def _validate_problem(
             err(f"problem.{key}", "missing", _listed(_TABLE_KEYS["problem"]))
     out = dict(problem)
     if "sde" in problem:
-        check_registry_name(problem["sde"], "fplab.sdes", "SDES", "problem.sde", err)
         params = problem.get("params", {})
         if not isinstance(params, dict):
             err("problem.params", f"must be a table, got {_type_name(params)}")
-        try:
-            from fplab.sdes import build_sde
+        if isinstance(problem["sde"], dict):  # user callables by reference
+            from fplab.references import custom_sde_from_spec
 
-            build_sde(problem["sde"], **params)
-        except (TypeError, ValueError) as exc:
-            err("problem.params", str(exc))
+            try:
+                custom_sde_from_spec(problem["sde"], params)
+            except (TypeError, ValueError) as exc:
+                key, _, what = str(exc).partition(": ")
+                err(key, what)
+        else:
+            check_registry_name(problem["sde"], "fplab.sdes", "SDES", "problem.sde", err)
+            try:
+                from fplab.sdes import build_sde
+
+                build_sde(problem["sde"], **params)
+            except (TypeError, ValueError) as exc:
+                err("problem.params", str(exc))
         out["params"] = dict(params)
     for key in ("t0", "t_final"):
         if key in problem and not _is_num(problem[key]):
@@ -521,6 +542,18 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
             err(f"check.{key}", f"must be a number >= 0, got {value!r}")
 
 
+def _load_spec_plugins(modules: Any, path: Path, err: _Errors) -> None:
+    """``plugins = ["module", ...]``: import them (once per process) before anything is checked."""
+    from fplab.plugins import PluginError, load_plugins
+
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        err("plugins", f"must be a list of module names, got {modules!r}", "['package.module']")
+    try:
+        load_plugins(modules, source=f"spec {path}")
+    except PluginError as exc:
+        err("plugins", str(exc))
+
+
 def load_study(path: str | Path) -> StudySpec:
     """Read and fully validate a study spec.
 
@@ -543,6 +576,7 @@ def load_study(path: str | Path) -> StudySpec:
         msg = f"{p}: not valid TOML: {exc}"
         raise ConfigError(msg) from None
     _check_keys(raw, _TOP_KEYS, "", err)
+    _load_spec_plugins(raw.get("plugins", []), p, err)
     if "kind" not in raw:
         err("kind", "missing", _listed(STUDY_KINDS.names()))
     if not isinstance(raw["kind"], str) or raw["kind"] not in STUDY_KINDS:

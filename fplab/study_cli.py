@@ -31,6 +31,9 @@ def _common(p: argparse.ArgumentParser, *, tier: bool = True, run: bool = True) 
         metavar="STUDY",
         help="study files or names under studies/ (default: every study)",
     )
+    from fplab.cli import add_plugin_option
+
+    add_plugin_option(p)
     if tier:
         p.add_argument(
             "--tier", choices=("quick", "full"), default="quick", help="sweep tier (default: quick)"

@@ -6,6 +6,14 @@ import numpy as np
 import pytest
 
 
+def pytest_configure(config):
+    # the suite tests fplab's own catalogue: plugins installed next to it (entry points
+    # "fplab.plugins", e.g. examples/my-sampler) must not join the registries mid-run
+    from fplab.plugins import ignore_entry_points
+
+    ignore_entry_points()
+
+
 @pytest.fixture(autouse=True)
 def _raise_on_fp_errors():
     # Overflow / invalid / divide-by-zero in fplab code are bugs; underflow (exp of large

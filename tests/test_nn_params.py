@@ -1,4 +1,4 @@
-"""Parameterisation maps of fp.nn (score / eps / x0 / v): exact to round-off for VP, VE, SubVP, OU, Heat."""
+"""Parameterisation maps of fp.nn (score / eps / x0 / v): exact to round-off for every LinearSDE."""
 
 from __future__ import annotations
 

@@ -83,3 +83,18 @@ def test_double_well_reverse_flow_does_not_degrade_between_saved_times():
     assert w1[400] <= 2 * w1[100], w1
     slope = np.log(np.max(np.abs(x[25] - x[100])) / np.max(np.abs(x[100] - x[400]))) / np.log(4)
     assert slope >= 3.0, slope  # measured 3.95 (linear interpolation: -0.7)
+
+
+def test_auto_time_interpolation_falls_back_to_linear_without_rates():
+    def drift(x, t):
+        return np.stack([-x[:, 0] - 0.5 * x[:, 1], 0.5 * x[:, 0] - x[:, 1]], axis=1)
+
+    custom = fp.CustomSDE(drift, 1.0, autonomous=True)  # couples the axes: no banded rates
+    grid = fp.Grid.uniform((-6.0, -6.0), (6.0, 6.0), (24, 24))
+    p0 = fp.GaussianMixture([1.0], [[0.0, 0.5]], [[[0.6, 0.1], [0.1, 0.5]]])
+    sol = fp.solve_fokker_planck(custom, p0, grid, 0.2, dt=0.02, save_at=[0.0, 0.1, 0.2])
+    gs = grid_score(sol)
+    assert gs.time_interpolation == "linear" and gs.accuracy["time_order"] == 2
+    assert np.all(np.isfinite(gs(np.zeros((3, 2)), 0.05)))
+    with pytest.raises(ValueError, match="separable"):
+        grid_score(sol, time_interpolation="hermite")(np.zeros((3, 2)), 0.05)

@@ -412,6 +412,7 @@ def test_pinned_sampler_adaptive_sde():
     assert (info.n_steps, info.n_rejected, info.n_score_evals) == (1, 0, 2)
 
 
+@pytest.mark.slow
 def test_adaptive_sde_controls_its_steps_and_keeps_the_law():
     p0 = fp.GaussianMixture([1.0], [[M]], [V])
     score = fp.exact_score(VP, p0)
@@ -438,3 +439,9 @@ def test_adaptive_sde_controls_its_steps_and_keeps_the_law():
         assert abs(x.var() - var) < 4 * var * math.sqrt(2 / 20000), (rtol, x.var(), var)
     # measured 61 and 869 accepted steps (9 and 35 rejected)
     assert steps[1] > 5 * steps[0], steps
+
+
+@pytest.mark.parametrize("eta", [-0.1, 1.01])
+def test_eta_family_rejects_eta_outside_the_unit_interval(eta):
+    with pytest.raises(ValueError, match=r"eta must lie in \[0, 1\].*eta-family"):
+        sample_reverse(VP, _score, X, n_steps=2, method="eta-family", eta=eta)

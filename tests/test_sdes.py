@@ -26,7 +26,14 @@ ALL_SDES = [*LINEAR_SDES, fp.GBM(mu=0.05, sigma=0.4), fp.DoubleWell(sigma=0.8)]
 
 
 def test_registry_holds_the_catalogue():
-    assert set(SDES.names()) == {"ou", "heat", "vp", "ve", "sub-vp", "gbm", "double-well"}
+    # every registered SDE is public API (fp.<ClassName>) and every public SDE class is registered
+    registered = {cls.__name__ for _, cls in SDES.items()}
+    public = {
+        n
+        for n in fp.__all__
+        if isinstance(getattr(fp, n), type) and issubclass(getattr(fp, n), fp.SDE)
+    }
+    assert registered == public - {"SDE", "LinearSDE", "CustomSDE"}
     assert isinstance(build_sde("ou", theta=2.0), fp.OU)
     with pytest.raises(ValueError, match="did you mean 'vp'"):
         SDES.get("vpp")

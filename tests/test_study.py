@@ -132,5 +132,8 @@ def test_find_studies_by_name_and_unknown_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert [s.name for s in find_studies(["tiny"])] == ["tiny"]
     assert [s.name for s in find_studies(None)] == ["tiny"]
-    with pytest.raises(ConfigError, match="no such study file; allowed: a path or one of tiny"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no such study file \(did you mean .tiny.\?\); allowed: a path or one of tiny",
+    ):
         find_studies(["tinny"])

@@ -31,6 +31,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_guidance_kind_measures_the_gap_to_the_tilted_target(tmp_path):
     spec = load_study(_write(tmp_path, TINY))
     cache = ResultCache(tmp_path / "cache")
@@ -48,6 +49,8 @@ def test_guidance_kind_measures_the_gap_to_the_tilted_target(tmp_path):
     index = write_reports(tmp_path / "r", [spec], "quick", cache)
     report = (index.parent / "g" / "report.md").read_text()
     assert "W2 to tilted" in report and (index.parent / "g" / "fig-1.png").exists()
+    # the kind's two claims: w = 1 reproduces p(x|y), other w do not sample the tilted law
+    assert "claims: 2 checked, 2 passed, 0 failed" in report
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ kind = "work-precision"
 seed = 0
 
 [options]
-samplers = ["pf-ode-euler", "pf-ode-rk4", "dpm-solver-3", "euler-maruyama"]
+samplers = ["pf-ode-euler", "pf-ode-rk4", "dpm-solver-3", "euler-maruyama", "adaptive-sde"]
 time_grids = ["uniform", "karras"]
 n_steps = [4, 16]
 n_samples = 200
@@ -31,6 +31,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_work_precision_kind_ranks_samplers_by_score_evaluations(tmp_path):
     spec = load_study(_write(tmp_path, TINY))
     cache = ResultCache(tmp_path / "cache")
@@ -38,7 +39,7 @@ def test_work_precision_kind_ranks_samplers_by_score_evaluations(tmp_path):
     assert out.failures == {}
     ((_case, res),) = collect(spec, "quick", cache).results
     rows = res["rows"]
-    assert len(rows) == 4 * 2 * 2
+    assert len(rows) == 4 * 2 * 2 + 3  # adaptive-sde: one run per rtol (0.1, 1e-2, 1e-3)
     evals = {(r["sampler"], r["n_steps"]): r["n_score_evals"] for r in rows}
     assert evals[("pf-ode-rk4", 16)] == 64 and evals[("dpm-solver-3", 4)] == 12
     # rk4 at 16 steps on the uniform grid: W2 ~ 1e-3 (measured 1.0e-3 at n = 2000), far below euler
@@ -48,7 +49,12 @@ def test_work_precision_kind_ranks_samplers_by_score_evaluations(tmp_path):
     floor = res["summary"]["floor_w2"]
     assert floor > 0.1
     for r in rows:
-        assert r["resolved"] == (r["sampler"] != "euler-maruyama" or r["error"] > 2 * floor)
+        stochastic = r["sampler"] in ("euler-maruyama", "adaptive-sde")
+        assert r["resolved"] == (not stochastic or r["error"] > 2 * floor)
+    adaptive = [r for r in rows if r["sampler"] == "adaptive-sde"]
+    assert [r["setting"] for r in adaptive] == ["rtol0.1", "rtol0.01", "rtol0.001"]
+    assert {r["time_grid"] for r in adaptive} == {"adaptive"}
+    assert adaptive[0]["n_score_evals"] < adaptive[2]["n_score_evals"]
     best = cheapest(rows, 1e-2)
     assert best is not None and best["error"] <= 1e-2 and best["sampler"] != "euler-maruyama"
     assert all(
@@ -64,7 +70,7 @@ def test_work_precision_kind_ranks_samplers_by_score_evaluations(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "match"),
     [
-        ('"pf-ode-rk4"', '"pf-ode-adaptive"', "chooses its own steps"),
+        ('"pf-ode-rk4"', '"pf-ode-rk5"', "unknown method 'pf-ode-rk5'"),
         ('"karras"', '"karas"', "unknown time_grid 'karas'"),
         ("n_samples = 200", 'sde = "double-well"', "linear SDE"),
         ("n_samples = 200", "etas = [1.5]", "etas"),

@@ -45,6 +45,8 @@ class RichardsonEstimate:
         Cell averages p_{h/r} + (p_{h/r} - p_h) / (r^p - 1) on the coarse ``grid``.
     grid : Grid
         The grid of ``extrapolated`` (the coarse one).
+    fine_size : float
+        Cells per axis (nested grids) or steps (time refinement) of the fine solve.
     """
 
     error: float
@@ -53,6 +55,20 @@ class RichardsonEstimate:
     ratio: float
     extrapolated: FloatArray
     grid: Grid
+    fine_size: float = 0.0
+
+    def refinement_for(self, target: float) -> float:
+        """Factor by which to refine the *fine* solve (cells per axis, or steps) so that its
+        error falls to ``target``: (error / target)^(1/p), never below 1.
+
+        With ``fine_size`` (the fine solve's cells per axis or steps) the resolution to ask for
+        is ``ceil(fine_size * refinement_for(target))``: a study can choose its reference from
+        a target accuracy rather than a fixed factor.
+        """
+        target = check_positive(target, "target")
+        if self.error <= target:
+            return 1.0
+        return float((self.error / target) ** (1.0 / self.order))
 
 
 def _averages(sol: Any, i: int) -> FloatArray:
@@ -121,6 +137,7 @@ def richardson_estimate(
         raise ValueError(msg)
     pc, pf = _averages(coarse, i), _averages(fine, i)
     if gc.shape == gf.shape:
+        size = float(fine.n_steps)
         r = float(coarse.dt) / float(fine.dt) if ratio is None else ratio
         p = float(TIME_SCHEMES.get(fine.time_scheme).order) if order is None else order
         restricted = pf
@@ -133,6 +150,7 @@ def richardson_estimate(
             )
             raise ValueError(msg)
         r_int = int(rs.pop())
+        size = float(gf.n[0])
         r = float(r_int) if ratio is None else ratio
         p = float(SPACE_SCHEMES.get(fine.space_scheme).order) if order is None else order
         restricted = _restrict(pf, r_int, gc.ndim)
@@ -151,4 +169,5 @@ def richardson_estimate(
         ratio=r,
         extrapolated=restricted + diff / denom,
         grid=gc,
+        fine_size=size,
     )

@@ -11,6 +11,7 @@ import numba
 import numpy as np
 from scipy import special
 
+from fplab._threads import resolve_threads, using_threads
 from fplab._typing import Density, FloatArray
 from fplab._validate import check_finite_array, check_positive, check_real
 from fplab.errors import NumericalError
@@ -20,7 +21,6 @@ from fplab.fd.coefficients import FaceTables, face_tables
 from fplab.fd.reconstruct import cell_averages, gauss_cell_averages, point_values
 from fplab.fd.solution import FPSolution
 from fplab.fd.space import SPACE_SCHEMES, SpaceScheme
-from fplab.fd.threads import resolve_threads, using_threads
 from fplab.fd.time import TIME_SCHEMES, TimeScheme
 from fplab.grid import Grid
 from fplab.sdes.base import SDE
@@ -351,9 +351,10 @@ def solve_fokker_planck(
         lands on it exactly, and stops at the last one.  Default: (t0, t_final).
     threads : int, optional
         Threads for the parallel 2-D kernels (the result does not depend on it).  Default: one
-        thread for problems under ``fplab.fd.threads.SERIAL_CELLS`` cells, else the cores this
-        process may run on (its CPU affinity) capped by ``NUMBA_NUM_THREADS``.  Values above
-        that are clamped with a warning; values < 1 are refused.
+        thread for problems under ``fplab._threads.SERIAL_CELLS`` cells, else the idle cores
+        (the CPU affinity, capped by ``NUMBA_NUM_THREADS``, less the other runnable processes
+        of the load average).  Values above the available cores are clamped with a warning;
+        values < 1 are refused.
 
     Returns
     -------

@@ -32,6 +32,7 @@ from numba import njit, prange
 
 # method codes of run_poly (methods.py maps registry entries onto them)
 EM, MILSTEIN, HEUN, SRK = 0, 1, 2, 3
+HEUN_FROZEN_G = 4
 
 _BLOCK = 256  # paths per parallel work item: small enough to balance 2 threads on 1e3 paths
 
@@ -306,6 +307,11 @@ def _poly_step(code, xj, h, dw, dz, k, j, a, b, c, g0, g1):
             + 0.25 * (gp + gm + 2.0 * gx) * dw
             + 0.25 * (gp - gm) * (dw * dw - h) / sh
         )
+    if code == HEUN_FROZEN_G:
+        # trapezoidal drift, noise g(X_n, t_n) ΔW frozen at the step start (methods.HeunFrozenG)
+        ybar = xj + f0 * h + gx * dw
+        f1 = a[k, 1] * ybar + b[k, 1, j] + c[k, 1] * ybar * ybar * ybar
+        return xj + 0.5 * (f0 + f1) * h + gx * dw
     # SRK: Rößler (2010) SRA1, additive noise g(t) = g0
     zh = dz / h
     h2 = xj + 0.75 * h * f0 + 1.5 * g0[k, 2] * zh

@@ -38,7 +38,11 @@ def run(
     dtype: str,
 ) -> tuple[FloatArray, FloatArray]:
     """(out (k, n, d), w_end) as ``simulate._run`` returns them, computed with torch."""
-    import torch
+    try:
+        import torch
+    except ImportError:
+        msg = "backend='torch' needs torch, which the extra fplab[nn] installs: pip install 'fplab[nn]'"
+        raise ImportError(msg) from None
 
     dev = torch.device(device if device is not None else "cpu")
     tdt = torch.float64 if dtype == "float64" else torch.float32

@@ -25,7 +25,7 @@ import numpy as np
 from fplab._registry import Registry
 from fplab.mc import _kernels
 from fplab.sdes.base import SDE
-from fplab.sdes.linear import LinearSDE
+from fplab.sdes.linear import LinearSDE, linear_sde_names
 from fplab.sdes.nonlinear import GBM
 
 __all__ = ["MC_METHODS", "Method"]
@@ -206,6 +206,44 @@ class Heun(Method):
         )
 
 
+@MC_METHODS.register("heun-frozen-g")
+class HeunFrozenG(Method):
+    """Heun with the diffusion frozen at the step start: weak 1 for time-dependent g, 2 for constant g.
+
+    Notes
+    -----
+    Ῡ = X + f(X, t) h + g(X, t) ΔW,
+    X' = X + ½ (f(X, t) + f(Ῡ, t + h)) h + g(X, t) ΔW.
+    The drift is trapezoidal as in Heun, but the noise uses g(t_n) only -- the variant many
+    diffusion-model codes write.  The variance it adds over a step is g(t_n)² h, a left Riemann
+    sum of ∫ g² dt, so for time-dependent g (VP, VE) the weak error is O(h): weak order 1, not
+    the 2 of :class:`Heun` (which averages g(t_n) and g(t_n + h)).  For constant g (OU, heat,
+    double well) the two methods coincide and the weak order is 2 (:meth:`order`).  Strong
+    order 1 for additive noise (the frozen-g error ∫ (g(s) - g(t_n)) dW has variance O(h³) per
+    step); for state-dependent noise there is no Itô correction, so strong 1/2, weak 1.
+    Explicit; stable for h |f'| < 2 like Heun.
+    """
+
+    strong_order: ClassVar[dict[str, float | None]] = {"additive": 1.0, "multiplicative": 0.5}
+    weak_order: ClassVar[dict[str, float | None]] = {"additive": 1.0, "multiplicative": 1.0}
+    taus = (0.0, 1.0)
+    code = _kernels.HEUN_FROZEN_G
+
+    @classmethod
+    def order(cls, sde: SDE, kind: str = "strong", dim: int = 1) -> float | None:
+        # with g constant in t the frozen noise equals Heun's averaged one: weak order 2
+        if kind == "weak" and is_additive(sde) and sde.autonomous:
+            return 2.0
+        return super().order(sde, kind, dim)
+
+    @staticmethod
+    def step(x: Any, h: float, dw: Any, dz: Any, F: Fn, G: Fn, Gx: Fn) -> Any:
+        f0 = F(x, 0)
+        noise = G(x, 0) * dw
+        f1 = F(x + f0 * h + noise, 1)
+        return x + 0.5 * (f0 + f1) * h + noise
+
+
 @MC_METHODS.register("srk")
 class SRK(Method):
     """Stochastic Runge–Kutta SRA1 (Rößler 2010) for additive noise: strong 1.5, weak 2.
@@ -253,7 +291,7 @@ class Exact(Method):
 
     Notes
     -----
-    Linear SDEs (``LinearSDE``: OU, Heat, VP, VE, SubVP): X' = m X + c + √(v/h) ΔW with
+    Linear SDEs (``LinearSDE``, docs/sdes.md): X' = m X + c + √(v/h) ΔW with
     (m, c, v) = ``sde.transition(t, t + h)`` — exact in law for any h, driven by the same ΔW as the
     other methods (common random numbers).  GBM: X' = X exp((μ - σ²/2) h + σ ΔW), the pathwise
     solution, so it equals ``GBM.exact_solution(x0, t1 - t0, W)``.
@@ -267,13 +305,13 @@ class Exact(Method):
         "additive": math.inf,
         "multiplicative": math.inf,
     }
-    requirements = "a closed-form SDE: LinearSDE (OU, Heat, VP, VE, SubVP) or GBM"
+    requirements = "a closed-form SDE: a LinearSDE or GBM"
 
     @classmethod
     def check(cls, sde: SDE, d: int, x_probe: np.ndarray, t0: float) -> None:
         if not isinstance(sde, LinearSDE | GBM):
             msg = (
-                f"method 'exact' needs a closed-form transition (LinearSDE: OU, Heat, VP, VE, SubVP; "
+                f"method 'exact' needs a closed-form transition (LinearSDE: {linear_sde_names()}; "
                 f"or GBM), but {_sde_name(sde)} has none; use method='srk' or 'heun' with small steps"
             )
             raise ValueError(msg)

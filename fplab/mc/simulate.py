@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from fplab._threads import resolve_threads, using_threads
 from fplab._typing import FloatArray
 from fplab._validate import as_samples, check_choice, check_int, check_real
 from fplab.errors import NumericalError
@@ -198,7 +199,7 @@ def _run(
             _kernels.run_exact(
                 x0, key, 0, tgrid, sqhf, ratio, em, ec, es, ee, eq, mult, save_steps, out, w_end
             )
-        elif tables is not None and backend == "numba":
+        elif tables is not None and backend == "numba" and entry.code is not None:
             a, b, c, g0, g1 = tables
             _kernels.run_poly(
                 entry.code, x0, key, 0, tgrid, sqhf, ratio, a, b, c, g0, g1, save_steps, out, w_end
@@ -309,6 +310,7 @@ def simulate(
     backend: str = "numba",
     device: str | None = None,
     dtype: str = "float64",
+    threads: int | None = None,
 ) -> FloatArray:
     """Simulate dX = f dt + g dW forward from t0 to t1 with a fixed-step method.
 
@@ -325,7 +327,8 @@ def simulate(
     n_steps : int >= 1
         Number of uniform steps h = (t1 - t0)/n_steps.
     method : str
-        A key of ``MC_METHODS``: 'euler-maruyama', 'milstein', 'heun', 'srk' or 'exact'.
+        A key of ``MC_METHODS``: 'euler-maruyama', 'milstein', 'heun', 'heun-frozen-g', 'srk' or
+        'exact'.
     seed : int or numpy Generator
         The result is a function of the seed alone (path p uses streams hashed from (seed, p)):
         the same for any numba thread count, and the same Brownian path for every method.
@@ -343,6 +346,11 @@ def simulate(
         torch device ('cpu' or 'cuda'); torch backend only.
     dtype : str
         'float64' (default) or 'float32' (torch backend only).
+    threads : int, optional
+        Threads of the numba kernels (the result does not depend on it).  Default: one thread
+        below ``fplab._threads.SERIAL_CELLS`` paths, else the idle cores (CPU affinity capped by
+        ``NUMBA_NUM_THREADS``, less the other runnable processes of the load average); more
+        than the available cores is clamped with a warning, fewer than 1 refused.
 
     Returns
     -------
@@ -354,7 +362,7 @@ def simulate(
     ValueError
         Unknown method or backend, a method that does not apply to the SDE (Milstein without
         ∂g/∂x, SRK with state-dependent noise, exact without a closed form), n_steps < 1,
-        non-finite x0, t1 <= t0, save_at outside [t0, t1].
+        non-finite x0, t1 <= t0, save_at outside [t0, t1], threads < 1.
     TypeError
         sde not an SDE, non-integer n_steps, a seed that is not an int or Generator.
     """
@@ -369,8 +377,10 @@ def simulate(
             raise ValueError(msg)
     else:
         dtype = check_choice(dtype, "dtype", ("float64", "float32"))
+    n_threads = resolve_threads(threads, x.shape[0])
     tgrid, save_steps, unsort = _time_grid(t0f, t1f, n, save_at)
-    out, _ = _run(entry, sde, x, key, tgrid, 1, save_steps, False, backend, device, dtype)
+    with using_threads(n_threads):
+        out, _ = _run(entry, sde, x, key, tgrid, 1, save_steps, False, backend, device, dtype)
     if unsort is None:
         return _restore(out[0], flat)
     return _restore(out[unsort], flat)

@@ -2,7 +2,7 @@
 
 Loaded lazily as ``fp.nn``: ``import fplab`` never imports torch.  Contents:
 
-* :func:`train_score` — denoising score matching on a linear SDE (VP, VE, SubVP, OU, Heat), with
+* :func:`train_score` — denoising score matching on a linear SDE (any ``LinearSDE``), with
   parameterisations score / eps / x0 / v (:func:`convert`, exact), weightings σ_t² and g(t)², EMA,
   fixed seeds, CPU or CUDA, checkpoints and resume.  Returns a :class:`LearnedScore`, a NumPy score
   callable s(x, t) for ``fp.sample_reverse``.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 try:
     import torch  # noqa: F401
-except ImportError as err:  # pragma: no cover - torch is a core dependency, but be explicit
-    msg = "fplab.nn needs torch; install it with `pip install torch` (or `pip install fplab[nn]`)"
+except ImportError as err:  # pragma: no cover - torch comes with the extra fplab[nn]
+    msg = "fplab.nn needs torch, which the extra fplab[nn] installs: pip install 'fplab[nn]'"
     raise ImportError(msg) from err
 
 from fplab.nn.evaluate import (
@@ -31,6 +31,12 @@ from fplab.nn.evaluate import (
     score_error_vs_t,
 )
 from fplab.nn.experiment import PROBLEMS, ExperimentConfig, ScoreNetworkResult, run_experiment
+from fplab.nn.external import (
+    ExternalScore,
+    ScoreModelEvaluation,
+    evaluate_score_model,
+    load_score_model,
+)
 from fplab.nn.flow import FlowConfig, LearnedFlow, exact_velocity, sample_flow, train_flow
 from fplab.nn.likelihood import LikelihoodResult, flow_log_likelihood, pf_ode_log_likelihood
 from fplab.nn.load import load_checkpoint
@@ -43,6 +49,7 @@ __all__ = [
     "PROBLEMS",
     "WEIGHTINGS",
     "ExperimentConfig",
+    "ExternalScore",
     "FlowConfig",
     "GaussianFourierFeatures",
     "LearnedFlow",
@@ -50,6 +57,7 @@ __all__ = [
     "LikelihoodResult",
     "Reference",
     "ScoreErrorCurve",
+    "ScoreModelEvaluation",
     "ScoreNetworkResult",
     "TimeMLP",
     "TrainConfig",
@@ -57,11 +65,13 @@ __all__ = [
     "convert",
     "convolution_reference",
     "error_budget",
+    "evaluate_score_model",
     "exact_reference",
     "exact_velocity",
     "fd_reference",
     "flow_log_likelihood",
     "load_checkpoint",
+    "load_score_model",
     "marginal_coefficients_array",
     "pf_ode_log_likelihood",
     "resolve_device",

@@ -264,16 +264,16 @@ def sample_flow(
     """Integrate dx/dt = v(x, t) from t = 1 (x1, e.g. N(0, I) samples) down to t_end with a PF-ODE solver.
 
     ``flow`` is a LearnedFlow or any velocity callable v(x, t); ``method`` an ODE key of
-    ``fp.reverse.SAMPLERS`` ('pf-ode-euler', 'pf-ode-heun', 'pf-ode-rk4', 'pf-ode-adaptive').
+    ``fp.reverse.SAMPLERS`` (the 'pf-ode-*' keys).
     """
     from fplab.reverse import sample_reverse
     from fplab.sdes.linear import Heat
 
     if not method.startswith("pf-ode"):
-        msg = (
-            "method must be a probability-flow ODE solver ('pf-ode-euler', 'pf-ode-heun', "
-            f"'pf-ode-rk4', 'pf-ode-adaptive') to sample a flow, got {method!r}"
-        )
+        from fplab.reverse import SAMPLERS
+
+        solvers = ", ".join(repr(k) for k in SAMPLERS if k.startswith("pf-ode"))
+        msg = f"method must be a probability-flow ODE solver ({solvers}) to sample a flow, got {method!r}"
         raise ValueError(msg)
     heat = Heat(D=0.5)
 

@@ -1,6 +1,6 @@
 """Parameterisations of a diffusion model's network output and the exact maps between them.
 
-A linear SDE (VP, VE, SubVP, OU, Heat) started at X_0 = x0 has the Gaussian transition
+A linear SDE (any ``LinearSDE``, docs/sdes.md) started at X_0 = x0 has the Gaussian transition
 
     X_t = α_t x0 + c_t + σ_t ε,        ε ~ N(0, I),
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from fplab._typing import FloatArray
-from fplab.sdes.linear import OU, VE, VP, Heat, LinearSDE, SubVP
+from fplab.sdes.linear import OU, VE, VP, Heat, LinearSDE, SubVP, linear_sde_names
 
 __all__ = ["PARAMETERISATIONS", "convert", "marginal_coefficients_array"]
 
@@ -135,7 +135,7 @@ def check_linear_sde(sde: Any, name: str = "sde") -> LinearSDE:
     """``sde`` if it is a LinearSDE (Gaussian transitions), else a TypeError naming the choices."""
     if not isinstance(sde, LinearSDE):
         msg = (
-            f"{name} must be a linear SDE with Gaussian transitions (VP, VE, SubVP, OU, Heat) for "
+            f"{name} must be a linear SDE with Gaussian transitions ({linear_sde_names()}) for "
             f"denoising score matching, got {type(sde).__name__}"
         )
         raise TypeError(msg)

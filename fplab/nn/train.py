@@ -583,7 +583,7 @@ def train_score(
     Parameters
     ----------
     sde : LinearSDE
-        Forward SDE (VP, VE, SubVP, OU, Heat); its Gaussian transition gives X_t from x0.
+        Forward SDE (a ``LinearSDE``); its Gaussian transition gives X_t from x0.
     data : distribution with ``sample(n, seed)`` or array of float64, shape (n, d) or (n,)
         Training law p0 (a fresh batch every step) or a fixed set of samples (mini-batches).
     config : TrainConfig, optional

@@ -78,7 +78,7 @@ class GridScore:
         floor: float = 1e-10,
         cache_size: int = 8,
         order: int = 2,
-        rates: Callable[[int], FloatArray] | None = None,
+        rates: Callable[..., FloatArray] | None = None,
         solver_order: int | None = None,
     ) -> None:
         self.times = times
@@ -235,6 +235,7 @@ class GridScore:
         """
         out = np.zeros_like(x)
         hermite = self._rates is not None and self.times.shape[0] > 1
+        terms: tuple[tuple[int, FloatArray, tuple[FloatArray, ...]], ...]
         if hermite:
             span = float(self.times[min(k + 1, self.times.shape[0] - 1)] - self.times[k])
             w2 = w * w
@@ -357,7 +358,7 @@ def grid_score(
         time), or 'hermite' (quintic Hermite with ∂s/∂t = ∇(ṗ/p) and ∂²s/∂t² =
         ∇(p̈/p - (ṗ/p)²), ṗ = L_h p and p̈ from the solver's own operator,
         ``sol.time_derivative``: O(Δt⁶) and C² in t).  'auto' (default) takes 'hermite' when
-        ``sol`` provides ``time_derivative``.
+        ``sol`` provides ``time_derivative`` and it applies (else 'linear').
 
     Returns
     -------
@@ -413,6 +414,11 @@ def grid_score(
         )
         raise ValueError(msg)
     rates = sol.time_derivative if mode != "linear" and has_rates else None
+    if rates is not None and mode == "auto":
+        try:  # e.g. a 2-D SDE whose coefficients vary along the other axis has no rates
+            rates(0)
+        except ValueError:
+            rates = None
     return GridScore(
         times,
         dens,

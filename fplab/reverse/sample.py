@@ -42,7 +42,7 @@ class SampleInfo:
     method : str
     n_score_evals : int     calls of the score (each on the whole batch)
     n_steps : int           accepted steps
-    n_rejected : int        rejected steps (adaptive solver only)
+    n_rejected : int        rejected steps (adaptive samplers only)
     times : ndarray of float64, shape (m,)   the decreasing time nodes that were stepped through
         (fixed-step methods: the grid, with ``save_at`` times inserted; adaptive: t_start, the
         save times and t_end)
@@ -224,9 +224,9 @@ def sample_reverse(
         Number of steps of the ``time_grid`` from t_start to t_end.  Required (or ``times``)
         except for the adaptive samplers, where it only sets the first trial step.
     method : str
-        A key of ``fplab.reverse.SAMPLERS``: 'euler-maruyama' (default), 'pf-ode-euler',
-        'pf-ode-heun', 'pf-ode-rk4', 'pf-ode-adaptive', 'predictor-corrector', 'ddpm', 'ddim',
-        'dpm-solver-2' (the last three for VP and sub-VP only).
+        A key of ``fplab.reverse.SAMPLERS`` (``fplab list`` shows them with their order and
+        requirements; default 'euler-maruyama').  Samplers whose ``requires`` holds 'vp-family',
+        'vp' or 'linear' apply to VP/sub-VP, VP, or linear SDEs only.
     seed : int or numpy Generator
         Randomness of the stochastic samplers; the result is a function of the seed alone.
     save_at : sequence of float, optional
@@ -318,6 +318,7 @@ def sample_reverse(
         raise ValueError(msg)
     # the tolerances' defaults belong to the adaptive sampler (an ODE and an SDE error differ)
     sampler_tol = getattr(sampler, "default_tolerances", (1e-6, 1e-9))
+    churn = _check_churn(s_churn, s_tmin, s_tmax, s_noise)
     ctx = StepContext(
         sde=sde,
         score=_CheckedScore(score, *x.shape),
@@ -329,7 +330,10 @@ def sample_reverse(
         max_steps=check_int(max_steps, "max_steps", minimum=1),
         h_init=None if n_steps is None else (t0 - t1) / n_steps,
         n_steps=n_steps,
-        **_check_churn(s_churn, s_tmin, s_tmax, s_noise),
+        s_churn=churn["s_churn"],
+        s_tmin=churn["s_tmin"],
+        s_tmax=churn["s_tmax"],
+        s_noise=churn["s_noise"],
     )
     rng = as_rng(seed)
     if explicit is not None:

@@ -2,7 +2,7 @@
 
 from fplab.sdes.base import SDE, SDES, PolyCoefficients, build_sde
 from fplab.sdes.linear import OU, VE, VP, Heat, LinearSDE, SubVP
-from fplab.sdes.nonlinear import GBM, CustomSDE, DoubleWell
+from fplab.sdes.nonlinear import GBM, BoundedSDE, CustomSDE, DoubleWell, RotatingOU
 from fplab.sdes.schedules import SCHEDULES
 
 __all__ = [
@@ -13,11 +13,13 @@ __all__ = [
     "SDES",
     "VE",
     "VP",
+    "BoundedSDE",
     "CustomSDE",
     "DoubleWell",
     "Heat",
     "LinearSDE",
     "PolyCoefficients",
+    "RotatingOU",
     "SubVP",
     "build_sde",
 ]

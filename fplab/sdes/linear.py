@@ -20,7 +20,17 @@ from fplab._validate import check_nonnegative, check_positive, check_real
 from fplab.sdes.base import SDE, SDES, PolyCoefficients
 from fplab.sdes.schedules import SCHEDULES, Schedule
 
-__all__ = ["OU", "VE", "VP", "Heat", "LinearSDE", "SubVP"]
+__all__ = ["OU", "VE", "VP", "Heat", "LinearSDE", "SubVP", "linear_sde_names"]
+
+
+def linear_sde_names() -> str:
+    """The registered linear SDEs' class names, e.g. ``"Heat, OU, SubVP, VE, VP"`` (for messages;
+    derived from ``SDES``, so a new linear SDE or a plugin one is named too)."""
+    return ", ".join(
+        cls.__name__
+        for _, cls in SDES.items()
+        if isinstance(cls, type) and issubclass(cls, LinearSDE)
+    )
 
 
 class LinearSDE(SDE):

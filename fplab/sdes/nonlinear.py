@@ -12,7 +12,7 @@ from fplab._typing import FloatArray
 from fplab._validate import check_positive, check_real
 from fplab.sdes.base import SDE, SDES, PolyCoefficients
 
-__all__ = ["GBM", "CustomSDE", "DoubleWell"]
+__all__ = ["GBM", "BoundedSDE", "CustomSDE", "DoubleWell", "RotatingOU"]
 
 
 @SDES.register("gbm")
@@ -111,6 +111,102 @@ class DoubleWell(SDE):
         return PolyCoefficients(
             tt, z + 1.0, np.zeros((tt.shape[0], d)), z - 1.0, z + self.sigma, z.copy()
         )
+
+
+@SDES.register("bounded")
+class BoundedSDE(SDE):
+    """The "bounded" SDE of tutorials, componentwise in any d: dX = -tanh(X) dt + σ dW.
+
+    The drift is -∇V with V(x) = Σ_i log cosh x_i, bounded by 1 in size, so the process is
+    recurrent but *not* confined: the stationary density is
+    p_∞(x) = Π_i cosh(x_i)^(-2/σ²) / Z₁ with Z₁ = √π Γ(1/σ²) / Γ(1/σ² + 1/2)
+    (∫ cosh^(-a) = B(a/2, 1/2)), which has full support; for σ = 1 it is ½ sech²(x) and
+    P(|X_∞| > 1) = 1 - tanh 1 ≈ 0.238 per component (:meth:`stationary_mass_outside`).
+    Additive noise; no polynomial form, so solvers use the NumPy path.
+    """
+
+    def __init__(self, sigma: float = 1.0) -> None:
+        self.sigma = check_positive(sigma, "sigma")
+        a = 2.0 / self.sigma**2
+        self._log_z1 = 0.5 * math.log(math.pi) + math.lgamma(a / 2) - math.lgamma(a / 2 + 0.5)
+
+    def params(self) -> dict[str, Any]:
+        return {"sigma": self.sigma}
+
+    def _drift(self, x: FloatArray, t: float) -> FloatArray:
+        return -np.tanh(x)
+
+    def _diffusion(self, x: FloatArray, t: float) -> FloatArray:
+        return np.full(x.shape[0], self.sigma)
+
+    def stationary_logpdf(self, x: Any) -> FloatArray:
+        """log p_∞(x) = -(2/σ²) Σ_i log cosh x_i - d log Z₁; x of shape (n, d) or (n,) -> (n,)."""
+        from fplab._validate import as_samples
+
+        xs, _ = as_samples(x)
+        # log cosh x = |x| + log1p(exp(-2|x|)) - log 2, without overflow for large |x|
+        ax = np.abs(xs)
+        logcosh = ax + np.log1p(np.exp(-2.0 * ax)) - math.log(2.0)
+        return -2.0 / self.sigma**2 * logcosh.sum(axis=1) - xs.shape[1] * self._log_z1
+
+    def stationary_pdf(self, x: Any) -> FloatArray:
+        """p_∞(x), normalised; shape (n,)."""
+        return np.exp(self.stationary_logpdf(x))
+
+    def stationary_mass_outside(self, r: float = 1.0) -> float:
+        """P(|X_i| > r) for one component under p_∞, by quadrature of the 1-D factor."""
+        from scipy import integrate
+
+        r = check_positive(r, "r")
+        inside = integrate.quad(
+            lambda u: float(self.stationary_pdf(np.array([u]))[0]), -r, r, epsabs=1e-14
+        )[0]
+        return 1.0 - inside
+
+
+@SDES.register("rotating-ou")
+class RotatingOU(SDE):
+    """A 2-D non-gradient (irreversible) drift: dX = (-θ X + ω J X) dt + σ dW, J = [[0, -1], [1, 0]].
+
+    The rotation ω J x is divergence-free and orthogonal to ∇|x|², so the stationary law is the
+    same N(0, σ²/(2θ) I) as for ω = 0, but the stationary probability flux
+    j = f p - ½ σ² ∇p = ω J x p_∞ circulates and is non-zero whenever ω ≠ 0
+    (:meth:`stationary_flux`); the drift is a gradient only for ω = 0.
+    """
+
+    dim = 2
+
+    def __init__(self, theta: float = 1.0, omega: float = 1.0, sigma: float = 2**0.5) -> None:
+        self.theta = check_positive(theta, "theta")
+        self.omega = check_real(omega, "omega")
+        self.sigma = check_positive(sigma, "sigma")
+
+    def params(self) -> dict[str, Any]:
+        return {"theta": self.theta, "omega": self.omega, "sigma": self.sigma}
+
+    def _drift(self, x: FloatArray, t: float) -> FloatArray:
+        rot = np.stack([-x[:, 1], x[:, 0]], axis=1)
+        return -self.theta * x + self.omega * rot
+
+    def _diffusion(self, x: FloatArray, t: float) -> FloatArray:
+        return np.full(x.shape[0], self.sigma)
+
+    @property
+    def stationary_variance(self) -> float:
+        """σ²/(2θ), the variance of each component of p_∞."""
+        return self.sigma**2 / (2.0 * self.theta)
+
+    def stationary_pdf(self, x: Any) -> FloatArray:
+        """p_∞(x) = N(0, σ²/(2θ) I) density; x of shape (n, 2) -> (n,)."""
+        xs, _ = self._state(x)
+        v = self.stationary_variance
+        return np.exp(-0.5 * np.sum(xs**2, axis=1) / v) / (2.0 * math.pi * v)
+
+    def stationary_flux(self, x: Any) -> FloatArray:
+        """j = f p_∞ - ½ σ² ∇p_∞ = ω J x p_∞(x); x of shape (n, 2) -> (n, 2)."""
+        xs, _ = self._state(x)
+        rot = np.stack([-xs[:, 1], xs[:, 0]], axis=1)
+        return self.omega * rot * self.stationary_pdf(xs)[:, None]
 
 
 class CustomSDE(SDE):

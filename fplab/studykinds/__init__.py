@@ -6,6 +6,7 @@ ConfigError -- while ``fplab list`` and the other studies keep working.
 """
 
 from fplab.studykinds import (
+    claims,
     ddpm_chain,
     em_law,
     experiments,
@@ -13,10 +14,12 @@ from fplab.studykinds import (
     guidance,
     mc,
     reverse,
+    score_model,
     workprecision,
 )
 
 __all__ = [
+    "claims",
     "ddpm_chain",
     "em_law",
     "experiments",
@@ -24,5 +27,6 @@ __all__ = [
     "guidance",
     "mc",
     "reverse",
+    "score_model",
     "workprecision",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fplab.study import STUDY_KINDS, StudySpec
-from fplab.studykinds._common import density_metric, downsample_curve
+from fplab.studykinds._common import density_metric, downsample_curve, timed
 from fplab.studykinds.em_law import EulerLaw
 
 __all__ = ["DDPMChainLaw"]
@@ -47,13 +47,14 @@ class DDPMChainLaw(EulerLaw):
         t0 = float(config["problem"].get("t0", 0.0))
         t1 = float(config["problem"]["t_final"])
         n_steps = int(config["value"])
-        law = ddpm_chain_law(sde, p0, n_steps, t1, t0=t0)
+        law, timing = timed(ddpm_chain_law, sde, p0, n_steps, t1, t0=t0)
         p_num = grid.sample_on(law.pdf)
         p_ref = grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
         row = {
             "n_steps": n_steps,
             "h": (t1 - t0) / n_steps,
             "error": density_metric(config["measure"]["metric"], p_num, p_ref, grid),
+            **timing,
         }
         out: dict[str, Any] = {"row": row}
         if grid.ndim == 1:

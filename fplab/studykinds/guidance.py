@@ -9,8 +9,8 @@ steps), for each guidance strength w.  The samples are compared with
 - the class-conditional law p(x | y) (what one wanted),
 
 by W2 (1-D: sorted samples against the grid quantiles, so the PF-ODE from the start's
-stratified quantiles has no sampling floor; 2-D: exact optimal transport against as many
-samples drawn from the grid density) and by the histogram KL from samples
+stratified quantiles has no sampling floor; 2-D: sliced W2 with 200 fixed projections against
+as many samples drawn from the grid density, one sample set per law) and by the histogram KL from samples
 (``fp.metrics.kl_from_samples``).  At w = 0 and w = 1 the guided score is an exact score, so the
 distances there measure only the discretisation, the t_end blur and the sampling floor (reported
 as ``floor_*``); for other w the gap is the guidance bias itself.
@@ -175,7 +175,9 @@ def run_experiment(options: dict[str, Any]) -> GuidanceResult:
         key = id(p)
         if key not in refs:
             refs[key] = (p, _grid_samples(p, grid, n, rng))
-        return float(fp.metrics.w2(x, refs[key][1]))
+        # sliced W2 (200 fixed projections): exact OT is O(n³) and its floor at affordable n
+        # (~0.2 at n = 1000) hides the guidance gap; the sliced floor falls like n^(-1/2)
+        return float(fp.metrics.sliced_w2(x, refs[key][1], n_projections=200, seed=cfg.seed))
 
     floors = {}
     if not one_d:
@@ -185,7 +187,7 @@ def run_experiment(options: dict[str, Any]) -> GuidanceResult:
         score = guided_score(sde, p0, cfg.label, w)
         p_tilt = tilted_density(p0, cfg.label, w, grid)
         gap = w2_to(_grid_samples(p_tilt, grid, n, rng), p_cond) if not one_d else None
-        runs = {
+        runs: dict[str, dict[str, Any]] = {
             "pf-ode": {"method": "pf-ode-adaptive", "rtol": cfg.rtol, "atol": cfg.rtol * 1e-3},
             "reverse-sde": {"method": "euler-maruyama", "n_steps": int(cfg.n_steps_sde)},
         }
@@ -222,6 +224,54 @@ class GuidanceStudy(ExperimentKind):
     depends: ClassVar[tuple[str, ...]] = ("reverse", "fd", "metrics")
     error_rtol = 0.01
     checked = ("w2_", "kl_", "floor_")
+    bounds: ClassVar[dict[str, tuple[float, str]]] = {
+        "w1-exact": (
+            2e-3,
+            "W2 of the converged PF-ODE at w = 1 (the exact conditional score) to p(x|y): the "
+            "t_end blur σ²/(2√v) ~ 1e-4, the solver tolerance and the grid quantiles (measured "
+            "1.2e-4); in 2-D twice the two-sample floor",
+        ),
+        "not-tilted": (
+            0.05,
+            "smallest W2 of the converged PF-ODE to the tilted target over w not in {0, 1}: a "
+            "sampler of p_w would sit at the w = 1 accuracy (~1e-4), so 0.05 means it does not "
+            "sample p_w; in 2-D twice the two-sample floor",
+        ),
+    }
+
+    def claims(self, spec: StudySpec, results: list[Any], summary: dict[str, Any]) -> list[Any]:
+        """w = 1 reproduces p(x|y); for other w the PF-ODE does not sample the tilted law."""
+        from fplab.judge import judge_bound
+
+        values = results[0][1].get("summary", {}) if results else {}
+        floor = values.get("floor_w2_two_samples")
+        scale = None if floor is None else 2.0 * float(floor)
+        exact = judge_bound(
+            "w1-exact",
+            "guided PF-ODE at w = 1 (exact conditional score) samples p(x|y)",
+            values.get("w2_cond_pf-ode_w1"),
+            self.bound(spec, "w1-exact") if scale is None else scale,
+            quantity="W2 to p(x|y)",
+            why="t_end blur + solver tolerance" if scale is None else "2 x two-sample floor",
+        )
+        others = [
+            float(v)
+            for k, v in values.items()
+            if k.startswith("w2_tilted_pf-ode_w")
+            and k not in ("w2_tilted_pf-ode_w0", "w2_tilted_pf-ode_w1")
+        ]
+        tilted = judge_bound(
+            "not-tilted",
+            "for w not in {0, 1} the guided PF-ODE does not sample the tilted law "
+            "p(x|y)^w p(x)^(1-w)",
+            min(others) if others else None,
+            self.bound(spec, "not-tilted") if scale is None else scale,
+            relation=">=",
+            quantity="min over w of W2 to p_w",
+            why="far above the w = 1 accuracy" if scale is None else "2 x two-sample floor",
+            note="" if others else "no w outside {0, 1} in the sweep",
+        )
+        return [exact, tilted]
 
     def summarize(self, spec: StudySpec, results: list[tuple[Any, dict[str, Any]]]) -> Any:
         out = super().summarize(spec, results)

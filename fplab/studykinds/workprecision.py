@@ -13,9 +13,14 @@ n_steps) is run from the same x_T and its error against the exact law p_{t_end} 
   bound of the W2 between the sampler's law and p_{t_end} (the coupling through x_T) with no
   floor; stochastic samplers get the exact-OT W2 to as many exact samples (floor reported).
 
+With n points no error from mass below 1/n can be seen: points within a deterministic
+sampler's pathwise error of the separatrix between modes go to the wrong mode, and once that
+band holds no point the measured error is the bulk error only (a caveat for small W2 levels).
+
 The summary names the cheapest (fewest score evaluations) sampler-and-grid reaching each
 ``thresholds`` value, and the work-precision table gives, per sampler and grid, the score
-evaluations of the smallest tested n_steps that reaches it.  Samplers that take options are
+evaluations of the smallest tested n_steps that reaches it.  Adaptive samplers run once per
+``adaptive_rtols`` value instead (time grid column 'adaptive').  Samplers that take options are
 listed with them: ``eta-family`` once per value of ``etas``.
 """
 
@@ -43,8 +48,10 @@ class WorkPrecisionConfig:
     ----------
     sde, sde_params : the SDE (a key of ``fplab.SDES``, linear) and its parameters
     weights, means, covs : the Gaussian-mixture data (1-D or 2-D)
-    samplers : keys of ``fplab.reverse.SAMPLERS`` (fixed-step; those that do not apply to the
-        SDE are skipped); empty: every fixed-step sampler that applies
+    samplers : keys of ``fplab.reverse.SAMPLERS`` (those that do not apply to the SDE are
+        skipped); empty: every sampler that applies
+    adaptive_rtols : tolerances at which the adaptive samplers run (atol = rtol/1000), in place
+        of the time grid and n_steps
     time_grids : keys of ``fplab.reverse.TIME_GRIDS``; empty: all
     etas : the values of ``eta`` for 'eta-family'
     n_steps : step counts
@@ -64,6 +71,7 @@ class WorkPrecisionConfig:
     time_grids: list[str] = field(default_factory=list)
     etas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
     n_steps: list[int] = field(default_factory=lambda: [4, 8, 16, 32, 64])
+    adaptive_rtols: list[float] = field(default_factory=lambda: [0.1, 1e-2, 1e-3])
     t_start: float = 0.0
     t_end: float = 1e-3
     n_samples: int = 2000
@@ -83,9 +91,10 @@ class WorkPrecisionConfig:
             msg = "the mixture must be 1-D or 2-D"
             raise ValueError(msg)
         for name in self.samplers:
-            if SAMPLERS.get(name).adaptive:
-                msg = f"samplers: {name!r} chooses its own steps; list fixed-step samplers"
-                raise ValueError(msg)
+            SAMPLERS.get(name)
+        if not self.adaptive_rtols or any(not 0.0 < r < 1.0 for r in self.adaptive_rtols):
+            msg = f"adaptive_rtols must be a non-empty list of values in (0, 1), got {self.adaptive_rtols}"
+            raise ValueError(msg)
         for name in self.time_grids:
             TIME_GRIDS.get(name)
         if any(not 0.0 <= e <= 1.0 for e in self.etas) or not self.etas:
@@ -123,7 +132,7 @@ class WorkPrecisionConfig:
         from fplab.reverse import SAMPLERS
         from fplab.reverse.sample import _check_applicable
 
-        names = self.samplers or [k for k, s in SAMPLERS.items() if not s.adaptive]
+        names = self.samplers or SAMPLERS.names()
         out = []
         for name in names:
             try:
@@ -149,7 +158,7 @@ class WorkPrecisionResult:
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"floor_w2": self.floor}
         for r in self.table:
-            out[f"err_{r['sampler']}_{r['time_grid']}_n{r['n_steps']}"] = r["error"]
+            out[f"err_{r['sampler']}_{r['time_grid']}_{r['setting']}"] = r["error"]
         for thr in self.config.thresholds:
             best = cheapest(self.table, thr)
             out[f"cheapest_evals_{thr:g}"] = best["n_score_evals"] if best else math.nan
@@ -205,50 +214,64 @@ def run_experiment(options: dict[str, Any]) -> WorkPrecisionResult:
     grids = cfg.time_grids or TIME_GRIDS.names()
     table = []
     for label, name, kw in cfg.variants(sde):
-        stochastic = not SAMPLERS.get(name).deterministic or kw.get("eta", 0.0) > 0.0
-        for grid in grids:
-            for steps in cfg.n_steps:
-                row: dict[str, Any] = {
-                    "sampler": label,
-                    "time_grid": grid,
-                    "n_steps": int(steps),
-                    "stochastic": stochastic,
-                }
-                try:
-                    x, info = sample_reverse(
-                        sde,
-                        score,
-                        x_T,
-                        t_start=t_start,
-                        t_end=cfg.t_end,
-                        n_steps=int(steps),
-                        method=name,
-                        time_grid=grid,
-                        seed=np.random.default_rng([cfg.seed, int(steps), 0x5A]),
-                        return_info=True,
-                        **kw,
-                    )
-                except (NumericalError, ValueError):
-                    # coarse steps may blow up (or a grid may not resolve): no error to report
-                    table.append({**row, "n_score_evals": 0, "error": math.nan, "resolved": False})
-                    continue
-                x = np.asarray(x).reshape(n, -1)
-                if one_d:
-                    err = float(fp.metrics.w2(np.sort(x[:, 0]), q))
-                elif stochastic:
-                    err = float(fp.metrics.w2(x, y))
-                else:
-                    err = float(np.sqrt(np.mean(np.sum((x - ref) ** 2, axis=1))))
-                # a stochastic sampler's error is only resolved above twice the sampling floor
-                resolved = not stochastic or err > 2.0 * floor
-                table.append(
-                    {
-                        **row,
-                        "n_score_evals": int(info.n_score_evals),
-                        "error": err,
-                        "resolved": resolved,
-                    }
+        sampler = SAMPLERS.get(name)
+        stochastic = not sampler.deterministic or kw.get("eta", 0.0) > 0.0
+        runs: list[tuple[str, str, dict[str, Any], int]]
+        if sampler.adaptive:  # its own steps: one run per tolerance
+            runs = [
+                ("adaptive", f"rtol{r:g}", {"rtol": float(r), "atol": float(r) * 1e-3}, i)
+                for i, r in enumerate(cfg.adaptive_rtols)
+            ]
+        else:
+            runs = [
+                (grid, f"n{int(k)}", {"n_steps": int(k), "time_grid": grid}, int(k))
+                for grid in grids
+                for k in cfg.n_steps
+            ]
+        for grid, setting, run_kw, salt in runs:
+            row: dict[str, Any] = {
+                "sampler": label,
+                "time_grid": grid,
+                "setting": setting,
+                "stochastic": stochastic,
+            }
+            try:
+                x, info = sample_reverse(
+                    sde,
+                    score,
+                    x_T,
+                    t_start=t_start,
+                    t_end=cfg.t_end,
+                    method=name,
+                    seed=np.random.default_rng([cfg.seed, salt, 0x5A]),
+                    return_info=True,
+                    **run_kw,
+                    **kw,
                 )
+            except (NumericalError, ValueError):
+                # coarse steps may blow up (or a grid may not resolve): no error to report
+                table.append(
+                    {**row, "n_steps": 0, "n_score_evals": 0, "error": math.nan, "resolved": False}
+                )
+                continue
+            x = np.asarray(x).reshape(n, -1)
+            if one_d:
+                err = float(fp.metrics.w2(np.sort(x[:, 0]), q))
+            elif stochastic:
+                err = float(fp.metrics.w2(x, y))
+            else:
+                err = float(np.sqrt(np.mean(np.sum((x - ref) ** 2, axis=1))))
+            # a stochastic sampler's error is only resolved above twice the sampling floor
+            resolved = not stochastic or err > 2.0 * floor
+            table.append(
+                {
+                    **row,
+                    "n_steps": int(info.n_steps),
+                    "n_score_evals": int(info.n_score_evals),
+                    "error": err,
+                    "resolved": resolved,
+                }
+            )
     return WorkPrecisionResult(cfg, table, floor)
 
 
@@ -304,7 +327,7 @@ class WorkPrecisionStudy(ExperimentKind):
                     cells.append("floor")  # below 2 × the sampling floor: not resolvable here
                 else:
                     cells.append("—")
-            finest = max(mine, key=lambda r: r["n_steps"])
+            finest = max(mine, key=lambda r: r["n_score_evals"])
             matrix.append([sampler, grid, *cells, finest["error"], finest["n_score_evals"]])
         floor = summary.get("floor_w2")
         out["tables"] = [
@@ -317,12 +340,13 @@ class WorkPrecisionStudy(ExperimentKind):
             {
                 "title": "Work-precision: score evaluations of the smallest tested n_steps "
                 "reaching each W2 level (— none; floor: a stochastic sampler whose errors sit "
-                "within 2 × the sampling floor), and the error at the largest n_steps",
+                "within 2 × the sampling floor), and the error of its costliest run (adaptive "
+                "samplers: one run per rtol in place of the grid)",
                 "columns": [
                     "sampler",
                     "time grid",
                     *[f"evals for W2 <= {t:g}" for t in thresholds],
-                    "W2 at largest n",
+                    "W2 of costliest run",
                     "its evals",
                 ],
                 "rows": matrix,

@@ -1,0 +1,426 @@
+"""``fplab.testing``: convergence-order assertions for other projects' test suites.
+
+    import fplab.testing as ft
+
+    ft.assert_order(steps, errors, expected=2)                      # AssertionError with a table
+    fit = ft.check_sampler(my_step, expected_order=2)                # a step function or a name
+    fit = ft.check_mc_method("my-milstein", expected_order=1.0, kind="strong")
+
+``check_sampler`` and ``check_mc_method`` pick reference problems with exact answers
+(:mod:`fplab.testing.problems`), refine the step, measure the error against the exact (or an
+independent high-accuracy) answer, fit the order with ``fp.observed_order`` and assert it with
+:func:`assert_order`.  They return the :class:`fplab.OrderFit`.
+
+The pytest plugin :mod:`fplab.testing.pytest_plugin` (entry point ``pytest11``, so it is active
+wherever fplab is installed) offers the reference problems as fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from fplab.convergence import OrderFit, observed_order
+from fplab.testing.problems import REFERENCE_PROBLEMS, ReferenceProblem, reference_problem
+
+__all__ = [
+    "REFERENCE_PROBLEMS",
+    "ReferenceProblem",
+    "assert_order",
+    "check_mc_method",
+    "check_sampler",
+    "order_table",
+    "reference_problem",
+    "step_context",
+]
+
+_counter = itertools.count()
+
+
+def order_table(steps: Sequence[float], errors: Sequence[float], fit: OrderFit) -> str:
+    """A plain-text table: h, error, local slope between neighbours, then the fitted order."""
+    h = np.asarray(steps, dtype=np.float64)
+    e = np.asarray(errors, dtype=np.float64)
+    idx = np.argsort(-h)
+    h, e = h[idx], e[idx]
+    lines = [f"{'h':>12}  {'error':>12}  {'local slope':>11}"]
+    for i in range(h.size):
+        slope = ""
+        if i > 0 and e[i] > 0 and e[i - 1] > 0:
+            slope = f"{math.log(e[i - 1] / e[i]) / math.log(h[i - 1] / h[i]):.3f}"
+        lines.append(f"{h[i]:12.4g}  {e[i]:12.4g}  {slope:>11}")
+    lo, hi = fit.ci
+    lines.append(
+        f"fitted order {fit.order:.3f}, {100 * fit.confidence:.0f}% interval [{lo:.3f}, {hi:.3f}]"
+    )
+    if any(fit.flags):
+        lines.append(f"flags: {', '.join(f for f in fit.flags if f)}")
+    return "\n".join(lines)
+
+
+def assert_order(
+    steps: Sequence[float],
+    errors: Sequence[float],
+    expected: float,
+    *,
+    tol: float = 0.15,
+    err_stderr: Sequence[float] | None = None,
+    label: str = "",
+) -> OrderFit:
+    """Fit the observed order of ``errors`` vs ``steps`` and assert that ``expected`` lies in its
+    interval widened by ``tol``.
+
+    Parameters
+    ----------
+    steps : sequence of float, shape (m,), m >= 2
+        Step sizes h (positive, distinct).
+    errors : sequence of float, shape (m,)
+        Positive errors at those steps.
+    expected : float
+        The order theory predicts.
+    tol : float >= 0
+        Allowed distance between ``expected`` and the fitted 95% interval (pre-asymptotic
+        curvature of the coarsest level; 0.15 as in fplab's own order tests).
+    err_stderr : sequence of float, optional
+        Monte-Carlo standard errors of the errors (weighted fit, wider interval).
+    label : str
+        What is tested, for the message.
+
+    Returns
+    -------
+    OrderFit
+
+    Raises
+    ------
+    AssertionError
+        The expected order lies outside [lo - tol, hi + tol]; the message holds the table of h,
+        error, local slopes and the fit.
+    """
+    kw: dict[str, Any] = {} if err_stderr is None else {"err_stderr": err_stderr}
+    fit = observed_order(steps, errors, **kw)
+    if not fit.contains(expected, tol=tol):
+        who = f"{label}: " if label else ""
+        msg = (
+            f"{who}observed order {fit.order:.3f} (interval [{fit.ci[0]:.3f}, {fit.ci[1]:.3f}]) "
+            f"does not match the expected order {expected:g} within tol={tol:g}\n"
+            + order_table(steps, errors, fit)
+        )
+        raise AssertionError(msg)
+    return fit
+
+
+# -- reverse samplers -------------------------------------------------------------------------
+def step_context(sde: Any, score: Callable[..., Any], **options: Any) -> Any:
+    """The ``ctx`` a sampler step receives (``fplab.reverse.samplers.StepContext``), for pinned
+    one-step tests: ``step(step_context(sde, score), x, t, s, rng)`` against the paper's update.
+    ``options`` are the sampler options of ``fp.sample_reverse`` (``eta``, ``snr``, ...)."""
+    from fplab.reverse.samplers import StepContext
+
+    return StepContext(sde=sde, score=score, **options)
+
+
+@contextlib.contextmanager
+def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
+    """A registry name for ``method``: the name itself, the name a registered step function
+    carries, or a temporary registration of a bare step function (removed afterwards)."""
+    from fplab.reverse.samplers import SAMPLERS
+
+    if isinstance(method, str):
+        SAMPLERS.get(method)
+        yield method
+        return
+    name = getattr(method, "registry_name", None)
+    if isinstance(name, str) and name in SAMPLERS:
+        yield name
+        return
+    if not callable(method):
+        msg = f"method must be a SAMPLERS name or a step function, got {type(method).__name__}"
+        raise TypeError(msg)
+    from fplab.registration import register_sampler
+
+    name = f"check-sampler-{next(_counter)}"
+    register_sampler(name, order=1.0, deterministic=deterministic)(method)
+    try:
+        yield name
+    finally:
+        SAMPLERS.remove(name)
+        with contextlib.suppress(AttributeError):
+            del method.registry_name
+
+
+def check_sampler(
+    method: str | Callable[..., Any],
+    *,
+    expected_order: float | None = None,
+    sde: Any = None,
+    p0: Any = None,
+    kind: str | None = None,
+    n_steps: Sequence[int] | None = None,
+    n_samples: int | None = None,
+    t_start: float = 1.0,
+    t_end: float = 1e-3,
+    time_grid: str | None = None,
+    seed: int = 0,
+    tol: float = 0.15,
+) -> OrderFit:
+    """Measure a reverse sampler's order on a problem with an exact answer and assert it.
+
+    Parameters
+    ----------
+    method : str or callable
+        A ``SAMPLERS`` name, or a step function ``step(ctx, x, t, s, rng) -> x_s`` (registered
+        or not).
+    expected_order : float, optional
+        The order to assert (pathwise for deterministic samplers, weak for stochastic ones);
+        default the sampler's declared ``order``.
+    sde, p0 : optional
+        The problem (a linear SDE and a Gaussian mixture, so that the exact score and marginals
+        are known); default the bimodal VP problem ``reference_problem("vp-bimodal-1d")``.
+    kind : {'pathwise', 'weak'}, optional
+        'pathwise': RMS distance at t_end to the probability-flow ODE solved by 'pf-ode-adaptive'
+        at rtol 1e-11 from the same start points (deterministic samplers).  'weak': |E x^2 - exact|
+        at t_end over ``n_samples`` samples started from the exact marginal (stochastic ones),
+        fitted with the Monte-Carlo standard errors.  Default: from the sampler's
+        ``deterministic`` flag ('pathwise' for a bare function).
+    n_steps : sequence of int, optional
+        Step counts (default (8, 16, 32, 64): h = 1/8 is still pre-asymptotic for the weak error
+        of Euler-type samplers on the default VP problem, local slope 1.6).
+    n_samples : int, optional
+        Start points (default 200 pathwise, 200_000 weak).
+    t_start, t_end, seed, tol
+        Time interval, seed of the start points and noise, and the tolerance of
+        :func:`assert_order`.
+    time_grid : str, optional
+        A ``TIME_GRIDS`` key.  Default: 'log-snr' for samplers that require the VP family (they
+        are derived in λ = log(α/σ) and their order is in the λ step, which a uniform-t grid
+        makes huge near t_end: dpm-solver-3 shows 2.1 [1.7, 2.5] on it), else 'uniform'.
+
+    Returns
+    -------
+    OrderFit
+        The fit (``fit.order``, ``fit.ci``); ``fit.h`` and ``fit.err`` hold the data.
+
+    Raises
+    ------
+    AssertionError
+        The expected order is outside the fitted interval ± tol (message: a table).
+    ValueError
+        Unknown name or ``kind``; a problem without exact answers.
+    """
+    from fplab.exact import exact_marginal, exact_score
+    from fplab.reverse import SAMPLERS, sample_reverse
+
+    if kind not in (None, "pathwise", "weak"):
+        msg = f"kind must be 'pathwise' or 'weak', got {kind!r}"
+        raise ValueError(msg)
+    if sde is None or p0 is None:
+        ref = reference_problem("vp-bimodal-1d")
+        sde = ref.sde if sde is None else sde
+        p0 = ref.p0 if p0 is None else p0
+    with _sampler_name(method, deterministic=kind != "weak") as name:
+        sampler = SAMPLERS.get(name)
+        if expected_order is None:
+            if not isinstance(method, str) and name.startswith("check-sampler-"):
+                msg = "expected_order is required for a step function that is not registered"
+                raise TypeError(msg)
+            expected_order = float(sampler.order)
+        if kind is None:
+            kind = "pathwise" if sampler.deterministic else "weak"
+        steps = list(n_steps) if n_steps is not None else ([8, 16, 32, 64])
+        n = int(n_samples) if n_samples is not None else (200 if kind == "pathwise" else 200_000)
+        score = exact_score(sde, p0)
+        x_T = exact_marginal(sde, p0, t_start).sample(n, seed=np.random.default_rng([seed, 1]))
+        if time_grid is None:
+            time_grid = "log-snr" if "vp-family" in sampler.requires else "uniform"
+        kw: dict[str, Any] = {"t_start": t_start, "t_end": t_end}
+        h = [(t_start - t_end) / m for m in steps]
+        stderr: list[float] | None = None
+        if kind == "pathwise":
+            # independent reference: the probability-flow ODE by the adaptive Dormand–Prince
+            # solver at rtol 1e-11 (error ~1e-10, far below the finest level's)
+            ref_x = sample_reverse(
+                sde, score, x_T, method="pf-ode-adaptive", rtol=1e-11, atol=1e-12, **kw
+            )
+            errs = []
+            for m in steps:
+                x = sample_reverse(
+                    sde, score, x_T, n_steps=m, method=name, seed=seed, time_grid=time_grid, **kw
+                )
+                errs.append(float(np.sqrt(np.mean(np.sum((x - ref_x) ** 2, axis=1)))))
+        else:
+            exact_m2 = _second_moment(exact_marginal(sde, p0, t_end))
+            errs, stderr = [], []
+            for i, m in enumerate(steps):
+                x = sample_reverse(
+                    sde,
+                    score,
+                    x_T,
+                    n_steps=m,
+                    method=name,
+                    seed=np.random.default_rng([seed, 2, i]),
+                    time_grid=time_grid,
+                    **kw,
+                )
+                sq = np.sum(x * x, axis=1)
+                errs.append(abs(float(sq.mean()) - exact_m2))
+                stderr.append(float(sq.std(ddof=1) / math.sqrt(sq.size)))
+        label = f"sampler {getattr(method, '__name__', name) if not isinstance(method, str) else name!r}"
+        return assert_order(
+            h, errs, expected_order, tol=tol, err_stderr=stderr, label=f"{label} ({kind})"
+        )
+
+
+def _second_moment(law: Any) -> float:
+    """E|X|^2 of a Gaussian mixture: Σ w_k (|m_k|^2 + tr C_k)."""
+    w = np.asarray(law.weights)
+    m = np.asarray(law.means)
+    c = np.asarray(law.covs)
+    return float(np.sum(w * (np.sum(m * m, axis=1) + np.trace(c, axis1=1, axis2=2))))
+
+
+# -- forward integrators ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _method_name(method: Any) -> Iterator[str]:
+    from fplab.mc.methods import MC_METHODS
+
+    if isinstance(method, str):
+        MC_METHODS.get(method)
+        yield method
+        return
+    name = getattr(method, "registry_name", None)
+    if isinstance(name, str) and name in MC_METHODS:
+        yield name
+        return
+    if not callable(method):
+        msg = f"method must be an MC_METHODS name or a step function, got {type(method).__name__}"
+        raise TypeError(msg)
+    from fplab.registration import register_mc_method
+
+    name = f"check-mc-method-{next(_counter)}"
+    register_mc_method(name, strong_order=1.0, weak_order=1.0)(method)
+    try:
+        yield name
+    finally:
+        MC_METHODS.remove(name)
+        with contextlib.suppress(AttributeError):
+            del method.registry_name
+
+
+def _declared_mc_order(entry: Any, kind: str, sde: Any) -> float:
+    table = entry.strong_order if kind == "strong" else entry.weak_order
+    noise = "additive" if sde is None or sde.additive else "multiplicative"
+    if kind == "strong" and sde is None and table.get("multiplicative") is not None:
+        noise = "multiplicative"  # the default strong problem is GBM
+    value = table.get(noise)
+    if value is None:
+        msg = f"method {entry.registry_name!r} declares no {kind} order for {noise} noise"
+        raise ValueError(msg)
+    return float(value)
+
+
+def check_mc_method(
+    method: str | Callable[..., Any],
+    *,
+    expected_order: float | None = None,
+    kind: str = "strong",
+    sde: Any = None,
+    x0: Any = None,
+    t1: float = 1.0,
+    n_steps: Sequence[int] = (4, 8, 16, 32),
+    n_paths: int = 20_000,
+    seed: int = 0,
+    tol: float = 0.15,
+) -> OrderFit:
+    """Measure a forward integrator's strong or weak order against exact answers and assert it.
+
+    Parameters
+    ----------
+    method : str or callable
+        An ``MC_METHODS`` name, or a step function ``step(x, h, dw, dz, F, G, Gx)`` (registered
+        or not; a bare function is evaluated at stage 0 only).
+    expected_order : float, optional
+        The order to assert (default: the method's declared order for the problem's noise).
+    kind : {'strong', 'weak'}
+        'strong': E|X_h(T) - X(T)| on the same Brownian paths, where X(T) is GBM's pathwise
+        solution (default problem ``gbm``) — or, for an ``sde`` other than GBM, the same method
+        on 16x the finest step (default problem ``double-well`` for methods that declare no
+        order for multiplicative noise).  'weak': |E[X_h(T)^2] - E[X(T)^2]| estimated by the coupled
+        difference with the 'exact' method (exact in law for linear SDEs) on the same increments,
+        which removes the sampling noise of the moment itself (default problem ``ou``).
+    sde, x0 : optional
+        The problem (defaults: ``reference_problem("gbm")`` / ``reference_problem("ou")``).
+    t1, n_steps, n_paths, seed, tol
+        End time, step counts (each dividing the largest), paths, seed, assert tolerance.
+
+    Returns
+    -------
+    OrderFit
+    """
+    from fplab.mc import MC_METHODS, simulate_coupled
+    from fplab.sdes.linear import LinearSDE
+    from fplab.sdes.nonlinear import GBM
+
+    if kind not in ("strong", "weak"):
+        msg = f"kind must be 'strong' or 'weak', got {kind!r}"
+        raise ValueError(msg)
+    if x0 is None and sde is not None:
+        msg = "x0 is required with a user sde: the initial state(s), shape (n, d) or (d,)"
+        raise ValueError(msg)
+    steps = [int(v) for v in n_steps]
+    h = [t1 / m for m in steps]
+    with _method_name(method) as name:
+        entry = MC_METHODS.get(name)
+        if expected_order is None:
+            expected_order = _declared_mc_order(entry, kind, sde)
+        if sde is None:
+            # GBM has a pathwise solution; a method for additive noise only gets the double well
+            multiplicative = entry.strong_order.get("multiplicative") is not None
+            pick = ("gbm" if multiplicative else "double-well") if kind == "strong" else "ou"
+            ref = reference_problem(pick)
+            sde, x0 = ref.sde, ref.x0
+        x0_arr = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+        paths: dict[str, Any] = {}
+        if x0_arr.ndim == 1:  # one state, repeated on n_paths paths
+            x0_arr, paths = x0_arr.reshape(1, -1), {"n_paths": n_paths}
+        stderr: list[float] | None = None
+        if kind == "strong":
+            if isinstance(sde, GBM):
+                run = simulate_coupled(
+                    sde, x0_arr, t1=t1, n_steps=steps, method=name, seed=seed, **paths
+                )
+                ref_x = sde.exact_solution(x0_arr, t1, run.w)
+            else:
+                fine = 16 * max(steps)
+                run = simulate_coupled(
+                    sde, x0_arr, t1=t1, n_steps=[*steps, fine], method=name, seed=seed, **paths
+                )
+                ref_x = run.final(fine)
+            errs, stderr = [], []
+            for m in steps:
+                d = np.sqrt(np.sum((run.final(m) - ref_x) ** 2, axis=1))
+                errs.append(float(d.mean()))
+                stderr.append(float(d.std(ddof=1) / math.sqrt(d.size)))
+        else:
+            if not isinstance(sde, LinearSDE):
+                msg = f"kind='weak' needs a linear SDE (exact transitions), got {sde!r}"
+                raise ValueError(msg)
+            errs, stderr = [], []
+            run = simulate_coupled(
+                sde, x0_arr, t1=t1, n_steps=steps, method=[name, "exact"], seed=seed, **paths
+            )
+            for m in steps:
+                a, b = run.final(m, name), run.final(m, "exact")
+                diff = np.sum(a * a - b * b, axis=1)
+                errs.append(abs(float(diff.mean())))
+                stderr.append(float(diff.std(ddof=1) / math.sqrt(diff.size)))
+        label = (
+            f"method {getattr(method, '__name__', name) if not isinstance(method, str) else name!r}"
+        )
+        return assert_order(
+            h, errs, expected_order, tol=tol, err_stderr=stderr, label=f"{label} ({kind})"
+        )
