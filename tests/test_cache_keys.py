@@ -45,6 +45,8 @@ PINNED_BY_THE_REST = {
     ("measure", "reference"),
     ("problem", "p0", "weights", 0),  # a one-component mixture's weight is 1
     ("problem", "grid"),  # a 2-D grid file has no 2-D sibling; edits to the file are tested
+    ("options", "sde"),  # experiment kinds: the SDE with its sde_params, as problem.sde
+    ("options", "score_model"),  # a 'module:function' reference; no second model is shipped
 }
 
 
@@ -169,6 +171,16 @@ def _scaled(node: Any) -> Any:
     return node * 1.25 if isinstance(node, float) else node
 
 
+def _spec_strings(node: Any) -> set[str]:
+    if isinstance(node, str):
+        return {node}
+    if isinstance(node, dict):
+        return {s for v in node.values() for s in _spec_strings(v)}
+    if isinstance(node, list):
+        return {s for v in node for s in _spec_strings(v)}
+    return set()
+
+
 def _perturbed_keys(tmp: Path, raw: dict, leaf: tuple) -> dict[str, set[str]] | None:
     """Keys after the first change of ``leaf`` (see ``_variants``) that still loads, or None.
 
@@ -176,6 +188,8 @@ def _perturbed_keys(tmp: Path, raw: dict, leaf: tuple) -> dict[str, set[str]] | 
     'b'``), so option choices need no list here."""
     target = tmp / "studies" / "perturbed.toml"
     todo = _variants(raw, leaf)
+    if isinstance(_get(raw, leaf), str):  # other names the spec itself uses (labels, ...)
+        todo += [_set(raw, leaf, v) for v in sorted(_spec_strings(raw)) if v != _get(raw, leaf)]
     tried: set[str] = set()
     value = _get(raw, leaf)
     while todo:
@@ -228,7 +242,9 @@ def test_changing_any_field_of_a_shipped_spec_changes_the_affected_keys(tmp_path
                 unperturbable.append(leaf)
             continue
         tiers = [t for t in ("quick", "full") if t in leaf] or ["quick", "full"]
-        in_sweep = leaf[0] == "sweep"
+        # a sweep value, a compared name or a list selecting cases (claims = []) changes its own
+        # cases; any other field changes every case's configuration
+        in_sweep = leaf[0] == "sweep" or isinstance(_get(raw, leaf), list)
         for tier in tiers:
             if in_sweep:
                 # a changed sweep value or compared method changes (at least) its own cases
@@ -287,17 +303,27 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+NOT_FOLLOWED = (
+    "fplab",
+    "fplab.studykinds",
+    "fplab.catalogue",
+    "fplab.plugins",
+    "fplab.registration",
+    "fplab.testing",
+)
+
+
 def reachable_subpackages(module: str) -> set[str]:
     """fplab sub-packages in the import closure of ``module``.
 
-    Not followed: ``fplab/__init__`` (imports everything for the public API) and the
-    ``fplab.studykinds`` package (imports every kind to fill the registry); neither is code a
-    kind's run calls, and both are always hashed."""
+    Not followed: the modules in ``NOT_FOLLOWED``, which import every registry to fill it or to
+    offer it (the public API, the kinds, plugin registration); none is code a kind's run calls
+    into, and all are always hashed (they sit directly under ``fplab/``)."""
     seen: set[str] = set()
     todo = [module]
     while todo:
         name = todo.pop()
-        if name in seen or name in ("fplab", "fplab.studykinds"):
+        if name in seen or name in NOT_FOLLOWED:
             continue
         seen.add(name)
         f = _module_file(name)
