@@ -55,10 +55,13 @@ def _cfg_direction(guided: GuidedScore, x: FloatArray, t: float) -> FloatArray:
 def _classifier_direction(guided: GuidedScore, x: FloatArray, t: float) -> FloatArray:
     """∇ log p_t(y | x) = Σ_k (r^y_k - r_k) ∇ log N_k,t(x) from the exact marginal, shape (n, d)."""
     pt = exact_marginal(guided.sde, guided.p0, t, t0=guided.t0)
-    r = pt.responsibilities(x)  # (n, K)
-    mask = guided.mask
-    ry = np.where(mask[None, :], r, 0.0)
-    ry /= ry.sum(axis=1, keepdims=True)
+    # both posteriors from log w_k + log N_k: normalising the label's share of r instead gives
+    # 0/0 = NaN where every component of the label underflows against another one (narrow
+    # components at small t)
+    comp = pt._component_logpdf(x)  # (n, K)
+    r = np.exp(comp - pt._logsumexp_rows(comp)[:, None])
+    comp_y = np.where(guided.mask[None, :], comp, -np.inf)
+    ry = np.exp(comp_y - pt._logsumexp_rows(comp_y)[:, None])
     out = np.zeros_like(x)
     for k in range(pt.n_components):
         comp = (pt.means[k] - x) @ pt._prec[k].T  # ∇ log N(x; m_k, C_k)
@@ -95,6 +98,8 @@ def _check_guidance(p0: Any, label: Any, w: Any) -> tuple[Any, float]:
         msg = f"p0 must be a labelled fp.GaussianMixture, got {type(p0).__name__}"
         raise TypeError(msg)
     label = p0.check_label(label)
+    # p(x | y) is undefined when p(y) = 0; tilted_logpdf would return 0·(-inf) = NaN silently
+    p0.conditional(label)
     wv = check_real(w, "w")
     if wv < 0.0:
         msg = (

@@ -9,7 +9,8 @@ declares
     options : dict           the keys it accepts in ``grid_options`` with their defaults
 
 Noise-level grids are laid out in ς = σ_t/α_t = e^{-λ_t} (the noise-to-signal ratio: σ itself
-for VE and heat, σ/α for VP, sub-VP and OU) and mapped back to t by bracketed root finding on
+for VE and heat, σ/α for VP, sub-VP and OU; α_t, σ_t from t = 0, so for VE ς = √(σ(t)² - σ_min²),
+not ``sde.sigma(t)``) and mapped back to t by bracketed root finding on
 the monotone ς(t); the end nodes are t_start and t_end themselves, so a grid never leaves the
 requested interval.
 """
@@ -112,7 +113,9 @@ def karras(ctx: Any, t_start: float, t_end: float, n_steps: int, rho: float = 7.
 
     ρ = 1 is ``sigma-uniform``; ρ -> ∞ tends to uniform in log ς, i.e. ``log-snr``; EDM uses ρ = 7.
     """
-    hi = noise_ratio(ctx, t_start) ** (1.0 / rho)
-    lo = noise_ratio(ctx, t_end) ** (1.0 / rho)
-    levels = np.linspace(hi, lo, n_steps + 1) ** rho
-    return _from_noise_levels(ctx, levels, t_start, t_end)
+    top, bottom = noise_ratio(ctx, t_start), noise_ratio(ctx, t_end)
+    # ς_max ((1 - u) + u (ς_min/ς_max)^{1/ρ})^ρ: eq. 5 with ς_max^{1/ρ} factored out, so a small
+    # ρ cannot overflow (ς_max^{1/ρ} does for ρ = 1e-3); the clip absorbs round-off at the ends
+    u = np.linspace(0.0, 1.0, n_steps + 1)
+    levels = top * ((1.0 - u) + u * (bottom / top) ** (1.0 / rho)) ** rho
+    return _from_noise_levels(ctx, np.clip(levels, bottom, top), t_start, t_end)
