@@ -29,10 +29,10 @@ __all__ = [
 
 # -- declared properties ----------------------------------------------------------------------
 def _check_name(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not name:
-        msg = f"{what} name must be a non-empty string, got {name!r}"
-        raise TypeError(msg)
-    return name
+    """A valid registry key, checked when ``register_*`` is called (before the decoration)."""
+    from fplab._registry import check_key
+
+    return check_key(name, what)
 
 
 def _positive_order(value: Any, key: str, name: str, *, allow_none: bool = False) -> float | None:
@@ -247,7 +247,11 @@ def register_mc_method(
     _check_name(name, "method")
     strong = _order_table(strong_order, "strong_order", name)
     weak = _order_table(weak_order, "weak_order", name)
-    taus = tuple(float(v) for v in stages)
+    try:
+        taus = tuple(float(v) for v in stages)
+    except (TypeError, ValueError):
+        msg = f"{name!r}: stages must be an iterable of numbers in [0, 1], got {stages!r}"
+        raise ValueError(msg) from None
     if not taus or any(not 0.0 <= v <= 1.0 for v in taus):
         msg = f"{name!r}: stages must be fractions of the step in [0, 1], got {taus!r}"
         raise ValueError(msg)
