@@ -238,3 +238,93 @@ def test_user_sampler_returning_wrong_shape_or_nan_names_sampler_and_step():
         SAMPLERS.remove("aud-nan")
 
 
+# -- fplab.testing ----------------------------------------------------------------------------
+def test_assert_order_on_synthetic_power_laws():
+    h = np.array([0.1, 0.05, 0.025, 0.0125])
+    # e = C h^2 (1 + h): order 2 with a known pre-asymptotic curvature; slopes 2.06, 2.03, 2.02
+    err = 3.0 * h**2 * (1.0 + h)
+    fit = ft.assert_order(h, err, 2.0)
+    assert fit.ci[0] <= fit.order <= fit.ci[1]
+    assert 2.0 < fit.order < 2.1
+    with pytest.raises(AssertionError) as info:
+        ft.assert_order(h, err, 1.0, label="synthetic")
+    text = str(info.value)
+    assert text.startswith("synthetic: observed order 2.0")
+    assert "does not match the expected order 1 within tol=0.15" in text
+    assert "local slope" in text and "fitted order" in text
+    assert len([ln for ln in text.splitlines() if ln.strip().startswith(("0.1", "0.05"))]) == 2
+    # the tolerance widens the interval: 2.3 is outside [lo - 0.15, hi + 0.15] but inside
+    # [lo - 0.5, hi + 0.5]
+    with pytest.raises(AssertionError):
+        ft.assert_order(h, err, 2.3)
+    ft.assert_order(h, err, 2.3, tol=0.5)
+
+
+def euler_step(ctx, x, t, s, rng):
+    """Explicit Euler on the probability-flow ODE (a bare step function)."""
+    return x - (t - s) * ctx.velocity(x, t)
+
+
+def em_sampler_step(ctx, x, t, s, rng):
+    """Reverse Euler–Maruyama (a bare stochastic step function)."""
+    h = t - s
+    drift, g = ctx.reverse_drift(x, t)  # a tuple: the drift (n, d) and the noise amplitude
+    return x - h * drift + g * math.sqrt(h) * rng.standard_normal(x.shape)
+
+
+def test_check_sampler_with_names_and_bare_functions():
+    fit = ft.check_sampler("pf-ode-heun")
+    assert fit.ci[0] - 0.15 <= 2.0 <= fit.ci[1] + 0.15
+    assert fit.order == pytest.approx(1.877, abs=0.05)  # docs/plugins.md's table
+    with pytest.raises(TypeError, match="expected_order is required"):
+        ft.check_sampler(euler_step)
+    fit = ft.check_sampler(euler_step, expected_order=1)
+    assert fit.order == pytest.approx(1.042, abs=0.03)
+    with pytest.raises(AssertionError, match="does not match the expected order 2"):
+        ft.check_sampler(euler_step, expected_order=2)
+    # a temporary registration leaves neither a registry entry nor attributes behind
+    assert not any(n.startswith("check-sampler-") for n in SAMPLERS)
+    assert not hasattr(euler_step, "order") and not hasattr(euler_step, "registry_name")
+    # a user problem: VE with a Gaussian p0
+    sde = fp.VE(sigma_min=0.01, sigma_max=5.0)
+    p0 = fp.GaussianMixture([1.0], [[0.5]], [[[0.2]]])
+    fit = ft.check_sampler("pf-ode-heun", sde=sde, p0=p0)
+    assert fit.ci[0] - 0.15 <= 2.0 <= fit.ci[1] + 0.15
+
+
+def test_check_sampler_weak_with_a_bare_stochastic_step():
+    # 40000 samples: MC standard error of E x^2 ~ 1e-2 / sqrt(4) , enough for h = 1/8 .. 1/32
+    fit = ft.check_sampler(
+        em_sampler_step, expected_order=1, kind="weak", n_samples=40_000, n_steps=(4, 8, 16, 32)
+    )
+    assert fit.ci[0] - 0.15 <= 1.0 <= fit.ci[1] + 0.15
+    with pytest.raises(ValueError, match="kind must be 'pathwise' or 'weak'"):
+        ft.check_sampler("ddpm", kind="strong")
+
+
+def mc_em_step(x, h, dw, dz, F, G, Gx):
+    """Euler–Maruyama (a bare NumPy MC step)."""
+    return x + F(x, 0) * h + G(x, 0) * dw
+
+
+def test_check_mc_method_with_names_and_bare_functions():
+    fit = ft.check_mc_method("euler-maruyama", kind="strong")
+    assert fit.order == pytest.approx(0.474, abs=0.03)  # docs/plugins.md: GBM, 0.474
+    fit = ft.check_mc_method("milstein", kind="weak")
+    assert fit.ci[0] - 0.15 <= 1.0 <= fit.ci[1] + 0.15
+    # a bare function declares nothing: the expected order must be given (it used to be a
+    # silent placeholder 1.0, which failed EM's strong check with a misleading 'expected 1')
+    with pytest.raises(TypeError, match="expected_order is required"):
+        ft.check_mc_method(mc_em_step)
+    fit = ft.check_mc_method(mc_em_step, expected_order=0.5)
+    assert fit.order == pytest.approx(0.474, abs=0.03)
+    fit = ft.check_mc_method(mc_em_step, expected_order=1.0, kind="weak")
+    assert fit.order == pytest.approx(1.0, abs=0.05)
+    assert not any(n.startswith("check-mc-method-") for n in MC_METHODS)
+    assert not hasattr(mc_em_step, "registry_name")
+    with pytest.raises(ValueError, match="x0 is required with a user sde"):
+        ft.check_mc_method("heun", sde=fp.OU())
+    fit = ft.check_mc_method("heun", kind="weak", sde=fp.OU(theta=2.0), x0=[1.0])
+    assert fit.ci[0] - 0.15 <= 2.0 <= fit.ci[1] + 0.15
+
+

@@ -124,6 +124,20 @@ def step_context(sde: Any, score: Callable[..., Any], **options: Any) -> Any:
     return StepContext(sde=sde, score=score, **options)
 
 
+#: attributes ``register_sampler`` sets on a step function
+_SAMPLER_ATTRS = ("order", "deterministic", "adaptive", "requires", "registry_name")
+
+
+def _restore_attrs(fn: Any, attrs: Sequence[str], before: dict[str, Any]) -> None:
+    """Undo a temporary registration's attributes on ``fn`` (the user's own function)."""
+    for a in attrs:
+        if a in before:
+            setattr(fn, a, before[a])
+        else:
+            with contextlib.suppress(AttributeError):
+                delattr(fn, a)
+
+
 @contextlib.contextmanager
 def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     """A registry name for ``method``: the name itself, the name a registered step function
@@ -144,13 +158,13 @@ def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     from fplab.registration import register_sampler
 
     name = f"check-sampler-{next(_counter)}"
+    before = {a: getattr(method, a) for a in _SAMPLER_ATTRS if hasattr(method, a)}
     register_sampler(name, order=1.0, deterministic=deterministic)(method)
     try:
         yield name
     finally:
         SAMPLERS.remove(name)
-        with contextlib.suppress(AttributeError):
-            del method.registry_name
+        _restore_attrs(method, _SAMPLER_ATTRS, before)
 
 
 def check_sampler(
@@ -302,13 +316,13 @@ def _method_name(method: Any) -> Iterator[str]:
     from fplab.registration import register_mc_method
 
     name = f"check-mc-method-{next(_counter)}"
+    before = {a: getattr(method, a) for a in ("registry_name",) if hasattr(method, a)}
     register_mc_method(name, strong_order=1.0, weak_order=1.0)(method)
     try:
         yield name
     finally:
         MC_METHODS.remove(name)
-        with contextlib.suppress(AttributeError):
-            del method.registry_name
+        _restore_attrs(method, ("registry_name",), before)
 
 
 def _declared_mc_order(entry: Any, kind: str, sde: Any) -> float:
@@ -344,7 +358,8 @@ def check_mc_method(
         An ``MC_METHODS`` name, or a step function ``step(x, h, dw, dz, F, G, Gx)`` (registered
         or not; a bare function is evaluated at stage 0 only).
     expected_order : float, optional
-        The order to assert (default: the method's declared order for the problem's noise).
+        The order to assert (default: the method's declared order for the problem's noise;
+        required for a step function that is not registered, which declares nothing).
     kind : {'strong', 'weak'}
         'strong': E|X_h(T) - X(T)| on the same Brownian paths, where X(T) is GBM's pathwise
         solution (default problem ``gbm``) — or, for an ``sde`` other than GBM, the same method
@@ -360,6 +375,15 @@ def check_mc_method(
     Returns
     -------
     OrderFit
+
+    Raises
+    ------
+    AssertionError
+        The expected order is outside the fitted interval ± tol (message: a table).
+    TypeError
+        ``expected_order`` missing for an unregistered step function.
+    ValueError
+        Unknown name or ``kind``; ``x0`` missing with a user ``sde``.
     """
     from fplab.mc import MC_METHODS, simulate_coupled
     from fplab.sdes.linear import LinearSDE
@@ -376,6 +400,10 @@ def check_mc_method(
     with _method_name(method) as name:
         entry = MC_METHODS.get(name)
         if expected_order is None:
+            if not isinstance(method, str) and name.startswith("check-mc-method-"):
+                # the temporary registration's orders are placeholders, not a declaration
+                msg = "expected_order is required for a step function that is not registered"
+                raise TypeError(msg)
             expected_order = _declared_mc_order(entry, kind, sde)
         if sde is None:
             # GBM has a pathwise solution; a method for additive noise only gets the double well
