@@ -113,7 +113,8 @@ def register_sampler(
     Notes
     -----
     ``ctx`` is the built-in samplers' ``StepContext``: ``ctx.sde``, ``ctx.score(x, t)``,
-    ``ctx.velocity(x, t)`` (probability-flow velocity), ``ctx.reverse_drift(x, t)``,
+    ``ctx.velocity(x, t)`` (probability-flow velocity), ``ctx.reverse_drift(x, t)`` (a tuple:
+    the reverse-SDE drift (n, d) and g, a float for additive noise else (n, 1)),
     ``ctx.alpha_sigma(t)``.  x has shape (n, d) and float64 dtype; the step goes from time t
     down to s < t.  Each result is checked: a wrong shape is a ``ValueError`` and NaN/inf a
     ``NumericalError``, both naming the sampler and the step time.
