@@ -260,6 +260,25 @@ def test_assert_order_on_synthetic_power_laws():
     ft.assert_order(h, err, 2.3, tol=0.5)
 
 
+def test_assert_order_refuses_input_that_would_make_it_unfailable_or_unclear():
+    # two levels fit exactly: interval (-inf, inf), so every expected order used to pass
+    with pytest.raises(ValueError, match="at least 3 steps"):
+        ft.assert_order([0.1, 0.05], [4e-2, 1e-2], 7.0)
+    h, err = [0.1, 0.05, 0.025], [4e-2, 1e-2, 2.5e-3]
+    with pytest.raises(ValueError, match="tol must be >= 0"):
+        ft.assert_order(h, err, 2.0, tol=-1.0)  # used to be an AssertionError
+    with pytest.raises(ValueError, match="expected must be finite"):
+        ft.assert_order(h, err, float("nan"))  # used to name observed_order's 'p'
+    with pytest.raises(TypeError, match="expected must be a real number"):
+        ft.assert_order(h, err, "2")
+    with pytest.raises(ValueError, match="steps and errors must have the same length, got 3 and 2"):
+        ft.assert_order(h, err[:2], 2.0)
+    with pytest.raises(ValueError, match="must be > 0"):
+        ft.assert_order(h, [4e-2, 0.0, 2.5e-3], 2.0)
+    with pytest.raises(ValueError, match="at least 3 steps"):
+        ft.check_mc_method("euler-maruyama", expected_order=0.5, n_steps=(8, 16))
+
+
 def euler_step(ctx, x, t, s, rng):
     """Explicit Euler on the probability-flow ODE (a bare step function)."""
     return x - (t - s) * ctx.velocity(x, t)
@@ -326,5 +345,3 @@ def test_check_mc_method_with_names_and_bare_functions():
         ft.check_mc_method("heun", sde=fp.OU())
     fit = ft.check_mc_method("heun", kind="weak", sde=fp.OU(theta=2.0), x0=[1.0])
     assert fit.ci[0] - 0.15 <= 2.0 <= fit.ci[1] + 0.15
-
-

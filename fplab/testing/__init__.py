@@ -77,7 +77,7 @@ def assert_order(
 
     Parameters
     ----------
-    steps : sequence of float, shape (m,), m >= 2
+    steps : sequence of float, shape (m,), m >= 3
         Step sizes h (positive, distinct).
     errors : sequence of float, shape (m,)
         Positive errors at those steps.
@@ -100,7 +100,26 @@ def assert_order(
     AssertionError
         The expected order lies outside [lo - tol, hi + tol]; the message holds the table of h,
         error, local slopes and the fit.
+    ValueError
+        Fewer than 3 steps (2 points give an unbounded interval: the assertion could not
+        fail), lengths that differ, non-positive errors, a negative or non-finite ``tol`` or
+        ``expected``.
     """
+    from fplab._validate import check_nonnegative, check_real
+
+    expected = check_real(expected, "expected")
+    tol = check_nonnegative(tol, "tol")
+    n_levels, n_errors = np.size(steps), np.size(errors)
+    if n_levels != n_errors:
+        msg = f"steps and errors must have the same length, got {n_levels} and {n_errors}"
+        raise ValueError(msg)
+    if n_levels < 3:
+        # two points fit a line exactly: the interval is (-inf, inf) and any order would pass
+        msg = (
+            f"assert_order needs at least 3 steps (got {n_levels}): with 2 the fitted interval is "
+            "unbounded and every expected order would pass; add a refinement level"
+        )
+        raise ValueError(msg)
     kw: dict[str, Any] = {} if err_stderr is None else {"err_stderr": err_stderr}
     fit = observed_order(steps, errors, **kw)
     if not fit.contains(expected, tol=tol):
