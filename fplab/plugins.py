@@ -115,8 +115,16 @@ def _registries() -> list[Any]:
     return [reg for _, reg in registries()]
 
 
-def _snapshot() -> set[tuple[str, str]]:
-    return {(reg.what, n) for reg in _registries() for n in reg.names()}
+def _snapshot() -> set[tuple[int, str]]:
+    """(id of the registry, name) of every entry: SAMPLERS and MC_METHODS share the label
+    ``what = "method"``, so a sampler and an MC method of the same name are told apart by id."""
+    return {(id(reg), n) for reg in _registries() for n in reg.names()}
+
+
+def _labelled(keys: Iterable[tuple[int, str]]) -> set[tuple[str, str]]:
+    """(registry label, name) of snapshot keys, as ``PluginInfo.entries`` lists them."""
+    what = {id(reg): reg.what for reg in _registries()}
+    return {(what[rid], name) for rid, name in keys}
 
 
 def _module_files(module: Any) -> list[Path]:
@@ -185,12 +193,12 @@ def _load_one(module: str, source: str) -> PluginInfo:
     else:
         problem = ""
     if problem:
-        _rollback(_snapshot() - before)
+        _remove_new(_snapshot() - before)
         sys.modules.pop(module, None)
         msg = f"plugin {module!r} ({source}): {problem}"
         raise PluginError(msg)
     # entries of a module imported before (e.g. by the user's own script) are found by origin
-    added = sorted((_snapshot() - before) | _entries_of(module))
+    added = sorted(_labelled(_snapshot() - before) | _entries_of(module))
     info = PluginInfo(
         module=module,
         source=source,
@@ -246,14 +254,23 @@ def loaded_plugins() -> list[PluginInfo]:
     return list(_LOADED.values())
 
 
+def _remove_new(added: Iterable[tuple[int, str]]) -> None:
+    """Remove the entries (id of the registry, name) a failed import added."""
+    regs = {id(reg): reg for reg in _registries()}
+    for rid, name in added:
+        reg = regs[rid]
+        if name in reg and reg.origin(name) != "built-in":
+            reg.remove(name)
+
+
 def _rollback(added: Iterable[tuple[str, str]]) -> None:
-    """Remove registry entries (registry ``what``, name) again."""
+    """Remove plugin entries (registry ``what``, name) from every registry with that label (a
+    sampler and an MC method share the label ``"method"`` and may share a name)."""
     regs = _registries()
     for what, name in added:
         for reg in regs:
             if reg.what == what and name in reg and reg.origin(name) != "built-in":
                 reg.remove(name)
-                break
 
 
 def forget_plugin(module: str) -> None:

@@ -119,6 +119,37 @@ def audit_plugin(folder, module, name):
     return write_module(folder, module, AUDIT_PLUGIN.replace("NAME", name))
 
 
+# -- registration, origin, list -----------------------------------------------------------------
+def test_plugin_entries_register_everywhere_and_list_marks_their_origin(plugin_dir, capsys):
+    load_plugins([audit_plugin(plugin_dir, "aud_one", "aud1")])
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for key in ("aud1-heun", "aud1-fake", "aud1-em", "aud1-ou", "aud1-l1"):
+        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [key])
+        assert "[plugin aud_one]" in line, line
+    assert fp.SDES.origin("aud1-ou") == "plugin aud_one"
+    # the plugin metric is the L1 distance: between N(0, 1) and N(1, 1) it is 2(2Φ(1/2) - 1)
+    grid = fp.Grid.uniform(-12.0, 12.0, 4000)
+    (x,) = grid.axes
+    p = np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+    q = np.exp(-0.5 * (x - 1.0) ** 2) / math.sqrt(2 * math.pi)
+    want = 2.0 * math.erf(0.5 / math.sqrt(2.0))
+    # midpoint rule of a smooth integrand with a kink at x = 1/2: error O(dx^2) ~ 4e-5
+    assert METRICS.get("aud1-l1")(p, q, grid) == pytest.approx(want, abs=1e-4)
+
+
+def test_plugin_heun_step_equals_the_builtin_heun(plugin_dir):
+    load_plugins([audit_plugin(plugin_dir, "aud_two", "aud2")])
+    sde = fp.VP()
+    p0 = fp.GaussianMixture([0.4, 0.6], [[-2.0], [1.5]], [[[0.5]], [[0.3]]])
+    x_t = fp.exact_marginal(sde, p0, 1.0).sample(40, seed=1)
+    score = fp.exact_score(sde, p0)
+    got = fp.sample_reverse(sde, score, x_t, n_steps=9, method="aud2-heun")
+    want = fp.sample_reverse(sde, score, x_t, n_steps=9, method="pf-ode-heun")
+    # the same formula in a different order of operations: round-off only
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 # -- bad plugins and bad registrations --------------------------------------------------------
 STEP = "def f(ctx, x, t, s, rng):\n    return x\n"
 
@@ -172,6 +203,31 @@ def test_bad_plugin_exits_2_naming_the_module_and_leaves_nothing_registered(
     assert "plugin 'aud_bad' (--plugin): " in err
     assert re.search(problem, err), err
     assert "aud-ok" not in SAMPLERS and "bad-o" not in SAMPLERS
+
+
+def test_failed_plugin_rolls_back_a_sampler_and_an_mc_method_of_the_same_name(plugin_dir):
+    # SAMPLERS and MC_METHODS share the label 'method': the rollback used to remove only the
+    # first 'dual' it found and left the sampler registered after the import failed
+    module = write_module(
+        plugin_dir,
+        "aud_dual",
+        "import fplab as fp\n"
+        f"@fp.register_sampler('aud-dual', order=1, deterministic=True)\n{STEP}\n"
+        "@fp.register_mc_method('aud-dual', strong_order=0.5, weak_order=1)\n"
+        "def m(x, h, dw, dz, F, G, Gx):\n    return x\n\n"
+        "raise RuntimeError('late failure')\n",
+    )
+    with pytest.raises(fp.ConfigError, match="raised RuntimeError while it was imported"):
+        load_plugins([module])
+    assert "aud-dual" not in SAMPLERS and "aud-dual" not in MC_METHODS
+    # loaded without the failure, forget_plugin removes both as well
+    text = (plugin_dir / f"{module}.py").read_text().replace("raise RuntimeError", "# raise")
+    (plugin_dir / f"{module}.py").write_text(text)
+    (info,) = load_plugins([module])
+    assert ("method", "aud-dual") in info.entries
+    assert "aud-dual" in SAMPLERS and "aud-dual" in MC_METHODS
+    forget_plugin(module)
+    assert "aud-dual" not in SAMPLERS and "aud-dual" not in MC_METHODS
 
 
 @pytest.mark.parametrize(
