@@ -150,6 +150,64 @@ def test_plugin_heun_step_equals_the_builtin_heun(plugin_dir):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+# -- a study comparing plugin and built-in samplers (CLI) -------------------------------------
+@pytest.mark.slow
+def test_plugin_study_caches_reruns_after_edit_and_judges_declared_orders(
+    plugin_dir, tmp_path, capsys
+):
+    module = audit_plugin(plugin_dir, "aud_study", "aud3")
+    spec = tmp_path / "good.toml"
+    spec.write_text(
+        SPEC.replace("MODULE", module).replace("COMPARE", '["aud3-heun", "pf-ode-heun"]')
+    )
+    out, cache = str(tmp_path / "out"), str(tmp_path / "cache")
+    assert main(["run", str(spec), "--out", out, "--cache", cache]) == 0
+    first = capsys.readouterr().out
+    assert "8 cases (0 cached, 8 run, 0 failed)" in first
+    assert "claims: 2 checked, 2 passed, 0 failed" in first
+    assert main(["run", str(spec), "--out", out, "--cache", cache]) == 0
+    assert "(8 cached, 0 run" in capsys.readouterr().out
+    # provenance: module, source, 16-hex source hash and the entries the plugin added
+    (meta,) = (tmp_path / "out").rglob("meta.json")
+    (prov,) = json.loads(meta.read_text())["plugins"]
+    assert prov["module"] == module and prov["source"] == f"spec {spec}"
+    assert re.fullmatch(r"[0-9a-f]{16}", prov["hash"])
+    assert ["method", "aud3-heun"] in prov["entries"] and ["sde", "aud3-ou"] in prov["entries"]
+    # an edit of the plugin's source reruns exactly its 4 cases; a new process would re-import
+    # it, here it is forgotten and the spec's plugins key loads it afresh
+    with open(plugin_dir / f"{module}.py", "a") as fh:
+        fh.write("\n# edited\n")
+    forget_plugin(module)
+    assert main(["run", str(spec), "--out", out, "--cache", cache]) == 0
+    assert "(4 cached, 4 run" in capsys.readouterr().out
+    # Euler declared order 2 fails its order claim (exit 1); the built-in Euler passes
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        SPEC.replace("MODULE", module).replace("COMPARE", '["aud3-fake", "pf-ode-euler"]')
+    )
+    assert main(["run", str(bad), "--out", out, "--cache", cache]) == 1
+    text = capsys.readouterr().out
+    assert "claims: 2 checked, 1 passed, 1 failed" in text
+    assert "order[aud3-fake]" in text
+
+
+def test_spec_reference_that_does_not_resolve_exits_2_naming_file_and_key(
+    plugin_dir, tmp_path, capsys
+):
+    module = audit_plugin(plugin_dir, "aud_ref", "aud4")
+    spec = tmp_path / "ref.toml"
+    text = SPEC.replace("MODULE", module).replace("COMPARE", '["pf-ode-euler"]')
+    text = text.replace(
+        'sde = "vp"\n', 'sde = { drift = "aud_ref:no_such_drift", diffusion = 1.0, dim = 1 }\n'
+    )
+    spec.write_text(text)
+    out, cache = str(tmp_path / "out"), str(tmp_path / "cache")
+    assert main(["run", str(spec), "--out", out, "--cache", cache]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}: problem.sde.drift: cannot import 'aud_ref:no_such_drift'" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
 # -- bad plugins and bad registrations --------------------------------------------------------
 STEP = "def f(ctx, x, t, s, rng):\n    return x\n"
 
@@ -415,3 +473,99 @@ def test_check_mc_method_uses_the_sde_dependent_declared_order():
         "heun-frozen-g", kind="weak", sde=fp.VP(), x0=[0.0], n_steps=(80, 160, 320, 640)
     )
     assert not fit.contains(2.0, tol=0.15)
+
+
+# -- the claims study -------------------------------------------------------------------------
+CLAIM_IDS = [
+    "em-strong-half", "em-exact-linear", "sde-weak-sqrt-dt", "heun-frozen-g-weak-2",
+    "pf-ode-divergence-free", "fisher-monotone", "entropy-integral", "kl-decay-fisher",
+    "bounded-sde-range", "cubic-drift-multimodal", "stationary-ou-reverse-sign",
+    "brownian-heat-limit", "backward-heat-infinite", "subvp-std", "ve-second-moment",
+    "cosine-beta", "ode-vs-sde-steps", "sde-covers-modes", "pc-better", "w2-bound-rates",
+    "ode-sde-same-law", "dsm-target", "score-vanishes", "stationary-zero-flux",
+    "flow-matching-straight", "ddpm-chain-limit",
+]  # fmt: skip
+
+
+def run_claim(claim_id):
+    from fplab.claims import CLAIMS
+
+    return CLAIMS.get(claim_id).measure("quick", 0)
+
+
+def test_claims_registry_has_the_26_documented_ids():
+    from fplab.claims import CLAIMS
+
+    assert CLAIMS.names() == sorted(CLAIM_IDS)
+
+
+def test_em_exact_linear_value_is_the_closed_form_of_10_em_steps():
+    # OU θ = 1, σ² = 2, from N(2, 0.5), h = 0.1: EM multiplies by a = 1 - h and adds σ²h each
+    # step, so Var_EM = 0.5 a^20 + 2h Σ_k a^(2k); exact Var = 0.5 e^-2 + 1 - e^-2
+    a, h = 0.9, 0.1
+    var_em = 0.5 * a**20 + 2 * h * sum(a ** (2 * k) for k in range(10))
+    var = 0.5 * math.exp(-2) + 1 - math.exp(-2)
+    mean_err = abs(2 * a**10 - 2 * math.exp(-1))
+    want = max(abs(var_em / var - 1), mean_err)  # 0.05697
+    got = run_claim("em-exact-linear")
+    assert got.verdict == "fails"
+    assert got.value == pytest.approx(want, rel=1e-10)
+
+
+def test_subvp_std_and_cosine_beta_against_closed_forms():
+    # sub-VP with β(t) = 0.1 + 19.9 t: ∫β over [0, 0.3] = 0.03 + 19.9 · 0.045
+    big_b = 0.1 * 0.3 + 0.5 * 19.9 * 0.3**2
+    got = run_claim("subvp-std")
+    assert got.verdict == "fails"
+    assert got.numbers["sub_vp_formula"] == pytest.approx(1 - math.exp(-big_b), rel=1e-12)
+    assert got.numbers["claimed"] == pytest.approx(math.sqrt(1 - math.exp(-big_b)), rel=1e-12)
+    # the measured std: 40000 paths, se = std/√(2n) = 2.1e-3; 4 se plus SRK's bias < 1e-4
+    assert abs(got.value - (1 - math.exp(-big_b))) < 4 * 2.2e-3
+    # cosine: ᾱ = f(t)/f(0), f = cos²(π/2 (t + s)/(1 + s)), s = 0.008; β = π sinθcosθ/(1+s)
+    # divided by f(0) = cos²θ_0, with dθ/dt = π/(2(1+s)), integrates to ∫β = (sin²θ - sin²θ_0)/f(0)
+    s = 0.008
+    t = np.linspace(0.0, 0.9, 19)
+    theta = 0.5 * math.pi * (t + s) / (1 + s)
+    theta0 = 0.5 * math.pi * s / (1 + s)
+    ab = np.cos(theta) ** 2 / math.cos(theta0) ** 2
+    ab_sin = np.exp(-(np.sin(theta) ** 2 - math.sin(theta0) ** 2) / math.cos(theta0) ** 2)
+    got = run_claim("cosine-beta")
+    assert got.verdict == "fails"
+    assert got.numbers["pi-sin-cos"] == pytest.approx(np.max(np.abs(ab_sin - ab)), rel=1e-8)
+    assert got.numbers["pi-tan"] < 1e-9
+    # 1 - ᾱ(t + δ)/ᾱ(t) with δ = 1e-5 as a rate integrates to ~δ |log ᾱ| ≈ 0: error 1 - ᾱ(0.9)
+    assert got.numbers["discrete-step"] == pytest.approx(1 - ab[-1], abs=1e-4)
+
+
+def test_bounded_ve_and_brownian_claims_against_closed_forms():
+    got = run_claim("bounded-sde-range")
+    # p_∞ ∝ cosh(x)^-2 (σ = 1) has mass 1 - tanh 1 outside [-1, 1]
+    assert got.numbers["stationary_outside"] == pytest.approx(1 - math.tanh(1.0), rel=1e-8)
+    assert got.value == pytest.approx(1 - math.tanh(1.0), abs=2e-3)  # grid value, docs: 4e-4
+    got = run_claim("ve-second-moment")
+    # E|x_1|^2 = E|x_0|^2 + d(σ_max² - σ_min²) vs the claimed E|x_0|^2 + d σ_max²: -d σ_min²
+    assert got.value == pytest.approx(-2 * 0.5**2, abs=1e-10)
+    got = run_claim("brownian-heat-limit")
+    # dx = dW: Var X_t = t, so D = 1/2; 20000 paths, se of D = D √(2/n) = 5e-3, 4 se
+    assert got.value == pytest.approx(0.5, abs=4 * 5e-3)
+    assert got.verdict == "fails"
+
+
+def test_stationary_ou_reverse_sign_measures_minus_theta():
+    got = run_claim("stationary-ou-reverse-sign")
+    # reversible: the reversed paths have drift slope -θ = -1; se reported (widened) 0.046
+    assert got.value == pytest.approx(-1.0, abs=4 * got.uncertainty)
+    assert got.verdict == "fails"
+
+
+@pytest.mark.slow
+def test_claims_study_writes_all_26_claims_and_exits_0(tmp_path):
+    assert (
+        main(["run", "claims", "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c")]) == 0
+    )
+    (path,) = (tmp_path / "o").rglob("claims.json")
+    claims = json.loads(path.read_text())
+    assert [c["id"] for c in claims] == CLAIM_IDS
+    for c in claims:
+        assert {"id", "statement", "verdict", "value", "detail"} <= set(c)
+        assert c["verdict"] in ("holds", "fails", "holds-when")
