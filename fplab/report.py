@@ -145,7 +145,7 @@ def _threads() -> str:
     try:
         import numba
 
-        parts.append(f"numba {numba.config.NUMBA_NUM_THREADS}")
+        parts.append(f"numba {getattr(numba.config, 'NUMBA_NUM_THREADS', '?')}")
     except ImportError:  # pragma: no cover - numba is a core dependency
         pass
     return ", ".join(parts) + "; parallel workers run 1 thread each"
@@ -407,7 +407,11 @@ def _no_claim_lines(summary: dict[str, Any]) -> list[str]:
 def _provenance_lines(meta: dict[str, Any]) -> list[str]:
     pk = meta.get("packages", {})
     commit = (meta.get("git_commit") or "unknown")[:12]
-    dirty = {True: " (dirty: local changes)", False: " (clean)"}.get(meta.get("git_dirty"), "")
+    dirty = {True: " (dirty: local changes)", False: " (clean)"}.get(
+        bool(meta.get("git_dirty")), ""
+    )
+    if meta.get("git_dirty") is None:
+        dirty = ""  # not a git checkout
     lines = [
         f"generated {meta['generated_at']}",
         f"fplab {meta['fplab_version']} (code {meta['code_version']}), commit {commit}{dirty}",

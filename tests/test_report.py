@@ -122,9 +122,11 @@ def test_each_method_has_one_colour_and_marker_in_every_figure():
     from fplab.studykinds._common import fit_order, loglog_figure, order_row, style_map
 
     styles = style_map()
-    names = {*SPACE_SCHEMES.names(), *TIME_SCHEMES.names(), *MC_METHODS.names(), *SAMPLERS.names()}
-    assert set(styles) == names  # built from the registries, nothing typed twice
-    assert len({c for c, _ in styles.values()}) == len(styles)  # one colour per method
+    registries = (SPACE_SCHEMES, TIME_SCHEMES, MC_METHODS, SAMPLERS)
+    assert set(styles) == {n for reg in registries for n in reg.names()}  # nothing typed twice
+    assert len(set(styles.values())) == len(styles)  # one (colour, marker) per method
+    for reg in registries:  # methods that share a figure (one registry) differ in colour too
+        assert len({styles[n][0] for n in reg.names()}) == len(reg)
     assert style_map() == styles  # stable between calls (and so between studies)
 
     rows = [{"h": h, "error": h} for h in (0.4, 0.2, 0.1)]

@@ -137,3 +137,5 @@ def test_find_studies_by_name_and_unknown_name(tmp_path, monkeypatch):
         match=r"no such study file \(did you mean .tiny.\?\); allowed: a path or one of tiny",
     ):
         find_studies(["tinny"])
+    with pytest.raises(ConfigError, match="no such study file; allowed"):  # nothing close
+        find_studies(["zzz-unrelated"])

@@ -267,3 +267,36 @@ def test_no_claim_reasons_come_from_the_spec(tmp_path):
     bad.write_text(text.replace("no_claim = { chang-cooper", "no_claim = { central"))
     with pytest.raises(ConfigError, match=r"expect\.no_claim\.central: also has an order"):
         load_study(bad)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_work_precision_claims_convergence_on_the_best_grid():
+    spec = load_study(ROOT / "studies" / "work-precision-vp-1d.toml")
+
+    def rows(sampler, grid, errors, stochastic=False):
+        return [
+            {"sampler": sampler, "time_grid": grid, "n_steps": n, "error": e,
+             "stochastic": stochastic, "n_score_evals": n, "resolved": True}
+            for n, e in zip((4, 64), errors)
+        ]  # fmt: skip
+
+    table = [
+        *rows("pf-ode-euler", "uniform", (0.4, 0.05)),  # 8x over 16x steps: >= 16^0.25 = 2
+        *rows("pf-ode-euler", "sigma-uniform", (1.0, 0.7)),  # slow grid: not the judged one
+        *rows("broken", "uniform", (0.4, 0.3)),  # does not converge anywhere: fails
+        *rows("ddpm", "uniform", (0.3, 0.2), stochastic=True),  # stochastic: no claim
+    ]
+    result = [(None, {"rows": table, "summary": {"floor_w2": 0.1}})]
+    claims = {v.claim: v for v in spec.kind_obj.claims(spec, result, {})}
+    assert sorted(claims) == ["converges[broken]", "converges[pf-ode-euler]"]
+    assert claims["converges[pf-ode-euler]"].verdict == "pass"
+    assert claims["converges[pf-ode-euler]"].measured == pytest.approx(8.0)
+    assert claims["converges[broken]"].verdict == "fail"
+    no_claim = spec.kind_obj.summarize(spec, result)["no_claim"]
+    assert [n["label"] for n in no_claim] == [
+        "time grid 'sigma-uniform'",
+        "time grid 'uniform'",
+        "ddpm",
+    ]

@@ -208,9 +208,13 @@ def fit_order(
     # when at least 3 remain (fplab.judge.judge_order); the full fit stays on the page
     keep = [i for i, f in enumerate(flags) if f != "pre-asymptotic"]
     if len(keep) < len(flags) and len(keep) >= 3:
-        sub = {k: [v[i] for i in keep] for k, v in kw.items() if k == "err_stderr"}
+        # fit.h / err / err_stderr are sorted coarse to fine, as the flags are
+        kept_stderr = None if fit.err_stderr is None else [fit.err_stderr[i] for i in keep]
         asym = observed_order(
-            [fit.h[i] for i in keep], [fit.err[i] for i in keep], scale=scale, **sub
+            [fit.h[i] for i in keep],
+            [fit.err[i] for i in keep],
+            scale=scale,
+            err_stderr=kept_stderr,
         )
         out["asymptotic"] = {
             "order": float(asym.order),

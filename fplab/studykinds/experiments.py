@@ -235,7 +235,7 @@ class BackwardHeat(ExperimentKind):
             if not (key.startswith("score_") and key.endswith("_max_w2")):
                 continue
             which = key[len("score_") : -len("_max_w2")]
-            ratio = v / floor if _finite(v) and _finite(floor) and floor > 0 else None
+            ratio = v / floor if _finite(v) and _finite(floor) and floor > 0 else None  # type: ignore[operator]
             out.append(
                 judge_bound(
                     f"score-bounded[{which}]",

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fplab.study import STUDY_KINDS, StudySpec
-from fplab.studykinds._common import new_figure
+from fplab.studykinds._common import legend_outside, method_style, new_figure
 from fplab.studykinds.experiments import ExperimentKind
 
 __all__ = ["GuidanceConfig", "GuidanceStudy", "run_experiment"]
@@ -317,13 +317,29 @@ class GuidanceStudy(ExperimentKind):
         for i, sampler in enumerate(("pf-ode", "reverse-sde")):
             rs = sorted((r for r in rows if r["sampler"] == sampler), key=lambda r: r["w"])
             w = [r["w"] for r in rs]
+            # the samplers' registry styles: pf-ode is pf-ode-adaptive, reverse-sde is EM
+            key = {"pf-ode": "pf-ode-adaptive", "reverse-sde": "euler-maruyama"}[sampler]
+            colour, marker = method_style(key, i)
             ax.plot(
-                w, [r["w2_tilted"] for r in rs], "o-", color=f"C{i}", label=f"{sampler}: tilted"
+                w,
+                [r["w2_tilted"] for r in rs],
+                "-",
+                marker=marker,
+                color=colour,
+                label=f"{sampler}: tilted",
             )
-            ax.plot(w, [r["w2_cond"] for r in rs], "s--", color=f"C{i}", label=f"{sampler}: p(x|y)")
+            ax.plot(
+                w,
+                [r["w2_cond"] for r in rs],
+                "--",
+                marker=marker,
+                mfc="none",
+                color=colour,
+                label=f"{sampler}: p(x|y)",
+            )
         ax.set_xlabel("guidance strength w")
         ax.set_ylabel("W2")
         ax.set_yscale("log")
-        ax.legend(fontsize=8)
+        legend_outside(ax)
         ax.set_title(f"{spec.name}: guided samples vs tilted target and p(x|y)", fontsize=9)
         return [("W2 of guided samples to the tilted target and to p(x|y), per w", fig)]
