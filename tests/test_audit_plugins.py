@@ -475,6 +475,25 @@ def test_check_mc_method_uses_the_sde_dependent_declared_order():
     assert not fit.contains(2.0, tol=0.15)
 
 
+def wrong_shape_step(ctx, x, t, s, rng):
+    """Drops the state's last axis (a bug under test)."""
+    return x[:, 0]
+
+
+def nan_mc_step(x, h, dw, dz, F, G, Gx):
+    """Returns NaN (a bug under test)."""
+    return x * np.nan
+
+
+def test_check_errors_name_the_users_step_function_not_the_temporary_key():
+    # they used to say "sampler 'check-sampler-0' returned shape (200,) ..."
+    with pytest.raises(ValueError, match=r"^sampler 'wrong_shape_step' returned shape \(200,\) at"):
+        ft.check_sampler(wrong_shape_step, expected_order=1)
+    with pytest.raises(NumericalError, match=r"^method 'nan_mc_step' returned 20000 non-finite"):
+        ft.check_mc_method(nan_mc_step, expected_order=1)
+    assert not any(n.startswith("check-") for n in [*SAMPLERS, *MC_METHODS])
+
+
 # -- the claims study -------------------------------------------------------------------------
 CLAIM_IDS = [
     "em-strong-half", "em-exact-linear", "sde-weak-sqrt-dt", "heun-frozen-g-weak-2",

@@ -158,6 +158,23 @@ def _restore_attrs(fn: Any, attrs: Sequence[str], before: dict[str, Any]) -> Non
 
 
 @contextlib.contextmanager
+def _named_as(who: str, fn: Any) -> Iterator[None]:
+    """Errors of a temporarily registered step name the user's function, not the temporary key
+    (``sampler 'check-sampler-0' returned shape ...`` -> ``sampler 'my_step' returned ...``)."""
+    from fplab.errors import NumericalError
+
+    try:
+        yield
+    except (TypeError, ValueError, NumericalError) as err:
+        text = str(err)
+        if who not in text:
+            raise
+        kind = who.split(" ", 1)[0]
+        label = getattr(fn, "__qualname__", None) or repr(fn)
+        raise type(err)(text.replace(who, f"{kind} {label!r}")) from err
+
+
+@contextlib.contextmanager
 def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     """A registry name for ``method``: the name itself, the name a registered step function
     carries, or a temporary registration of a bare step function (removed afterwards)."""
@@ -180,7 +197,8 @@ def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     before = {a: getattr(method, a) for a in _SAMPLER_ATTRS if hasattr(method, a)}
     register_sampler(name, order=1.0, deterministic=deterministic)(method)
     try:
-        yield name
+        with _named_as(f"sampler {name!r}", method):
+            yield name
     finally:
         SAMPLERS.remove(name)
         _restore_attrs(method, _SAMPLER_ATTRS, before)
@@ -338,7 +356,8 @@ def _method_name(method: Any) -> Iterator[str]:
     before = {a: getattr(method, a) for a in ("registry_name",) if hasattr(method, a)}
     register_mc_method(name, strong_order=1.0, weak_order=1.0)(method)
     try:
-        yield name
+        with _named_as(f"method {name!r}", method):
+            yield name
     finally:
         MC_METHODS.remove(name)
         _restore_attrs(method, ("registry_name",), before)
