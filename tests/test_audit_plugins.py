@@ -389,7 +389,7 @@ def test_assert_order_refuses_input_that_would_make_it_unfailable_or_unclear():
         ft.assert_order(h, err[:2], 2.0)
     with pytest.raises(ValueError, match="must be > 0"):
         ft.assert_order(h, [4e-2, 0.0, 2.5e-3], 2.0)
-    with pytest.raises(ValueError, match="at least 3 steps"):
+    with pytest.raises(ValueError, match="at least 3 distinct step counts"):
         ft.check_mc_method("euler-maruyama", expected_order=0.5, n_steps=(8, 16))
 
 
@@ -492,6 +492,21 @@ def test_check_errors_name_the_users_step_function_not_the_temporary_key():
     with pytest.raises(NumericalError, match=r"^method 'nan_mc_step' returned 20000 non-finite"):
         ft.check_mc_method(nan_mc_step, expected_order=1)
     assert not any(n.startswith("check-") for n in [*SAMPLERS, *MC_METHODS])
+
+
+def test_check_sampler_refuses_pathwise_for_stochastic_samplers_and_bad_levels():
+    # used to fit an 'order' 0.02 of a path that never approaches the ODE and fail with a table
+    with pytest.raises(ValueError, match="'euler-maruyama' is stochastic: use kind='weak'"):
+        ft.check_sampler("euler-maruyama", kind="pathwise")
+    # used to be a ZeroDivisionError
+    with pytest.raises(ValueError, match="n_steps must be >= 1, got 0"):
+        ft.check_sampler("pf-ode-euler", n_steps=(0, 8, 16))
+    with pytest.raises(ValueError, match="at least 3 distinct step counts, got \\[8, 8, 16\\]"):
+        ft.check_sampler("pf-ode-euler", n_steps=(8, 8, 16))
+    with pytest.raises(TypeError, match=r"n_steps must be an integer, got float 8\.0"):
+        ft.check_mc_method("euler-maruyama", n_steps=(8.0, 16, 32))
+    with pytest.raises(TypeError, match="n_steps must be a sequence of step counts, got int"):
+        ft.check_mc_method("euler-maruyama", n_steps=32)
 
 
 # -- the claims study -------------------------------------------------------------------------

@@ -261,7 +261,11 @@ def check_sampler(
     AssertionError
         The expected order is outside the fitted interval ± tol (message: a table).
     ValueError
-        Unknown name or ``kind``; a problem without exact answers.
+        Unknown name or ``kind``; ``kind='pathwise'`` for a stochastic sampler; fewer than 3
+        distinct ``n_steps`` or a count < 1.
+    TypeError
+        No closed-form answers for the problem (``exact_marginal`` covers linear SDEs with a
+        Gaussian mixture).
     """
     from fplab.exact import exact_marginal, exact_score
     from fplab.reverse import SAMPLERS, sample_reverse
@@ -282,7 +286,14 @@ def check_sampler(
             expected_order = float(sampler.order)
         if kind is None:
             kind = "pathwise" if sampler.deterministic else "weak"
-        steps = list(n_steps) if n_steps is not None else ([8, 16, 32, 64])
+        if kind == "pathwise" and not sampler.deterministic:
+            # a stochastic step never approaches the ODE path: the 'order' would be ~0
+            msg = (
+                f"kind='pathwise' compares with the probability-flow ODE path and needs a "
+                f"deterministic sampler; {name!r} is stochastic: use kind='weak'"
+            )
+            raise ValueError(msg)
+        steps = _levels([8, 16, 32, 64] if n_steps is None else n_steps)
         n = int(n_samples) if n_samples is not None else (200 if kind == "pathwise" else 200_000)
         score = exact_score(sde, p0)
         x_T = exact_marginal(sde, p0, t_start).sample(n, seed=np.random.default_rng([seed, 1]))
@@ -324,6 +335,23 @@ def check_sampler(
         return assert_order(
             h, errs, expected_order, tol=tol, err_stderr=stderr, label=f"{label} ({kind})"
         )
+
+
+def _levels(n_steps: Any) -> list[int]:
+    """``n_steps`` as a list of distinct step counts >= 1 (at least 3: see assert_order)."""
+    from fplab._validate import check_int
+
+    try:
+        steps = [check_int(v, "n_steps", minimum=1) for v in n_steps]
+    except TypeError:
+        if isinstance(n_steps, Sequence) or np.ndim(n_steps) == 1:
+            raise
+        msg = f"n_steps must be a sequence of step counts, got {type(n_steps).__name__}"
+        raise TypeError(msg) from None
+    if len(steps) < 3 or len(set(steps)) != len(steps):
+        msg = f"n_steps must hold at least 3 distinct step counts, got {steps}"
+        raise ValueError(msg)
+    return steps
 
 
 def _second_moment(law: Any) -> float:
@@ -433,7 +461,7 @@ def check_mc_method(
     if x0 is None and sde is not None:
         msg = "x0 is required with a user sde: the initial state(s), shape (n, d) or (d,)"
         raise ValueError(msg)
-    steps = [int(v) for v in n_steps]
+    steps = _levels(n_steps)
     h = [t1 / m for m in steps]
     with _method_name(method) as name:
         entry = MC_METHODS.get(name)
