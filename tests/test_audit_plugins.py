@@ -494,10 +494,15 @@ def test_check_errors_name_the_users_step_function_not_the_temporary_key():
     assert not any(n.startswith("check-") for n in [*SAMPLERS, *MC_METHODS])
 
 
-def test_check_sampler_refuses_pathwise_for_stochastic_samplers_and_bad_levels():
+def test_check_sampler_refuses_adaptive_or_pathwise_stochastic_samplers_and_bad_levels():
     # used to fit an 'order' 0.02 of a path that never approaches the ODE and fail with a table
     with pytest.raises(ValueError, match="'euler-maruyama' is stochastic: use kind='weak'"):
         ft.check_sampler("euler-maruyama", kind="pathwise")
+    # adaptive samplers have no fixed-step order: pf-ode-adaptive 'fitted' 0.001 against its
+    # declared 5, adaptive-sde -0.52 after 65 s
+    for name in ("pf-ode-adaptive", "adaptive-sde"):
+        with pytest.raises(ValueError, match=f"'{name}' is adaptive: .* no fixed-step order"):
+            ft.check_sampler(name)
     # used to be a ZeroDivisionError
     with pytest.raises(ValueError, match="n_steps must be >= 1, got 0"):
         ft.check_sampler("pf-ode-euler", n_steps=(0, 8, 16))

@@ -261,7 +261,8 @@ def check_sampler(
     AssertionError
         The expected order is outside the fitted interval ± tol (message: a table).
     ValueError
-        Unknown name or ``kind``; ``kind='pathwise'`` for a stochastic sampler; fewer than 3
+        Unknown name or ``kind``; an adaptive sampler (no fixed-step order);
+        ``kind='pathwise'`` for a stochastic sampler; fewer than 3
         distinct ``n_steps`` or a count < 1.
     TypeError
         No closed-form answers for the problem (``exact_marginal`` covers linear SDEs with a
@@ -286,6 +287,14 @@ def check_sampler(
             expected_order = float(sampler.order)
         if kind is None:
             kind = "pathwise" if sampler.deterministic else "weak"
+        if getattr(sampler, "adaptive", False):
+            # n_steps is only a hint to an adaptive sampler: no fixed-step order exists (the
+            # error follows its tolerance; pf-ode-adaptive 'fits' 0.00, adaptive-sde -0.5)
+            msg = (
+                f"{name!r} is adaptive: it chooses its own steps, so there is no fixed-step "
+                "order to check; check it against its tolerance instead (rtol/atol)"
+            )
+            raise ValueError(msg)
         if kind == "pathwise" and not sampler.deterministic:
             # a stochastic step never approaches the ODE path: the 'order' would be ~0
             msg = (
