@@ -149,16 +149,34 @@ def _entries_of(module: str) -> set[tuple[str, str]]:
     return out
 
 
-def source_hash(module_name: str) -> str:
-    """sha256 (16 hex digits) of an imported module's source files (package: every ``*.py``)."""
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+def source_hash(module_name: str, *also: str) -> str:
+    """sha256 (16 hex digits) of an imported module's source files (package: every ``*.py``),
+    and of the modules ``also`` (those defining the plugin's entries, when they live outside
+    it, e.g. a helper module next to a one-file plugin)."""
     h = hashlib.sha256()
-    files = _module_files(module)
-    root = files[0].parent if files else Path()
-    for path in files:
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
+    seen: set[Path] = set()
+    for name in (module_name, *sorted(set(also) - {module_name})):
+        module = sys.modules.get(name) or importlib.import_module(name)
+        files = [f for f in _module_files(module) if f not in seen]
+        seen.update(files)
+        root = files[0].parent if files else Path()
+        for path in files:
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _origin_modules(entries: Iterable[tuple[str, str]]) -> list[str]:
+    """The modules that define plugin entries (registry ``what``, name)."""
+    regs = _registries()
+    out = set()
+    for what, name in entries:
+        for reg in regs:
+            if reg.what == what and name in reg:
+                origin = reg.origin(name)
+                if origin.startswith("plugin ") and origin.removeprefix("plugin ") in sys.modules:
+                    out.add(origin.removeprefix("plugin "))
+    return sorted(out)
 
 
 def _dist_version(module_name: str) -> str | None:
@@ -203,7 +221,7 @@ def _load_one(module: str, source: str) -> PluginInfo:
         module=module,
         source=source,
         version=_dist_version(module),
-        hash=source_hash(imported.__name__),
+        hash=source_hash(imported.__name__, *_origin_modules(added)),
         entries=tuple(added),
     )
     _LOADED[module] = info

@@ -21,7 +21,7 @@ from fplab.cli import main
 from fplab.errors import NumericalError
 from fplab.mc import MC_METHODS
 from fplab.metrics import METRICS
-from fplab.plugins import forget_plugin, load_plugins, loaded_plugins
+from fplab.plugins import forget_plugin, load_plugins, loaded_plugins, plugin_fingerprint
 from fplab.reverse import SAMPLERS
 
 #: a plugin with a correct Heun sampler, an Euler sampler that claims order 2, a NumPy EM
@@ -189,6 +189,27 @@ def test_plugin_study_caches_reruns_after_edit_and_judges_declared_orders(
     text = capsys.readouterr().out
     assert "claims: 2 checked, 1 passed, 1 failed" in text
     assert "order[aud3-fake]" in text
+
+
+def test_editing_a_helper_module_that_defines_the_entries_changes_the_cache_key(plugin_dir):
+    # a one-file plugin whose entries live in a sibling module: the hash used to cover only the
+    # named module, so an edit of the sampler's code kept the cached results
+    write_module(plugin_dir, "aud_split", "import aud_split_impl  # noqa: F401\n")
+    impl = (
+        "import fplab as fp\n"
+        "@fp.register_sampler('aud-split', order=1, deterministic=True)\n"
+        "def step(ctx, x, t, s, rng):\n    return x - (t - s) * ctx.velocity(x, t)\n"
+    )
+    write_module(plugin_dir, "aud_split_impl", impl)
+    (info,) = load_plugins(["aud_split"])
+    key = plugin_fingerprint("reverse", {"compare": ["aud-split"]})
+    assert key == {"aud_split": info.hash}
+    forget_plugin("aud_split")
+    forget_plugin("aud_split_impl")
+    write_module(plugin_dir, "aud_split_impl", impl.replace("(t - s)", "(t - s) * 1.0"))
+    (info2,) = load_plugins(["aud_split"])
+    assert info2.entries == (("method", "aud-split"),)
+    assert plugin_fingerprint("reverse", {"compare": ["aud-split"]}) != key
 
 
 def test_spec_reference_that_does_not_resolve_exits_2_naming_file_and_key(
