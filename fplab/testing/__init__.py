@@ -441,9 +441,10 @@ def check_mc_method(
         on 16x the finest step (default problem ``double-well`` for methods that declare no
         order for multiplicative noise).  'weak': |E[X_h(T)^2] - E[X(T)^2]| estimated by the coupled
         difference with the 'exact' method (exact in law for linear SDEs) on the same increments,
-        which removes the sampling noise of the moment itself (default problem ``ou``).
+        which removes the sampling noise of the moment itself (default problem ``vp``: time-dependent
+        drift and diffusion).
     sde, x0 : optional
-        The problem (defaults: ``reference_problem("gbm")`` / ``reference_problem("ou")``).
+        The problem (defaults: ``reference_problem("gbm")`` / ``reference_problem("vp")``).
     t1, n_steps, n_paths, seed, tol
         End time, step counts (each dividing the largest), paths, seed, assert tolerance.
 
@@ -482,7 +483,9 @@ def check_mc_method(
         if sde is None:
             # GBM has a pathwise solution; a method for additive noise only gets the double well
             multiplicative = entry.strong_order.get("multiplicative") is not None
-            pick = ("gbm" if multiplicative else "double-well") if kind == "strong" else "ou"
+            # weak: VP, whose drift and diffusion depend on t, so stage-time and frozen-
+            # coefficient errors show (on OU, heun-frozen-g is Heun and looks order 2)
+            pick = ("gbm" if multiplicative else "double-well") if kind == "strong" else "vp"
             ref = reference_problem(pick)
             sde, x0 = ref.sde, ref.x0
         x0_arr = np.atleast_1d(np.asarray(x0, dtype=np.float64))

@@ -79,6 +79,16 @@ def _build() -> dict[str, ReferenceProblem]:
             "Ornstein-Uhlenbeck from a point: exact transitions (method 'exact')",
         ),
         ReferenceProblem(
+            "vp",
+            fp.VP(beta_min=0.1, beta_max=4.0, T=1.0),
+            bimodal,
+            (1.5,),
+            1.0,
+            "VP (linear schedule, beta 0.1 -> 4) from a point: drift and diffusion depend on t, "
+            "exact transitions (method 'exact'); weak orders that hold only for constant "
+            "coefficients (e.g. 'heun-frozen-g') show here",
+        ),
+        ReferenceProblem(
             "gbm",
             fp.GBM(mu=0.5, sigma=0.6),
             None,
@@ -112,4 +122,4 @@ def reference_problem(name: str) -> ReferenceProblem:
 
 
 #: names of the reference problems
-REFERENCE_PROBLEMS = ("vp-bimodal-1d", "vp-bimodal-2d", "ou", "gbm", "double-well")
+REFERENCE_PROBLEMS = ("vp-bimodal-1d", "vp-bimodal-2d", "ou", "vp", "gbm", "double-well")
