@@ -200,6 +200,7 @@ def _load_one(module: str, source: str) -> PluginInfo:
         )
         raise PluginError(msg)
     before = _snapshot()
+    modules_before = set(sys.modules)
     try:
         imported = sys.modules.get(module) or importlib.import_module(module)
     except ImportError as exc:
@@ -212,6 +213,12 @@ def _load_one(module: str, source: str) -> PluginInfo:
         problem = ""
     if problem:
         _remove_new(_snapshot() - before)
+        # forget the package's submodules this attempt imported: a retry after a fix re-runs
+        # their registrations instead of finding them imported.  Only the plugin's own
+        # modules: re-importing a third-party extension (torch, ...) is not safe
+        for name in set(sys.modules) - modules_before:
+            if name.startswith(f"{module}."):
+                sys.modules.pop(name, None)
         sys.modules.pop(module, None)
         msg = f"plugin {module!r} ({source}): {problem}"
         raise PluginError(msg)

@@ -309,6 +309,25 @@ def test_failed_plugin_rolls_back_a_sampler_and_an_mc_method_of_the_same_name(pl
     assert "aud-dual" not in SAMPLERS and "aud-dual" not in MC_METHODS
 
 
+def test_a_plugin_package_loads_after_its_import_failure_is_fixed(plugin_dir):
+    # a package whose submodule registers a sampler and whose __init__ then fails: the
+    # submodule stayed in sys.modules, so after the fix the retry found it imported and the
+    # sampler (rolled back) never came back
+    pkg = plugin_dir / "aud_pkg"
+    pkg.mkdir()
+    (pkg / "samplers.py").write_text(
+        f"import fplab as fp\n@fp.register_sampler('aud-pkg', order=1, deterministic=True)\n{STEP}"
+    )
+    (pkg / "__init__.py").write_text("from . import samplers\nraise RuntimeError('not yet')\n")
+    with pytest.raises(fp.ConfigError, match="raised RuntimeError while it was imported"):
+        load_plugins(["aud_pkg"])
+    assert "aud-pkg" not in SAMPLERS
+    (pkg / "__init__.py").write_text("from . import samplers  # fixed\n")
+    (info,) = load_plugins(["aud_pkg"])
+    assert info.entries == (("method", "aud-pkg"),)
+    assert SAMPLERS.origin("aud-pkg") == "plugin aud_pkg.samplers"
+
+
 @pytest.mark.parametrize(
     "name", ["", "My-Sampler", "my sampler", "my_sampler", "-x", "x-", "a--b", "x.y", "x/y", "é"]
 )
