@@ -11,7 +11,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fplab-installed
 
-.PHONY: install test test-all bench report lint clean
+.PHONY: install test test-all bench report lint clean mutation
 
 $(STAMP): pyproject.toml examples/my-sampler/pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/fplab run
+
+# mutation score: plant each curated bug of tools/mutation/mutants.toml in a scratch copy, run its
+# tests and `fplab check` on its studies (not part of CI; ~1 min per mutant on 2 cores)
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

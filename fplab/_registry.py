@@ -7,12 +7,31 @@ entry is added in exactly one place by decorating it.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Registry", "unknown_choice_message"]
+__all__ = ["KEY_PATTERN", "Registry", "check_key", "unknown_choice_message"]
+
+#: a registry key: lower-case kebab, words of a-z and 0-9 joined by single hyphens
+#: ("pf-ode-heun", "dpm-solver-pp-2m"); every built-in key matches it
+KEY_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def check_key(name: object, what: str) -> str:
+    """``name`` if it is a valid registry key; ``TypeError`` / ``ValueError`` naming ``what``."""
+    if not isinstance(name, str):
+        msg = f"{what} name must be a string, got {type(name).__name__} {name!r}"
+        raise TypeError(msg)
+    if not KEY_PATTERN.fullmatch(name):
+        msg = (
+            f"{what} name {name!r} is not a registry key; allowed: lower-case kebab keys, words of "
+            "a-z and 0-9 joined by single hyphens (e.g. 'my-sampler')"
+        )
+        raise ValueError(msg)
+    return name
 
 
 def unknown_choice_message(what: str, value: object, allowed: list[str]) -> str:
@@ -42,13 +61,15 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator adding an entry under the kebab-case key ``name``."""
-        if name != name.lower() or " " in name or "_" in name:
-            msg = f"registry keys are lower-case kebab strings, got {name!r}"
-            raise ValueError(msg)
+        check_key(name, self.what)
 
         def deco(entry: T) -> T:
             if name in self._entries:
-                msg = f"{self.what} {name!r} is registered twice"
+                first = self.origin(name)
+                msg = (
+                    f"{self.what} {name!r} is registered twice (it exists already, {first}); "
+                    "choose another name"
+                )
                 raise ValueError(msg)
             self._entries[name] = entry
             try:

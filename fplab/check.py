@@ -1,24 +1,28 @@
 """Accuracy regression check: the quick tier's errors and orders against stored baselines.
 
 A baseline is ``tests/baselines/<study>.json`` holding, for every case label, the error the study
-measured, and for every compared name the fitted order.  ``fplab check`` reruns the quick tier
-(through the result cache, whose key includes the code version, so changed code always reruns)
-and reports a regression when
+measured, for every compared name the fitted order and its confidence interval
+(``order_cis``), and the headline ``values`` of experiment kinds.  ``fplab check`` reruns the
+quick tier (through the result cache, whose key includes the code version, so changed code
+always reruns) and compares **two-sided**: any quantity that moved beyond its tolerance in
+either direction is a change, because a bug can shrink an error as easily as grow it (W2
+without its square root, a reference that coincides with the method).
 
-- an order moved by more than ``order_atol`` (absolute, either direction: an order that rises
-  unexpectedly usually means a broken reference), or
-- an error grew by more than the relative tolerance ``error_rtol`` (``new > old * (1 + rtol)``), or
-- a quantity in the baseline is missing or not finite now.
+- an order or an interval end moved by more than ``order_atol`` (absolute), or
+- an error grew by more than the relative tolerance ``error_rtol`` (``new > old (1 + rtol)``):
+  a regression; an error that shrank below ``old / (1 + rtol)``: an improvement, or
+- a headline value moved by more than ``error_rtol |old| + 1e-9``, or
+- a quantity in the baseline is missing or not finite now: a regression.
 
-Errors that shrank beyond the tolerance are reported as improvements (exit 0); accept them with
-``--update``.  Headline ``values`` of experiment kinds (growth rates, blow-up times, optimal
-regularisation errors, score-error ratios) are not errors with a direction, so they are
-compared two-sided: ``|new - old| <= error_rtol * |old| + 1e-9``.  Tolerances come from the
-study kind (``order_atol``, ``error_rtol``) and a spec's ``[check]`` table overrides them.
-Seeds are fixed, so reruns are deterministic up to round-off and
-thread count; the defaults (orders ±0.02, errors +1 %) sit orders of magnitude above that
+Improvements are listed separately (``CheckOutcome.improvements``): they fail the check like
+regressions unless ``--allow-improvements`` is given, and are accepted into the baseline with
+``--update``.  Tolerances come from the study kind (``order_atol``, ``error_rtol``) and a spec's
+``[check]`` table overrides them.  Seeds are fixed, so reruns are deterministic up to round-off
+and thread count; the defaults (orders ±0.02, errors 1 %) sit orders of magnitude above that
 variation and far below the smallest change that matters (a scheme losing an order multiplies
 its finest-level error by >= 2).  Kinds with training noise (score networks) declare wider ones.
+Orders are baselined for every compared name, flagged points included, except fits whose every
+point is at the round-off floor (an order fitted to round-off differs between machines).
 """
 
 from __future__ import annotations
@@ -48,18 +52,27 @@ def default_baselines_dir() -> Path:
 
 @dataclass
 class CheckOutcome:
+    """What ``compare`` found: regressions (fail), improvements (fail unless allowed), notes."""
+
     regressions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    improvements: list[str] = field(default_factory=list)
 
 
-def quantities(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The checked numbers of a study summary: ``{"orders": {label: order}, "errors": {label: err}}``."""
-    # an order fitted to round-off-level errors is noise (e.g. a scheme exact at equilibrium)
+def _baselined(o: dict[str, Any]) -> bool:
+    """Whether an order row is checked: any fit except one whose every point is round-off."""
+    flags = o.get("flags") or []
+    return not (flags and all(f == "round-off" for f in flags))
+
+
+def quantities(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The checked numbers of a study summary: ``{"orders": {label: order}, "order_cis":
+    {label: [lo, hi]}, "errors": {label: err}, "values": {label: value}}``."""
+    orders = [o for o in summary.get("orders", []) if _baselined(o)]
     return {
-        "orders": {
-            o["label"]: float(o["order"])
-            for o in summary.get("orders", [])
-            if "round-off" not in (o.get("flags") or [])
+        "orders": {o["label"]: float(o["order"]) for o in orders},
+        "order_cis": {
+            o["label"]: [float(o["ci"][0]), float(o["ci"][1])] for o in orders if "ci" in o
         },
         "errors": {k: float(v) for k, v in summary.get("errors", {}).items() if v is not None},
         "values": {k: float(v) for k, v in summary.get("values", {}).items() if v is not None},
@@ -71,9 +84,10 @@ def _same_nan(a: float, b: float) -> bool:
 
 
 def compare(
-    spec: StudySpec, current: dict[str, dict[str, float]], baseline: dict[str, Any]
+    spec: StudySpec, current: dict[str, dict[str, Any]], baseline: dict[str, Any]
 ) -> CheckOutcome:
-    """Regressions and notes of ``current`` against ``baseline`` with ``spec.check`` tolerances."""
+    """Regressions, improvements and notes of ``current`` against ``baseline`` (two-sided, with
+    ``spec.check`` tolerances); whether improvements fail is the caller's choice."""
     out = CheckOutcome()
     atol = float(spec.check["order_atol"])
     rtol = float(spec.check["error_rtol"])
@@ -88,6 +102,20 @@ def compare(
             out.regressions.append(
                 f"{name}: order of {label!r} is {new:.4g}, baseline {old:.4g} (tolerance ±{atol:g})"
             )
+    for label, old_ci in baseline.get("order_cis", {}).items():
+        new_ci = current.get("order_cis", {}).get(label)
+        if new_ci is None:
+            out.regressions.append(f"{name}: interval of the order of {label!r} is missing")
+        elif all(_same_nan(a, b) for a, b in zip(new_ci, old_ci, strict=True)):
+            continue
+        elif not all(
+            math.isfinite(a) and abs(a - b) <= atol for a, b in zip(new_ci, old_ci, strict=True)
+        ):
+            out.regressions.append(
+                f"{name}: interval of the order of {label!r} is [{new_ci[0]:.4g}, "
+                f"{new_ci[1]:.4g}], baseline [{old_ci[0]:.4g}, {old_ci[1]:.4g}] "
+                f"(tolerance ±{atol:g} on each end)"
+            )
     for label, old in baseline.get("errors", {}).items():
         new = current["errors"].get(label)
         if new is None:
@@ -100,7 +128,10 @@ def compare(
                 f"(+{(new / old - 1) * 100 if old else math.inf:.3g} %, tolerance +{rtol * 100:g} %)"
             )
         elif new < old / (1.0 + rtol) - ERROR_ATOL:
-            out.notes.append(f"{name}: error of {label!r} improved to {new:.4g} from {old:.4g}")
+            out.improvements.append(
+                f"{name}: error of {label!r} shrank to {new:.4g} from {old:.4g} "
+                f"({(new / old - 1) * 100:.3g} %, tolerance ±{rtol * 100:g} %)"
+            )
     for label, old in baseline.get("values", {}).items():
         new = current["values"].get(label)
         if new is None:
@@ -111,8 +142,8 @@ def compare(
             out.regressions.append(
                 f"{name}: {label!r} changed to {new:.4g} from {old:.4g} (tolerance ±{rtol * 100:g} %)"
             )
-    for kind in ("orders", "errors", "values"):
-        extra = sorted(set(current[kind]) - set(baseline.get(kind, {})))
+    for kind in ("orders", "order_cis", "errors", "values"):
+        extra = sorted(set(current.get(kind, {})) - set(baseline.get(kind, {})))
         if extra:
             out.notes.append(f"{name}: {len(extra)} {kind} not in the baseline (e.g. {extra[0]!r})")
     return out
@@ -130,7 +161,7 @@ def load_baseline(folder: Path, spec: StudySpec) -> dict[str, Any] | None:
 
 
 def write_baseline(
-    folder: Path, spec: StudySpec, current: dict[str, dict[str, float]], prov: dict[str, Any]
+    folder: Path, spec: StudySpec, current: dict[str, dict[str, Any]], prov: dict[str, Any]
 ) -> Path:
     """Store ``current`` as the baseline of ``spec`` (``fplab check --update``)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -115,8 +115,16 @@ def _registries() -> list[Any]:
     return [reg for _, reg in registries()]
 
 
-def _snapshot() -> set[tuple[str, str]]:
-    return {(reg.what, n) for reg in _registries() for n in reg.names()}
+def _snapshot() -> set[tuple[int, str]]:
+    """(id of the registry, name) of every entry: SAMPLERS and MC_METHODS share the label
+    ``what = "method"``, so a sampler and an MC method of the same name are told apart by id."""
+    return {(id(reg), n) for reg in _registries() for n in reg.names()}
+
+
+def _labelled(keys: Iterable[tuple[int, str]]) -> set[tuple[str, str]]:
+    """(registry label, name) of snapshot keys, as ``PluginInfo.entries`` lists them."""
+    what = {id(reg): reg.what for reg in _registries()}
+    return {(what[rid], name) for rid, name in keys}
 
 
 def _module_files(module: Any) -> list[Path]:
@@ -141,16 +149,34 @@ def _entries_of(module: str) -> set[tuple[str, str]]:
     return out
 
 
-def source_hash(module_name: str) -> str:
-    """sha256 (16 hex digits) of an imported module's source files (package: every ``*.py``)."""
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+def source_hash(module_name: str, *also: str) -> str:
+    """sha256 (16 hex digits) of an imported module's source files (package: every ``*.py``),
+    and of the modules ``also`` (those defining the plugin's entries, when they live outside
+    it, e.g. a helper module next to a one-file plugin)."""
     h = hashlib.sha256()
-    files = _module_files(module)
-    root = files[0].parent if files else Path()
-    for path in files:
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
+    seen: set[Path] = set()
+    for name in (module_name, *sorted(set(also) - {module_name})):
+        module = sys.modules.get(name) or importlib.import_module(name)
+        files = [f for f in _module_files(module) if f not in seen]
+        seen.update(files)
+        root = files[0].parent if files else Path()
+        for path in files:
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _origin_modules(entries: Iterable[tuple[str, str]]) -> list[str]:
+    """The modules that define plugin entries (registry ``what``, name)."""
+    regs = _registries()
+    out = set()
+    for what, name in entries:
+        for reg in regs:
+            if reg.what == what and name in reg:
+                origin = reg.origin(name)
+                if origin.startswith("plugin ") and origin.removeprefix("plugin ") in sys.modules:
+                    out.add(origin.removeprefix("plugin "))
+    return sorted(out)
 
 
 def _dist_version(module_name: str) -> str | None:
@@ -174,6 +200,7 @@ def _load_one(module: str, source: str) -> PluginInfo:
         )
         raise PluginError(msg)
     before = _snapshot()
+    modules_before = set(sys.modules)
     try:
         imported = sys.modules.get(module) or importlib.import_module(module)
     except ImportError as exc:
@@ -185,17 +212,23 @@ def _load_one(module: str, source: str) -> PluginInfo:
     else:
         problem = ""
     if problem:
-        _rollback(_snapshot() - before)
+        _remove_new(_snapshot() - before)
+        # forget the package's submodules this attempt imported: a retry after a fix re-runs
+        # their registrations instead of finding them imported.  Only the plugin's own
+        # modules: re-importing a third-party extension (torch, ...) is not safe
+        for name in set(sys.modules) - modules_before:
+            if name.startswith(f"{module}."):
+                sys.modules.pop(name, None)
         sys.modules.pop(module, None)
         msg = f"plugin {module!r} ({source}): {problem}"
         raise PluginError(msg)
     # entries of a module imported before (e.g. by the user's own script) are found by origin
-    added = sorted((_snapshot() - before) | _entries_of(module))
+    added = sorted(_labelled(_snapshot() - before) | _entries_of(module))
     info = PluginInfo(
         module=module,
         source=source,
         version=_dist_version(module),
-        hash=source_hash(imported.__name__),
+        hash=source_hash(imported.__name__, *_origin_modules(added)),
         entries=tuple(added),
     )
     _LOADED[module] = info
@@ -246,14 +279,23 @@ def loaded_plugins() -> list[PluginInfo]:
     return list(_LOADED.values())
 
 
+def _remove_new(added: Iterable[tuple[int, str]]) -> None:
+    """Remove the entries (id of the registry, name) a failed import added."""
+    regs = {id(reg): reg for reg in _registries()}
+    for rid, name in added:
+        reg = regs[rid]
+        if name in reg and reg.origin(name) != "built-in":
+            reg.remove(name)
+
+
 def _rollback(added: Iterable[tuple[str, str]]) -> None:
-    """Remove registry entries (registry ``what``, name) again."""
+    """Remove plugin entries (registry ``what``, name) from every registry with that label (a
+    sampler and an MC method share the label ``"method"`` and may share a name)."""
     regs = _registries()
     for what, name in added:
         for reg in regs:
             if reg.what == what and name in reg and reg.origin(name) != "built-in":
                 reg.remove(name)
-                break
 
 
 def forget_plugin(module: str) -> None:

@@ -29,10 +29,10 @@ __all__ = [
 
 # -- declared properties ----------------------------------------------------------------------
 def _check_name(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not name:
-        msg = f"{what} name must be a non-empty string, got {name!r}"
-        raise TypeError(msg)
-    return name
+    """A valid registry key, checked when ``register_*`` is called (before the decoration)."""
+    from fplab._registry import check_key
+
+    return check_key(name, what)
 
 
 def _positive_order(value: Any, key: str, name: str, *, allow_none: bool = False) -> float | None:
@@ -113,7 +113,8 @@ def register_sampler(
     Notes
     -----
     ``ctx`` is the built-in samplers' ``StepContext``: ``ctx.sde``, ``ctx.score(x, t)``,
-    ``ctx.velocity(x, t)`` (probability-flow velocity), ``ctx.reverse_drift(x, t)``,
+    ``ctx.velocity(x, t)`` (probability-flow velocity), ``ctx.reverse_drift(x, t)`` (a tuple:
+    the reverse-SDE drift (n, d) and g, a float for additive noise else (n, 1)),
     ``ctx.alpha_sigma(t)``.  x has shape (n, d) and float64 dtype; the step goes from time t
     down to s < t.  Each result is checked: a wrong shape is a ``ValueError`` and NaN/inf a
     ``NumericalError``, both naming the sampler and the step time.
@@ -247,7 +248,11 @@ def register_mc_method(
     _check_name(name, "method")
     strong = _order_table(strong_order, "strong_order", name)
     weak = _order_table(weak_order, "weak_order", name)
-    taus = tuple(float(v) for v in stages)
+    try:
+        taus = tuple(float(v) for v in stages)
+    except (TypeError, ValueError):
+        msg = f"{name!r}: stages must be an iterable of numbers in [0, 1], got {stages!r}"
+        raise ValueError(msg) from None
     if not taus or any(not 0.0 <= v <= 1.0 for v in taus):
         msg = f"{name!r}: stages must be fractions of the step in [0, 1], got {taus!r}"
         raise ValueError(msg)

@@ -77,6 +77,12 @@ def add_commands(sub: Any) -> None:
     _common(p_chk, tier=False)
     p_chk.add_argument("--update", action="store_true", help="rewrite the baselines deliberately")
     p_chk.add_argument(
+        "--allow-improvements",
+        action="store_true",
+        help="pass when errors shrank beyond tolerance (default: such a change fails; "
+        "accept it into the baselines with --update)",
+    )
+    p_chk.add_argument(
         "--baselines",
         default=None,
         help="baseline folder (default: tests/baselines next to studies/)",
@@ -274,6 +280,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         res = compare(spec, current, baseline)
         regressions += res.regressions
         notes += res.notes
+        if args.allow_improvements:
+            notes += [f"improved: {line}" for line in res.improvements]
+        else:
+            regressions += [
+                f"{line} (an improvement: accept it with --update, or pass --allow-improvements)"
+                for line in res.improvements
+            ]
     for line in notes:
         print(f"  note: {line}")
     for line in regressions:

@@ -74,13 +74,21 @@ def test_check_update_then_pass_then_name_each_regression(repo, capsys):
     out = capsys.readouterr().out
     assert "REGRESSION: tiny: error of 'n_steps=8' grew" in out
     assert "REGRESSION: tiny: order of 'em-law'" in out
-    # an improvement within reason is a note, not a failure
+    # a shrunk error is a change too (a bug can shrink errors): it fails unless allowed
     baseline = json.loads((repo / "b" / "tiny.json").read_text())
     baseline["orders"]["em-law"] -= 0.3
     baseline["errors"]["n_steps=8"] /= 0.9 * 0.9
     (repo / "b" / "tiny.json").write_text(json.dumps(baseline))
-    assert run(*args) == 0
-    assert "improved" in capsys.readouterr().out
+    assert run(*args) == 1
+    out = capsys.readouterr().out
+    assert "error of 'n_steps=8' shrank" in out and "--allow-improvements" in out
+    assert run(*args, "--allow-improvements") == 0
+    assert "improved: tiny: error of 'n_steps=8' shrank" in capsys.readouterr().out
+    # the order's interval is baselined as well
+    baseline["order_cis"]["em-law"][0] -= 0.1
+    (repo / "b" / "tiny.json").write_text(json.dumps(baseline))
+    assert run(*args, "--allow-improvements") == 1
+    assert "interval of the order of 'em-law'" in capsys.readouterr().out
 
 
 def test_list_shows_kinds_studies_and_metrics(repo, capsys):

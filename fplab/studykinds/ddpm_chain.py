@@ -9,7 +9,7 @@ log(1 - β) = -β + O(β²)).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from fplab.study import STUDY_KINDS, StudySpec
 from fplab.studykinds._common import density_metric, downsample_curve, timed
@@ -21,6 +21,9 @@ __all__ = ["DDPMChainLaw"]
 @STUDY_KINDS.register("ddpm-chain")
 class DDPMChainLaw(EulerLaw):
     """Exact law of the DDPM chain on the VP SDE vs the exact marginal (no sampling)."""
+
+    # the chain law lives in fplab.reverse (which imports fd); tests/test_cache_keys.py checks
+    depends: ClassVar[tuple[str, ...]] = ("reverse", "fd", "metrics")
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.sdes import VP

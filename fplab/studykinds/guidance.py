@@ -219,7 +219,9 @@ class GuidanceStudy(ExperimentKind):
 
     module = "fplab.studykinds.guidance"
     config_class = "GuidanceConfig"
-    depends: ClassVar[tuple[str, ...]] = ("reverse", "metrics")
+    # fd: fplab.reverse imports it (grid scores); tests/test_cache_keys.py checks depends against
+    # the import closure of the kind's module
+    depends: ClassVar[tuple[str, ...]] = ("reverse", "fd", "metrics")
     error_rtol = 0.01
     checked = ("w2_", "kl_", "floor_")
     bounds: ClassVar[dict[str, tuple[float, str]]] = {

@@ -50,7 +50,9 @@ class _MCKind(ConvergenceKind):
     compare: ClassVar[tuple[str, str] | None] = ("fplab.mc", "MC_METHODS")
     references: ClassVar[tuple[str, ...]] = ("fine", "exact")
     needs: ClassVar[tuple[str, ...]] = ("sde", "p0", "t_final")
-    depends: ClassVar[tuple[str, ...]] = ("mc",)
+    # metrics: reached through studykinds._common (density metrics), so an edit there may change
+    # results; tests/test_cache_keys.py checks every kind's depends against its import closure
+    depends: ClassVar[tuple[str, ...]] = ("mc", "metrics")
     h_name = "dt"
     order_kind = "strong"
     options: ClassVar[dict[str, Option]] = {

@@ -55,7 +55,9 @@ class ReverseSamplers(ConvergenceKind):
     compare: ClassVar[tuple[str, str] | None] = ("fplab.reverse", "SAMPLERS")
     references: ClassVar[tuple[str, ...]] = ("exact", "fine")
     needs: ClassVar[tuple[str, ...]] = ("sde", "p0")
-    depends: ClassVar[tuple[str, ...]] = ("reverse", "metrics")
+    # fd: fplab.reverse imports it (grid scores); tests/test_cache_keys.py checks depends against
+    # the import closure of the kind's module
+    depends: ClassVar[tuple[str, ...]] = ("reverse", "fd", "metrics")
     h_name = "step h = (t_start - t_end) / n_steps"
     per_level_reference = True  # each level's fine reference is r times finer than that level
     order_atol = 0.02
@@ -72,6 +74,17 @@ class ReverseSamplers(ConvergenceKind):
         ),
         "reference_factor": Option(
             (int,), 8, "reference='fine': steps of the pathwise reference", minimum=2
+        ),
+        # sampler options, passed to sample_reverse (samplers that do not use one ignore it)
+        "eta": Option((float,), 0.0, "DDIM noise level in [0, 1] ('ddim')", minimum=0.0),
+        "snr": Option(
+            (float,),
+            0.16,
+            "Langevin corrector signal-to-noise ratio ('predictor-corrector')",
+            minimum=1e-12,
+        ),
+        "n_corrector": Option(
+            (int,), 1, "corrector steps per predictor step ('predictor-corrector')", minimum=0
         ),
     }
 
@@ -112,6 +125,11 @@ class ReverseSamplers(ConvergenceKind):
             )
         if spec.options["start"] == "quantiles" and p0.dim != 1:
             err("options.start", "'quantiles' needs a 1-D target", "'exact', 'prior'")
+        for tier in ("quick", "full"):
+            if not 0.0 <= float(spec.option("eta", tier)) <= 1.0:
+                err(
+                    "options.eta", f"must lie in [0, 1], got {spec.option('eta', tier)!r}", "0 to 1"
+                )
         for i, name in enumerate(spec.sweep["compare"]):
             sampler = SAMPLERS.get(name)
             if getattr(sampler, "adaptive", False):
@@ -119,7 +137,10 @@ class ReverseSamplers(ConvergenceKind):
                     f"sweep.compare[{i}]",
                     f"{name!r} chooses its own steps; n_steps cannot be swept",
                 )
-            if spec.measure["reference"] == "fine" and not getattr(sampler, "deterministic", False):
+            stochastic = not getattr(sampler, "deterministic", False) or (
+                name == "ddim" and float(spec.option("eta", "quick")) > 0.0
+            )
+            if spec.measure["reference"] == "fine" and stochastic:
                 err(
                     f"sweep.compare[{i}]",
                     f"{name!r} is stochastic: a pathwise 'fine' reference needs a "
@@ -216,6 +237,7 @@ class ReverseSamplers(ConvergenceKind):
             "t_end": t_end,
             "method": config["compare"],
             "seed": int(config["seed"]),
+            **{k: config["options"][k] for k in ("eta", "snr", "n_corrector")},
         }
         (x, info), timing = timed(
             sample_reverse, sde, score, x_start, n_steps=n, return_info=True, **kw

@@ -25,7 +25,9 @@ class ScoreModel(StudyKind):
     """A network trained elsewhere: score error vs t and the W2 split of its samples."""
 
     needs: ClassVar[tuple[str, ...]] = ("sde", "p0")
-    depends: ClassVar[tuple[str, ...]] = ("nn", "reverse", "metrics")
+    # fd: fplab.reverse imports it; testing: the shipped score models load from fplab.testing
+    # by name (tests/test_cache_keys.py checks depends against the import closure)
+    depends: ClassVar[tuple[str, ...]] = ("nn", "reverse", "fd", "testing", "metrics")
     error_rtol: ClassVar[float] = 0.02
     options: ClassVar[dict[str, Option]] = {
         "score_model": Option((str,), "", "'package.module:function' returning the model"),

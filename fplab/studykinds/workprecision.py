@@ -281,7 +281,9 @@ class WorkPrecisionStudy(ExperimentKind):
 
     module = "fplab.studykinds.workprecision"
     config_class = "WorkPrecisionConfig"
-    depends: ClassVar[tuple[str, ...]] = ("reverse", "metrics")
+    # fd: fplab.reverse imports it (grid scores); tests/test_cache_keys.py checks depends against
+    # the import closure of the kind's module
+    depends: ClassVar[tuple[str, ...]] = ("reverse", "fd", "metrics")
     error_rtol = 0.01
     checked = ("err_", "cheapest_", "floor_")
 

@@ -77,7 +77,7 @@ def assert_order(
 
     Parameters
     ----------
-    steps : sequence of float, shape (m,), m >= 2
+    steps : sequence of float, shape (m,), m >= 3
         Step sizes h (positive, distinct).
     errors : sequence of float, shape (m,)
         Positive errors at those steps.
@@ -100,7 +100,26 @@ def assert_order(
     AssertionError
         The expected order lies outside [lo - tol, hi + tol]; the message holds the table of h,
         error, local slopes and the fit.
+    ValueError
+        Fewer than 3 steps (2 points give an unbounded interval: the assertion could not
+        fail), lengths that differ, non-positive errors, a negative or non-finite ``tol`` or
+        ``expected``.
     """
+    from fplab._validate import check_nonnegative, check_real
+
+    expected = check_real(expected, "expected")
+    tol = check_nonnegative(tol, "tol")
+    n_levels, n_errors = np.size(steps), np.size(errors)
+    if n_levels != n_errors:
+        msg = f"steps and errors must have the same length, got {n_levels} and {n_errors}"
+        raise ValueError(msg)
+    if n_levels < 3:
+        # two points fit a line exactly: the interval is (-inf, inf) and any order would pass
+        msg = (
+            f"assert_order needs at least 3 steps (got {n_levels}): with 2 the fitted interval is "
+            "unbounded and every expected order would pass; add a refinement level"
+        )
+        raise ValueError(msg)
     kw: dict[str, Any] = {} if err_stderr is None else {"err_stderr": err_stderr}
     fit = observed_order(steps, errors, **kw)
     if not fit.contains(expected, tol=tol):
@@ -124,6 +143,37 @@ def step_context(sde: Any, score: Callable[..., Any], **options: Any) -> Any:
     return StepContext(sde=sde, score=score, **options)
 
 
+#: attributes ``register_sampler`` sets on a step function
+_SAMPLER_ATTRS = ("order", "deterministic", "adaptive", "requires", "registry_name")
+
+
+def _restore_attrs(fn: Any, attrs: Sequence[str], before: dict[str, Any]) -> None:
+    """Undo a temporary registration's attributes on ``fn`` (the user's own function)."""
+    for a in attrs:
+        if a in before:
+            setattr(fn, a, before[a])
+        else:
+            with contextlib.suppress(AttributeError):
+                delattr(fn, a)
+
+
+@contextlib.contextmanager
+def _named_as(who: str, fn: Any) -> Iterator[None]:
+    """Errors of a temporarily registered step name the user's function, not the temporary key
+    (``sampler 'check-sampler-0' returned shape ...`` -> ``sampler 'my_step' returned ...``)."""
+    from fplab.errors import NumericalError
+
+    try:
+        yield
+    except (TypeError, ValueError, NumericalError) as err:
+        text = str(err)
+        if who not in text:
+            raise
+        kind = who.split(" ", 1)[0]
+        label = getattr(fn, "__qualname__", None) or repr(fn)
+        raise type(err)(text.replace(who, f"{kind} {label!r}")) from err
+
+
 @contextlib.contextmanager
 def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     """A registry name for ``method``: the name itself, the name a registered step function
@@ -144,13 +194,14 @@ def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
     from fplab.registration import register_sampler
 
     name = f"check-sampler-{next(_counter)}"
+    before = {a: getattr(method, a) for a in _SAMPLER_ATTRS if hasattr(method, a)}
     register_sampler(name, order=1.0, deterministic=deterministic)(method)
     try:
-        yield name
+        with _named_as(f"sampler {name!r}", method):
+            yield name
     finally:
         SAMPLERS.remove(name)
-        with contextlib.suppress(AttributeError):
-            del method.registry_name
+        _restore_attrs(method, _SAMPLER_ATTRS, before)
 
 
 def check_sampler(
@@ -210,7 +261,12 @@ def check_sampler(
     AssertionError
         The expected order is outside the fitted interval ± tol (message: a table).
     ValueError
-        Unknown name or ``kind``; a problem without exact answers.
+        Unknown name or ``kind``; an adaptive sampler (no fixed-step order);
+        ``kind='pathwise'`` for a stochastic sampler; fewer than 3
+        distinct ``n_steps`` or a count < 1.
+    TypeError
+        No closed-form answers for the problem (``exact_marginal`` covers linear SDEs with a
+        Gaussian mixture).
     """
     from fplab.exact import exact_marginal, exact_score
     from fplab.reverse import SAMPLERS, sample_reverse
@@ -231,7 +287,22 @@ def check_sampler(
             expected_order = float(sampler.order)
         if kind is None:
             kind = "pathwise" if sampler.deterministic else "weak"
-        steps = list(n_steps) if n_steps is not None else ([8, 16, 32, 64])
+        if getattr(sampler, "adaptive", False):
+            # n_steps is only a hint to an adaptive sampler: no fixed-step order exists (the
+            # error follows its tolerance; pf-ode-adaptive 'fits' 0.00, adaptive-sde -0.5)
+            msg = (
+                f"{name!r} is adaptive: it chooses its own steps, so there is no fixed-step "
+                "order to check; check it against its tolerance instead (rtol/atol)"
+            )
+            raise ValueError(msg)
+        if kind == "pathwise" and not sampler.deterministic:
+            # a stochastic step never approaches the ODE path: the 'order' would be ~0
+            msg = (
+                f"kind='pathwise' compares with the probability-flow ODE path and needs a "
+                f"deterministic sampler; {name!r} is stochastic: use kind='weak'"
+            )
+            raise ValueError(msg)
+        steps = _levels([8, 16, 32, 64] if n_steps is None else n_steps)
         n = int(n_samples) if n_samples is not None else (200 if kind == "pathwise" else 200_000)
         score = exact_score(sde, p0)
         x_T = exact_marginal(sde, p0, t_start).sample(n, seed=np.random.default_rng([seed, 1]))
@@ -275,6 +346,23 @@ def check_sampler(
         )
 
 
+def _levels(n_steps: Any) -> list[int]:
+    """``n_steps`` as a list of distinct step counts >= 1 (at least 3: see assert_order)."""
+    from fplab._validate import check_int
+
+    try:
+        steps = [check_int(v, "n_steps", minimum=1) for v in n_steps]
+    except TypeError:
+        if isinstance(n_steps, Sequence) or np.ndim(n_steps) == 1:
+            raise
+        msg = f"n_steps must be a sequence of step counts, got {type(n_steps).__name__}"
+        raise TypeError(msg) from None
+    if len(steps) < 3 or len(set(steps)) != len(steps):
+        msg = f"n_steps must hold at least 3 distinct step counts, got {steps}"
+        raise ValueError(msg)
+    return steps
+
+
 def _second_moment(law: Any) -> float:
     """E|X|^2 of a Gaussian mixture: Σ w_k (|m_k|^2 + tr C_k)."""
     w = np.asarray(law.weights)
@@ -302,22 +390,23 @@ def _method_name(method: Any) -> Iterator[str]:
     from fplab.registration import register_mc_method
 
     name = f"check-mc-method-{next(_counter)}"
+    before = {a: getattr(method, a) for a in ("registry_name",) if hasattr(method, a)}
     register_mc_method(name, strong_order=1.0, weak_order=1.0)(method)
     try:
-        yield name
+        with _named_as(f"method {name!r}", method):
+            yield name
     finally:
         MC_METHODS.remove(name)
-        with contextlib.suppress(AttributeError):
-            del method.registry_name
+        _restore_attrs(method, ("registry_name",), before)
 
 
-def _declared_mc_order(entry: Any, kind: str, sde: Any) -> float:
-    table = entry.strong_order if kind == "strong" else entry.weak_order
-    noise = "additive" if sde is None or sde.additive else "multiplicative"
-    if kind == "strong" and sde is None and table.get("multiplicative") is not None:
-        noise = "multiplicative"  # the default strong problem is GBM
-    value = table.get(noise)
+def _declared_mc_order(entry: Any, kind: str, sde: Any, dim: int) -> float:
+    """The entry's declared ``kind`` order on this problem: ``Method.order(sde, kind, dim)``, the
+    one place that knows SDE-dependent orders (heun-frozen-g: weak 2 when g is constant, 1
+    otherwise; milstein: strong 1/2 for 2-D multiplicative noise)."""
+    value = entry.order(sde, kind, dim)
     if value is None:
+        noise = "additive" if sde.additive else "multiplicative"
         msg = f"method {entry.registry_name!r} declares no {kind} order for {noise} noise"
         raise ValueError(msg)
     return float(value)
@@ -344,7 +433,8 @@ def check_mc_method(
         An ``MC_METHODS`` name, or a step function ``step(x, h, dw, dz, F, G, Gx)`` (registered
         or not; a bare function is evaluated at stage 0 only).
     expected_order : float, optional
-        The order to assert (default: the method's declared order for the problem's noise).
+        The order to assert (default: the method's declared order for the problem's noise;
+        required for a step function that is not registered, which declares nothing).
     kind : {'strong', 'weak'}
         'strong': E|X_h(T) - X(T)| on the same Brownian paths, where X(T) is GBM's pathwise
         solution (default problem ``gbm``) — or, for an ``sde`` other than GBM, the same method
@@ -361,6 +451,15 @@ def check_mc_method(
     Returns
     -------
     OrderFit
+
+    Raises
+    ------
+    AssertionError
+        The expected order is outside the fitted interval ± tol (message: a table).
+    TypeError
+        ``expected_order`` missing for an unregistered step function.
+    ValueError
+        Unknown name or ``kind``; ``x0`` missing with a user ``sde``.
     """
     from fplab.mc import MC_METHODS, simulate_coupled
     from fplab.sdes.linear import LinearSDE
@@ -372,12 +471,15 @@ def check_mc_method(
     if x0 is None and sde is not None:
         msg = "x0 is required with a user sde: the initial state(s), shape (n, d) or (d,)"
         raise ValueError(msg)
-    steps = [int(v) for v in n_steps]
+    steps = _levels(n_steps)
     h = [t1 / m for m in steps]
     with _method_name(method) as name:
         entry = MC_METHODS.get(name)
-        if expected_order is None:
-            expected_order = _declared_mc_order(entry, kind, sde)
+        if expected_order is None and not isinstance(method, str):
+            if name.startswith("check-mc-method-"):
+                # the temporary registration's orders are placeholders, not a declaration
+                msg = "expected_order is required for a step function that is not registered"
+                raise TypeError(msg)
         if sde is None:
             # GBM has a pathwise solution; a method for additive noise only gets the double well
             multiplicative = entry.strong_order.get("multiplicative") is not None
@@ -387,6 +489,8 @@ def check_mc_method(
             ref = reference_problem(pick)
             sde, x0 = ref.sde, ref.x0
         x0_arr = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+        if expected_order is None:
+            expected_order = _declared_mc_order(entry, kind, sde, x0_arr.shape[-1])
         paths: dict[str, Any] = {}
         if x0_arr.ndim == 1:  # one state, repeated on n_paths paths
             x0_arr, paths = x0_arr.reshape(1, -1), {"n_paths": n_paths}
