@@ -210,6 +210,7 @@ def test_non_utf8_spec_and_grid_files_exit_2(repo, capsys):
         fp.load_grid("a\x00b.toml")
 
 
+@pytest.mark.slow
 def test_study_name_with_mathtext_characters_still_gets_its_figures(repo, capsys):
     shutil.copy(repo / "studies" / "tiny.toml", repo / "studies" / "a$b\\q$c.toml")
     (repo / "studies" / "tiny.toml").unlink()

@@ -280,6 +280,7 @@ def _children(pid):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_workers_stop_within_seconds_when_the_parent_is_killed(tmp_path):
     import os
