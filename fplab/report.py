@@ -255,11 +255,21 @@ def _png(fig: Any) -> bytes:
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f0f0f0}td:first-child{text-align:left}
+th{background:#f0f0f0}td:first-child,td.t{text-align:left}
 tr.v-pass td{background:#e3f6e3}tr.v-fail td{background:#fbe0e0}tr.v-inconclusive td{background:#fff4d6}
 .scroll{overflow-x:auto;max-width:100%}
 pre{background:#f6f6f6;padding:0.7em;overflow-x:auto;font-size:0.85em}figure{margin:1.5em 0}img{max-width:100%}
 .missing{color:#b00}.totals{font-size:1.1em}"""
+
+
+def _html_cell(text: str) -> str:
+    """A table cell: numbers right-aligned (the default), prose left-aligned so it reads."""
+    try:
+        float(text.replace("×", "").replace("%", ""))
+    except ValueError:
+        if len(text) > 12:
+            return f"<td class='t'>{html.escape(text)}</td>"
+    return f"<td>{html.escape(text)}</td>"
 
 
 def _html_table(head: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
@@ -270,9 +280,7 @@ def _html_table(head: list[str], rows: list[list[Any]], classes: list[str] | Non
     ]
     for i, row in enumerate(rows):
         cls = f' class="{classes[i]}"' if classes else ""
-        out.append(
-            f"<tr{cls}>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>"
-        )
+        out.append(f"<tr{cls}>" + "".join(_html_cell(_fmt(c)) for c in row) + "</tr>")
     out.append("</table></div>")
     return "".join(out)
 
