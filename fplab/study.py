@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
+from fplab import version
 from fplab._registry import Registry, unknown_choice_message
 from fplab.errors import ConfigError
 
@@ -47,6 +48,8 @@ __all__ = [
 
 #: the study-kind catalogue; entries are StudyKind subclasses (see fplab/studykinds/)
 STUDY_KINDS: Registry[type[StudyKind]] = Registry("study kind")
+# the leaf fplab.version hashes the sub-packages a kind depends on; it learns them from here
+version.set_depends_lookup(lambda kind: STUDY_KINDS.get(kind).depends)
 TIERS = ("quick", "full")
 
 _TOP_KEYS = {
@@ -138,12 +141,10 @@ class Case:
 
     @property
     def key(self) -> str:
-        from fplab.runner import code_version
-
         ident: dict[str, Any] = {
             "kind": self.kind,
             "config": self.config,
-            "code": code_version(self.kind),
+            "code": version.code_version(self.kind),
         }
         from fplab.plugins import plugin_fingerprint
 

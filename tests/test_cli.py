@@ -116,9 +116,9 @@ def test_shipped_check_subset_matches_baselines(tmp_path, monkeypatch, capsys):
 
 def test_report_after_a_code_change_shows_stale_results_marked(repo, capsys, monkeypatch):
     assert run("run", "--workers", "1", "--cache", "c", "--out", "r", "--quiet") == 0
-    import fplab.runner
+    import fplab.version
 
-    monkeypatch.setattr(fplab.runner, "code_version", lambda kind=None: "0.0.0+changed")
+    monkeypatch.setattr(fplab.version, "code_version", lambda kind=None: "0.0.0+changed")
     assert run("report", "--cache", "c", "--out", "r") == 0
     assert "3 cases from an older code version" in capsys.readouterr().out
     md = (repo / "r" / "tiny" / "report.md").read_text()
