@@ -347,8 +347,8 @@ def register_metric(name: str, *, kind: str | None = None) -> Callable[[Callable
 
 
 def register_study_kind(name: str) -> Callable[[type], type]:
-    """Register a study kind (a subclass of ``fplab.study.StudyKind``) in ``STUDY_KINDS``."""
-    from fplab.study import STUDY_KINDS, StudyKind
+    """Register a study kind (a subclass of ``fplab.studykinds.base.StudyKind``) in ``STUDY_KINDS``."""
+    from fplab.studykinds.base import STUDY_KINDS, StudyKind
 
     _check_name(name, "study kind")
 

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from fplab import version
 from fplab._io import FileLock, atomic_writer
 from fplab.records import CaseResult
-from fplab.study import Case
+from fplab.studykinds.base import Case
 
 __all__ = [
     "CacheWarning",
@@ -200,7 +200,7 @@ def execute_case(
 ) -> dict[str, Any]:
     """Run one case (in a worker); returns ``{"result": ..., "seconds": ...}`` or ``{"error": ...}``.
     ``plugins``: plugin modules to import first (a spawned worker starts without them)."""
-    from fplab.study import STUDY_KINDS
+    from fplab.studykinds.base import STUDY_KINDS
 
     start = time.perf_counter()
     try:

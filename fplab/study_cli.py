@@ -195,7 +195,7 @@ def _claims_footer(verdicts: list[Any], failed: list[str]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from fplab.report import report_all
     from fplab.runner import ResultCache
-    from fplab.study import find_studies
+    from fplab.spec import find_studies
 
     start = time.perf_counter()
     specs = find_studies(args.studies)  # every spec validated before anything runs
@@ -218,7 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from fplab.report import collect, report_all
     from fplab.runner import ResultCache
-    from fplab.study import find_studies
+    from fplab.spec import find_studies
 
     specs = find_studies(args.studies)
     _check_folders(args)
@@ -246,7 +246,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     from fplab.report import collect, provenance
     from fplab.runner import ResultCache
-    from fplab.study import find_studies
+    from fplab.spec import find_studies
 
     specs = find_studies(args.studies)
     folder = Path(args.baselines) if args.baselines else default_baselines_dir()

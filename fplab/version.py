@@ -1,10 +1,10 @@
 """``code_version``: the package version plus a hash of the source a result depends on.
 
-A leaf module (it imports nothing from fplab at module level, and only ``fplab`` itself for its
-path and version): the cache keys (``fplab.studykinds.base.Case.key``), the runner and the
-report all read it from here.  Which sub-packages a study kind depends on is known only to the
-study-kind registry, a layer above; that layer installs the lookup with :func:`set_depends_lookup`
-(``fplab.studykinds.base`` does so when imported), so this module never imports it.
+A leaf module (it imports nothing from fplab; ``fplab.__version__`` is defined here): the cache
+keys (``fplab.studykinds.base.Case.key``), the runner and the report all read it from here.  Which
+sub-packages a study kind depends on is known only to the study-kind registry, a layer above; that
+layer installs the lookup with :func:`set_depends_lookup` (``fplab.studykinds.base`` does so when
+imported), so this module never imports it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["code_version", "set_depends_lookup", "source_paths"]
+__all__ = ["__version__", "code_version", "set_depends_lookup", "source_paths"]
+
+__version__ = "0.1.0"
+
+#: the package's source folder (this file lives directly in it)
+_ROOT = Path(__file__).resolve().parent
 
 #: kind name -> the fplab sub-packages its results depend on; installed by the study-kind layer
 _depends_lookup: Callable[[str], Sequence[str]] | None = None
@@ -31,9 +36,7 @@ def source_paths(depends: Sequence[str] | None = None) -> list[Path]:
     """The ``.py`` files a version hash covers, sorted: with ``depends`` every module directly
     under ``fplab/``, the ``sdes`` and ``studykinds`` packages and the sub-packages named in
     ``depends``; with None the whole package."""
-    import fplab
-
-    root = Path(fplab.__file__).resolve().parent
+    root = _ROOT
     if depends is None:
         return sorted(root.rglob("*.py"))
     paths = sorted(root.glob("*.py"))
@@ -52,8 +55,6 @@ def code_version(kind: str | None = None) -> str:
     unrelated sub-package (say ``nn``) then leaves FD results cached.  Without ``kind``: the whole
     package.
     """
-    import fplab
-
     depends = None
     if kind is not None:
         if _depends_lookup is None:
@@ -63,9 +64,9 @@ def code_version(kind: str | None = None) -> str:
             )
             raise RuntimeError(msg)
         depends = tuple(_depends_lookup(kind))
-    root = Path(fplab.__file__).resolve().parent
+    root = _ROOT
     h = hashlib.sha256()
     for path in source_paths(depends):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
-    return f"{fplab.__version__}+{h.hexdigest()[:12]}"
+    return f"{__version__}+{h.hexdigest()[:12]}"
