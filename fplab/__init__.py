@@ -69,7 +69,7 @@ _EXPORTS: dict[str, str] = {
     "register_mc_method": "fplab.registration",
     "register_sde": "fplab.registration",
     "register_metric": "fplab.registration",
-    "register_study_kind": "fplab.registration",
+    "register_study_kind": "fplab.studykinds.base",
     "load_plugins": "fplab.plugins",
     # errors
     "ConfigError": "fplab.errors",

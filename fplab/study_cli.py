@@ -14,7 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "add_plugin_option"]
+
+
+def add_plugin_option(p: argparse.ArgumentParser) -> None:
+    """``--plugin MODULE`` (repeatable): import a plugin module before the command runs."""
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this plugin module first (repeatable); a plugin is code that runs",
+    )
 
 
 def _studies(n: int) -> str:
@@ -31,8 +42,6 @@ def _common(p: argparse.ArgumentParser, *, tier: bool = True, run: bool = True) 
         metavar="STUDY",
         help="study files or names under studies/ (default: every study)",
     )
-    from fplab.cli import add_plugin_option
-
     add_plugin_option(p)
     if tier:
         p.add_argument(

@@ -12,17 +12,18 @@ import hashlib
 import importlib
 import json
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fplab import version
-from fplab._registry import Registry
+from fplab._registry import Registry, check_key
 
 if TYPE_CHECKING:  # annotations only: fplab.spec imports this module
     from fplab.spec import StudySpec, _Errors
 
-__all__ = ["STUDY_KINDS", "Case", "Option", "StudyKind", "discover_kinds"]
+__all__ = ["STUDY_KINDS", "Case", "Option", "StudyKind", "discover_kinds", "register_study_kind"]
 
 
 def discover_kinds() -> list[str]:
@@ -185,3 +186,18 @@ STUDY_KINDS: Registry[type[StudyKind]] = Registry(
 )
 # the leaf fplab.version hashes the sub-packages a kind depends on; it learns them from here
 version.set_depends_lookup(lambda kind: STUDY_KINDS.get(kind).depends)
+
+
+def register_study_kind(name: str) -> Callable[[type], type]:
+    """``fp.register_study_kind``: register a study kind (a ``StudyKind`` subclass that sets
+    ``depends``) from another package in ``STUDY_KINDS``; the name is checked before decorating."""
+    check_key(name, "study kind")
+
+    def deco(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, StudyKind)):
+            msg = f"register_study_kind({name!r}) decorates a StudyKind subclass, got {cls!r}"
+            raise TypeError(msg)
+        STUDY_KINDS.register(name)(cls)
+        return cls
+
+    return deco
