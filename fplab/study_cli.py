@@ -262,7 +262,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     outcome = _run(args, specs, "quick")
     cache = ResultCache(args.cache)
     prov = provenance()
-    regressions, notes = [], []
+    regressions: list[str] = []
+    changed: list[str] = []  # improvements beyond tolerance, without --allow-improvements
+    notes: list[str] = []
     for label, error in outcome.failures.items():
         regressions.append(f"{label}: case failed: {error}")
     verdicts, failed = [], []
@@ -291,8 +293,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         notes += res.notes
         if args.allow_improvements:
             notes += [f"improved: {line}" for line in res.improvements]
-        else:
-            regressions += [
+        else:  # a shrunk error is a change too (a bug can shrink errors); labelled apart
+            changed += [
                 f"{line} (an improvement: accept it with --update, or pass --allow-improvements)"
                 for line in res.improvements
             ]
@@ -300,9 +302,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  note: {line}")
     for line in regressions:
         print(f"  REGRESSION: {line}")
+    for line in changed:
+        print(f"  CHANGED: {line}")
     for line in failed:
         print(f"  FAILED CLAIM: {line}")
-    verdict = "FAILED" if regressions or failed else "ok"
-    print(f"fplab check: {_studies(len(specs))}, {len(regressions)} regressions: {verdict}")
+    bad = regressions or changed or failed
+    verdict = "FAILED" if bad else "ok"
+    counts = f"{len(regressions)} regressions"
+    if changed:
+        counts += f", {len(changed)} changed"
+    print(f"fplab check: {_studies(len(specs))}, {counts}: {verdict}")
     print(_claims_footer(verdicts, failed))
-    return 1 if regressions or failed else 0
+    return 1 if bad else 0

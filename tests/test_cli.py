@@ -81,7 +81,8 @@ def test_check_update_then_pass_then_name_each_regression(repo, capsys):
     (repo / "b" / "tiny.json").write_text(json.dumps(baseline))
     assert run(*args) == 1
     out = capsys.readouterr().out
-    assert "error of 'n_steps=8' shrank" in out and "--allow-improvements" in out
+    assert "CHANGED: tiny: error of 'n_steps=8' shrank" in out and "--allow-improvements" in out
+    assert "REGRESSION" not in out and "0 regressions, 1 changed: FAILED" in out
     assert run(*args, "--allow-improvements") == 0
     assert "improved: tiny: error of 'n_steps=8' shrank" in capsys.readouterr().out
     # the order's interval is baselined as well
