@@ -163,3 +163,22 @@ def test_the_cycle_scan_sees_lazy_and_type_checking_imports_correctly(tmp_path, 
     monkeypatch.setattr(fp, "__file__", str(pkg / "__init__.py"))
     assert _import_cycles() == [["fplab.a", "fplab.b"]]
     assert _import_cycles(lazy=False) == []
+
+
+def test_version_module_is_a_leaf():
+    # code_version is read by the cache keys, the runner and the report; it must import nothing
+    # from fplab (the study-kind layer installs the kind -> depends lookup into it)
+    import ast
+    from pathlib import Path
+
+    import fplab.version
+
+    tree = ast.parse(Path(fplab.version.__file__).read_text(encoding="utf-8"))
+    imported = [
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in n.names
+    ]
+    assert not [m for m in imported if m and m.split(".")[0] == "fplab"], imported
+    assert fplab.version.__version__ == fp.__version__
