@@ -10,7 +10,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from fplab._registry import add_miss_hook
+from fplab.version import __version__ as __version__
+
+
+def _load_entry_point_plugins() -> None:
+    """Installed plugins (entry points ``fplab.plugins``) load on a registry's first miss."""
+    from fplab.plugins import load_entry_points
+
+    load_entry_points()
+
+
+add_miss_hook(_load_entry_point_plugins)
 
 # public name -> module that defines it.  Submodules listed as themselves (fp.metrics, fp.nn).
 _EXPORTS: dict[str, str] = {
@@ -58,7 +69,7 @@ _EXPORTS: dict[str, str] = {
     "register_mc_method": "fplab.registration",
     "register_sde": "fplab.registration",
     "register_metric": "fplab.registration",
-    "register_study_kind": "fplab.registration",
+    "register_study_kind": "fplab.studykinds.base",
     "load_plugins": "fplab.plugins",
     # errors
     "ConfigError": "fplab.errors",

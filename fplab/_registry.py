@@ -13,7 +13,18 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["KEY_PATTERN", "Registry", "check_key", "unknown_choice_message"]
+__all__ = ["KEY_PATTERN", "Registry", "add_miss_hook", "check_key", "unknown_choice_message"]
+
+#: called, in order, when a look-up misses (before the error): ``fplab/__init__.py`` installs the
+#: entry-point plugin loader here, so this bottom module never imports the plugin layer above it
+_MISS_HOOKS: list[Callable[[], object]] = []
+
+
+def add_miss_hook(hook: Callable[[], object]) -> None:
+    """Call ``hook()`` when any registry's ``get`` misses a name (once per miss, in order added)."""
+    if hook not in _MISS_HOOKS:
+        _MISS_HOOKS.append(hook)
+
 
 #: a registry key: lower-case kebab, words of a-z and 0-9 joined by single hyphens
 #: ("pf-ode-heun", "dpm-solver-pp-2m"); every built-in key matches it
@@ -45,6 +56,10 @@ def unknown_choice_message(what: str, value: object, allowed: list[str]) -> str:
     return msg
 
 
+def _module_of(entry: object) -> str:
+    return getattr(entry, "plugin_module", None) or getattr(entry, "__module__", "") or ""
+
+
 class Registry(Generic[T]):
     """A named catalogue of entries (classes or functions).
 
@@ -53,17 +68,40 @@ class Registry(Generic[T]):
     what : str
         The argument name users type for a key of this registry (e.g. ``"time_scheme"``); used in
         error messages.
+    discover : callable, optional
+        Called once, before the first look-up or plugin registration, to import the modules whose
+        entries register themselves (the study kinds: ``pkgutil`` over ``fplab/studykinds/``).
+    check : callable, optional
+        ``check(name, entry)`` runs before an entry is added and raises if it is not acceptable.
     """
 
-    def __init__(self, what: str) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        discover: Callable[[], object] | None = None,
+        check: Callable[[str, T], None] | None = None,
+    ) -> None:
         self.what = what
         self._entries: dict[str, T] = {}
+        self._discover = discover
+        self._check = check
+
+    def _ensure_discovered(self) -> None:
+        if self._discover is not None:
+            discover, self._discover = self._discover, None  # once, even when it re-enters
+            discover()
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator adding an entry under the kebab-case key ``name``."""
         check_key(name, self.what)
 
         def deco(entry: T) -> T:
+            if _module_of(entry) != "fplab" and not _module_of(entry).startswith("fplab."):
+                # a plugin entry: the built-ins come first, so a clash names the plugin
+                self._ensure_discovered()
+            if self._check is not None:
+                self._check(name, entry)
             if name in self._entries:
                 first = self.origin(name)
                 msg = (
@@ -85,12 +123,12 @@ class Registry(Generic[T]):
         if not isinstance(name, str):
             msg = f"{self.what} must be a string naming one of {self.names()}, got {type(name).__name__}"
             raise TypeError(msg)
+        self._ensure_discovered()
         if name not in self._entries:
             # installed plugins (entry points "fplab.plugins") load on the first miss, so a script
-            # may use a plugin's name without importing the plugin
-            from fplab.plugins import load_entry_points
-
-            load_entry_points()
+            # may use a plugin's name without importing the plugin (hook from fplab/__init__.py)
+            for hook in _MISS_HOOKS:
+                hook()
         try:
             return self._entries[name]
         except KeyError:
@@ -98,17 +136,18 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Registered keys, sorted."""
+        self._ensure_discovered()
         return sorted(self._entries)
 
     def items(self) -> list[tuple[str, T]]:
         """(key, entry) pairs, sorted by key."""
+        self._ensure_discovered()
         return sorted(self._entries.items())
 
     def origin(self, name: str) -> str:
         """Where entry ``name`` comes from: ``"built-in"`` (defined inside fplab) or
         ``"plugin MODULE"`` (registered by another package through ``fplab.plugins``)."""
-        entry = self.get(name)
-        module = getattr(entry, "plugin_module", None) or getattr(entry, "__module__", "") or ""
+        module = _module_of(self.get(name))
         if module == "fplab" or module.startswith("fplab."):
             return "built-in"
         return f"plugin {module}"
@@ -119,12 +158,14 @@ class Registry(Generic[T]):
         return self._entries.pop(name)
 
     def __contains__(self, name: object) -> bool:
+        self._ensure_discovered()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._ensure_discovered()
         return len(self._entries)
 
     def __repr__(self) -> str:

@@ -20,7 +20,7 @@ _REGISTRIES = [
     ("time grids (reverse samplers)", "fplab.reverse", "TIME_GRIDS"),
     ("guidance kinds", "fplab.guidance", "GUIDANCE_KINDS"),
     ("metrics", "fplab.metrics", "METRICS"),
-    ("study kinds", "fplab.study", "STUDY_KINDS"),
+    ("study kinds", "fplab.studykinds.base", "STUDY_KINDS"),
     ("textbook claims (fplab run claims)", "fplab.claims", "CLAIMS"),
 ]
 

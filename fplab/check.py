@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from fplab._io import atomic_write
-from fplab.study import StudySpec, default_studies_dir
+from fplab.spec import StudySpec, default_studies_dir
 
 #: absolute floor of the two-sided ``values`` comparison: numbers at round-off size (a measured
 #: growth factor matching its symbol to 3e-12) may move by that much between machines

@@ -35,17 +35,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_plugin_option(p: argparse.ArgumentParser) -> None:
-    """``--plugin MODULE`` (repeatable): import a plugin module before the command runs."""
-    p.add_argument(
-        "--plugin",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import this plugin module first (repeatable); a plugin is code that runs",
-    )
-
-
 def _load_plugins(args: argparse.Namespace) -> None:
     """Installed plugins (entry points ``fplab.plugins``), then the ``--plugin`` modules."""
     from fplab.plugins import load_entry_points, load_plugins
@@ -65,13 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fplab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    from fplab.study_cli import add_commands, add_plugin_option
+
     p_list = sub.add_parser(
         "list", help="show the SDEs, schemes, methods, samplers, metrics, grids and studies"
     )
     add_plugin_option(p_list)
     p_list.set_defaults(func=_cmd_list)
-
-    from fplab.study_cli import add_commands
 
     add_commands(sub)  # run, report, check
     return parser

@@ -41,7 +41,6 @@ from fplab.registration import (
     register_metric,
     register_sampler,
     register_sde,
-    register_study_kind,
 )
 
 __all__ = [
@@ -61,7 +60,6 @@ __all__ = [
     "register_metric",
     "register_sampler",
     "register_sde",
-    "register_study_kind",
     "resolve_reference",
     "source_hash",
 ]

@@ -84,7 +84,7 @@ class CaseResult:
     seconds : float
         Wall time of the whole case in its worker (first run: compilation and reference included).
     code_version : str
-        ``runner.code_version(kind)`` when it ran.
+        ``fplab.version.code_version(kind)`` when it ran.
     timing : dict
         Wall-clock fields of the rows (warm/cold seconds, compilation), kept out of ``result``
         so that ``result`` is a function of the configuration and seed alone.

@@ -1,5 +1,6 @@
 """The public registration decorators: ``fp.register_sampler``, ``fp.register_mc_method``,
-``fp.register_sde``, ``fp.register_metric`` and ``fp.register_study_kind``.
+``fp.register_sde`` and ``fp.register_metric`` (``fp.register_study_kind`` lives with the study
+kinds, in ``fplab.studykinds.base``, so that this module never imports the study layer).
 
 They add entries from other packages to fplab's registries with the same declared properties and
 checks as the built-in entries (see ``fplab.plugins`` for loading plugins, docs/plugins.md).
@@ -23,7 +24,6 @@ __all__ = [
     "register_metric",
     "register_sampler",
     "register_sde",
-    "register_study_kind",
 ]
 
 
@@ -342,21 +342,5 @@ def register_metric(name: str, *, kind: str | None = None) -> Callable[[Callable
         fn.args = args  # type: ignore[attr-defined]
         METRICS.register(name)(fn)
         return fn
-
-    return deco
-
-
-def register_study_kind(name: str) -> Callable[[type], type]:
-    """Register a study kind (a subclass of ``fplab.study.StudyKind``) in ``STUDY_KINDS``."""
-    from fplab.study import STUDY_KINDS, StudyKind
-
-    _check_name(name, "study kind")
-
-    def deco(cls: type) -> type:
-        if not (isinstance(cls, type) and issubclass(cls, StudyKind)):
-            msg = f"register_study_kind({name!r}) decorates a StudyKind subclass, got {cls!r}"
-            raise TypeError(msg)
-        STUDY_KINDS.register(name)(cls)
-        return cls
 
     return deco

@@ -29,8 +29,10 @@ from typing import Any
 
 from fplab._io import atomic_write
 from fplab.records import Verdict, totals, totals_line
-from fplab.runner import ResultCache, code_version, merge_timing
-from fplab.study import Case, StudySpec
+from fplab.runner import ResultCache, merge_timing
+from fplab.spec import StudySpec
+from fplab.studykinds.base import Case
+from fplab.version import code_version
 
 __all__ = ["ReportOutcome", "StudyResults", "collect", "report_all", "write_reports"]
 

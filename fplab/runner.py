@@ -11,7 +11,6 @@ worker count, the order in which cases finish, or whether they ran in local proc
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -24,15 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from fplab import version
 from fplab._io import FileLock, atomic_writer
 from fplab.records import CaseResult
-from fplab.study import Case
+from fplab.studykinds.base import Case
 
 __all__ = [
     "CacheWarning",
     "ResultCache",
     "RunOutcome",
-    "code_version",
     "default_workers",
     "run_cases",
 ]
@@ -44,35 +43,6 @@ _WORKER_ENV = {
     "MKL_NUM_THREADS": "1",
     "NUMBA_NUM_THREADS": "1",
 }
-
-
-@functools.cache
-def code_version(kind: str | None = None) -> str:
-    """``fplab.__version__`` + a short hash of the source a study kind's results depend on.
-
-    With ``kind`` the hash covers every module directly under ``fplab/`` (grid, exact, metrics
-    glue, convergence, study, runner, ...), the ``sdes`` and ``studykinds`` packages, and the
-    sub-packages the kind declares in ``depends`` (e.g. ``("fd", "metrics")``); an edit to an
-    unrelated sub-package (say ``nn``) then leaves FD results cached.  Without ``kind``: the whole
-    package.
-    """
-    import fplab
-
-    root = Path(fplab.__file__).resolve().parent
-    if kind is None:
-        paths = sorted(root.rglob("*.py"))
-    else:
-        from fplab.study import STUDY_KINDS
-
-        packages = ("sdes", "studykinds", *STUDY_KINDS.get(kind).depends)
-        paths = sorted(root.glob("*.py"))
-        for pkg in packages:
-            paths += sorted((root / pkg).rglob("*.py"))
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return f"{fplab.__version__}+{h.hexdigest()[:12]}"
 
 
 def default_workers() -> int:
@@ -230,7 +200,7 @@ def execute_case(
 ) -> dict[str, Any]:
     """Run one case (in a worker); returns ``{"result": ..., "seconds": ...}`` or ``{"error": ...}``.
     ``plugins``: plugin modules to import first (a spawned worker starts without them)."""
-    from fplab.study import STUDY_KINDS
+    from fplab.studykinds.base import STUDY_KINDS
 
     start = time.perf_counter()
     try:
@@ -456,7 +426,7 @@ def run_cases(
                 result=reply["result"],
                 seconds=reply["seconds"],
                 timing=reply.get("timing") or {},
-                code_version=code_version(case.kind),
+                code_version=version.code_version(case.kind),
                 finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )
             entry = record.to_json()  # typed until here; the cache stores its JSON form

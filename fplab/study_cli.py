@@ -14,7 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "add_plugin_option"]
+
+
+def add_plugin_option(p: argparse.ArgumentParser) -> None:
+    """``--plugin MODULE`` (repeatable): import a plugin module before the command runs."""
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this plugin module first (repeatable); a plugin is code that runs",
+    )
 
 
 def _studies(n: int) -> str:
@@ -31,8 +42,6 @@ def _common(p: argparse.ArgumentParser, *, tier: bool = True, run: bool = True) 
         metavar="STUDY",
         help="study files or names under studies/ (default: every study)",
     )
-    from fplab.cli import add_plugin_option
-
     add_plugin_option(p)
     if tier:
         p.add_argument(
@@ -195,7 +204,7 @@ def _claims_footer(verdicts: list[Any], failed: list[str]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from fplab.report import report_all
     from fplab.runner import ResultCache
-    from fplab.study import find_studies
+    from fplab.spec import find_studies
 
     start = time.perf_counter()
     specs = find_studies(args.studies)  # every spec validated before anything runs
@@ -218,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from fplab.report import collect, report_all
     from fplab.runner import ResultCache
-    from fplab.study import find_studies
+    from fplab.spec import find_studies
 
     specs = find_studies(args.studies)
     _check_folders(args)
@@ -246,14 +255,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     from fplab.report import collect, provenance
     from fplab.runner import ResultCache
-    from fplab.study import find_studies
+    from fplab.spec import find_studies
 
     specs = find_studies(args.studies)
     folder = Path(args.baselines) if args.baselines else default_baselines_dir()
     outcome = _run(args, specs, "quick")
     cache = ResultCache(args.cache)
     prov = provenance()
-    regressions, notes = [], []
+    regressions: list[str] = []
+    changed: list[str] = []  # improvements beyond tolerance, without --allow-improvements
+    notes: list[str] = []
     for label, error in outcome.failures.items():
         regressions.append(f"{label}: case failed: {error}")
     verdicts, failed = [], []
@@ -282,8 +293,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         notes += res.notes
         if args.allow_improvements:
             notes += [f"improved: {line}" for line in res.improvements]
-        else:
-            regressions += [
+        else:  # a shrunk error is a change too (a bug can shrink errors); labelled apart
+            changed += [
                 f"{line} (an improvement: accept it with --update, or pass --allow-improvements)"
                 for line in res.improvements
             ]
@@ -291,9 +302,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  note: {line}")
     for line in regressions:
         print(f"  REGRESSION: {line}")
+    for line in changed:
+        print(f"  CHANGED: {line}")
     for line in failed:
         print(f"  FAILED CLAIM: {line}")
-    verdict = "FAILED" if regressions or failed else "ok"
-    print(f"fplab check: {_studies(len(specs))}, {len(regressions)} regressions: {verdict}")
+    bad = regressions or changed or failed
+    verdict = "FAILED" if bad else "ok"
+    counts = f"{len(regressions)} regressions"
+    if changed:
+        counts += f", {len(changed)} changed"
+    print(f"fplab check: {_studies(len(specs))}, {counts}: {verdict}")
     print(_claims_footer(verdicts, failed))
-    return 1 if regressions or failed else 0
+    return 1 if bad else 0

@@ -355,7 +355,7 @@ import json, sys
 from pathlib import Path
 import fplab
 from fplab import catalogue
-from fplab.runner import code_version
+from fplab.version import code_version
 from fplab.study import STUDY_KINDS, Case
 
 root = Path(fplab.__file__).resolve().parent

@@ -81,7 +81,8 @@ def test_check_update_then_pass_then_name_each_regression(repo, capsys):
     (repo / "b" / "tiny.json").write_text(json.dumps(baseline))
     assert run(*args) == 1
     out = capsys.readouterr().out
-    assert "error of 'n_steps=8' shrank" in out and "--allow-improvements" in out
+    assert "CHANGED: tiny: error of 'n_steps=8' shrank" in out and "--allow-improvements" in out
+    assert "REGRESSION" not in out and "0 regressions, 1 changed: FAILED" in out
     assert run(*args, "--allow-improvements") == 0
     assert "improved: tiny: error of 'n_steps=8' shrank" in capsys.readouterr().out
     # the order's interval is baselined as well
@@ -116,9 +117,9 @@ def test_shipped_check_subset_matches_baselines(tmp_path, monkeypatch, capsys):
 
 def test_report_after_a_code_change_shows_stale_results_marked(repo, capsys, monkeypatch):
     assert run("run", "--workers", "1", "--cache", "c", "--out", "r", "--quiet") == 0
-    import fplab.runner
+    import fplab.version
 
-    monkeypatch.setattr(fplab.runner, "code_version", lambda kind=None: "0.0.0+changed")
+    monkeypatch.setattr(fplab.version, "code_version", lambda kind=None: "0.0.0+changed")
     assert run("report", "--cache", "c", "--out", "r") == 0
     assert "3 cases from an older code version" in capsys.readouterr().out
     md = (repo / "r" / "tiny" / "report.md").read_text()

@@ -393,6 +393,7 @@ class OUMean(StudyKind):
     """Euler's error in the OU mean vs n_steps (a plugin study kind)."""
 
     sweep_params = ("n_steps",)
+    depends = ()  # required: only fplab's top-level modules and sdes (always hashed)
 
     def cases(self, spec, tier):
         return [(f"n={v}", {"n": int(v), "problem": spec.problem}) for v in spec.sweep_values(tier)]

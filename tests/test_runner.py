@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fplab.runner import CacheWarning, ResultCache, code_version, run_cases
+from fplab.runner import CacheWarning, ResultCache, run_cases
 from fplab.study import load_study
 from fplab.studykinds.em_law import EulerLaw
+from fplab.version import code_version
 
 SPEC = """# Runner test study.
 kind = "em-law"

@@ -222,10 +222,10 @@ def test_horizon_and_memory_limits_in_specs(tmp_path, monkeypatch):
     )
     with pytest.raises(ConfigError, match=r"problem.t_final: t_final=5 lies outside .*\[0, 1\]"):
         load_study(write(tmp_path, vp.replace("t_final = 0.5", "t_final = 5.0")))
-    import fplab.study
+    import fplab.spec
 
     # 1000 bytes for one case: the em-law case on 200 cells needs ~13 kB
-    monkeypatch.setattr(fplab.study, "resource_limits", lambda: (1000.0, 1e12))
+    monkeypatch.setattr(fplab.spec, "resource_limits", lambda: (1000.0, 1e12))
     with pytest.raises(ConfigError, match=r"sweep.quick: .*GiB of memory.*FPLAB_MAX_MEMORY"):
         load_study(write(tmp_path, GOOD))
 
@@ -251,3 +251,46 @@ def test_score_network_option_values_are_checked_before_training(tmp_path, old, 
         load_study(path)
     msg = str(info.value)
     assert msg.startswith(f"{path}: {key}") and fragment in msg, msg
+
+
+def test_every_studykinds_module_is_discovered_and_registers_its_kinds():
+    # discovery is pkgutil over fplab/studykinds/: each public module there holds kinds, and the
+    # registry's kinds come from exactly those modules (a new kind is a new file, nothing else)
+    import pkgutil
+
+    import fplab.studykinds
+    from fplab.studykinds.base import discover_kinds
+
+    files = sorted(
+        m.name
+        for m in pkgutil.iter_modules(fplab.studykinds.__path__)
+        if not m.name.startswith("_") and m.name != "base"
+    )
+    assert sorted(discover_kinds()) == files
+    builtin = {
+        STUDY_KINDS.get(k).__module__.rsplit(".", 1)[-1]
+        for k in STUDY_KINDS.names()
+        if STUDY_KINDS.origin(k) == "built-in"
+    }
+    assert builtin == set(files)
+
+
+def test_a_kind_without_depends_fails_at_registration_naming_it():
+    import fplab as fp
+    from fplab.study import StudyKind
+
+    class NoDepends(StudyKind):
+        sweep_params = ("n_steps",)
+
+    with pytest.raises(
+        TypeError, match=r"'no-depends-kind'.*declares no `depends`; allowed: a tuple"
+    ):
+        fp.register_study_kind("no-depends-kind")(NoDepends)
+    assert "no-depends-kind" not in STUDY_KINDS
+
+    class BadDepends(StudyKind):
+        depends = "fd"
+
+    with pytest.raises(TypeError, match=r"`depends` must be a tuple of sub-package names"):
+        fp.register_study_kind("bad-depends-kind")(BadDepends)
+    assert "bad-depends-kind" not in STUDY_KINDS

@@ -90,8 +90,8 @@ class FPSolution:
             For a 2-D SDE whose coefficients vary along the other axis.
         """
         from fplab.fd.boundary import BOUNDARIES
+        from fplab.fd.problem import _Problem
         from fplab.fd.reconstruct import point_values
-        from fplab.fd.solve import _Problem
         from fplab.fd.space import SPACE_SCHEMES
         from fplab.fd.time import TIME_SCHEMES
 

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import Case, StudyKind, StudySpec
+from fplab.spec import StudySpec
+from fplab.studykinds.base import Case, StudyKind
 
 __all__ = [
     "ConvergenceKind",

@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, Option, StudyKind, StudySpec
+from fplab.spec import StudySpec
 from fplab.studykinds._common import new_figure
+from fplab.studykinds.base import STUDY_KINDS, Option, StudyKind
 
 __all__ = ["Claims", "claims_json", "to_verdict"]
 

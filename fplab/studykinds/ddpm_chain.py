@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from fplab.study import STUDY_KINDS, StudySpec
+from fplab.spec import StudySpec
 from fplab.studykinds._common import density_metric, downsample_curve, timed
+from fplab.studykinds.base import STUDY_KINDS
 from fplab.studykinds.em_law import EulerLaw
 
 __all__ = ["DDPMChainLaw"]
@@ -27,7 +28,7 @@ class DDPMChainLaw(EulerLaw):
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.sdes import VP
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, _, _ = build_problem(spec.problem)
         if not isinstance(sde, VP):
@@ -41,7 +42,7 @@ class DDPMChainLaw(EulerLaw):
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.exact import exact_marginal
         from fplab.reverse.chain import ddpm_chain_law
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(config["problem"])
         t0 = float(config["problem"].get("t0", 0.0))

@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, StudySpec
+from fplab.spec import StudySpec
 from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve, timed
+from fplab.studykinds.base import STUDY_KINDS
 
 __all__ = ["EulerLaw", "euler_maruyama_law"]
 
@@ -46,12 +47,14 @@ class EulerLaw(ConvergenceKind):
     references: ClassVar[tuple[str, ...]] = ("exact",)
     needs: ClassVar[tuple[str, ...]] = ("sde", "p0", "grid", "t_final")
     needs_metric: ClassVar[bool] = True
+    # exact, sdes and distributions sit directly under fplab/ or in sdes (always hashed)
+    depends: ClassVar[tuple[str, ...]] = ("metrics",)
     h_name = "dt"
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.distributions import GaussianMixture
         from fplab.sdes import LinearSDE
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(spec.problem)
         if not isinstance(sde, LinearSDE):
@@ -75,7 +78,7 @@ class EulerLaw(ConvergenceKind):
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.exact import exact_marginal
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(config["problem"])
         t0 = float(config["problem"].get("t0", 0.0))

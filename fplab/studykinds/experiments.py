@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, TIERS, StudyKind, StudySpec
+from fplab.spec import TIERS, StudySpec
 from fplab.studykinds._common import legend_outside, method_style, new_figure
+from fplab.studykinds.base import STUDY_KINDS, StudyKind
 
 __all__ = ["BackwardHeat", "ExperimentKind"]
 

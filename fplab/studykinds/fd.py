@@ -22,8 +22,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, Option, StudySpec
+from fplab.spec import StudySpec
 from fplab.studykinds._common import ConvergenceKind, density_metric, downsample_curve, timed
+from fplab.studykinds.base import STUDY_KINDS, Option
 
 __all__ = ["FDSpace", "FDTime"]
 
@@ -96,7 +97,7 @@ class _FDKind(ConvergenceKind):
         raise NotImplementedError
 
     def validate(self, spec: StudySpec, err: Any) -> None:
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         _check_density_metric(spec, err)
         sde, p0, grid = build_problem(spec.problem)
@@ -138,7 +139,7 @@ class _FDKind(ConvergenceKind):
         SDE's coefficients, ...) through ``solve_fokker_planck(check_only=True)``, before any
         case runs."""
         from fplab.fd import solve_fokker_planck
-        from fplab.study import TIERS, build_problem
+        from fplab.spec import TIERS, build_problem
 
         sde, p0, _ = build_problem(spec.problem)
         t0, t1 = float(spec.problem.get("t0", 0.0)), float(spec.problem["t_final"])
@@ -154,7 +155,7 @@ class _FDKind(ConvergenceKind):
 
     def solve(self, config: dict[str, Any], grid: Any, **kw: Any) -> Any:
         from fplab.fd import solve_fokker_planck
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, _ = build_problem(config["problem"])
         opts = config["options"]
@@ -239,7 +240,7 @@ class FDSpace(_FDKind):
     def solver_arguments(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """(grid, solve_fokker_planck keywords) of one case."""
         from fplab.grid import Grid
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         _, _, base = build_problem(config["problem"])
         n = int(config["value"])
@@ -255,7 +256,7 @@ class FDSpace(_FDKind):
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.grid import Grid
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, base = build_problem(config["problem"])
         n = int(config["value"])
@@ -321,7 +322,7 @@ class FDTime(_FDKind):
 
     def solver_arguments(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """(grid, solve_fokker_planck keywords) of one case."""
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         _, _, grid = build_problem(config["problem"])
         kw = {
@@ -360,7 +361,7 @@ class FDTime(_FDKind):
         return richardson_estimate(fits[ref], factor, label)
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(config["problem"])
         opts = config["options"]

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, StudySpec
+from fplab.spec import StudySpec
 from fplab.studykinds._common import legend_outside, method_style, new_figure
+from fplab.studykinds.base import STUDY_KINDS
 from fplab.studykinds.experiments import ExperimentKind
 
 __all__ = ["GuidanceConfig", "GuidanceStudy", "run_experiment"]

@@ -23,8 +23,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, Option, StudySpec
+from fplab.spec import StudySpec
 from fplab.studykinds._common import ConvergenceKind, downsample_curve, timed
+from fplab.studykinds.base import STUDY_KINDS, Option
 
 __all__ = ["MCStrong", "MCWeak"]
 
@@ -64,7 +65,7 @@ class _MCKind(ConvergenceKind):
 
     def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
         from fplab.mc import MC_METHODS
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, _ = build_problem(spec.problem)
         order = MC_METHODS.get(name).order(sde, self.order_kind, int(getattr(p0, "dim", 1)))
@@ -72,7 +73,7 @@ class _MCKind(ConvergenceKind):
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.mc import MC_METHODS
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, _ = build_problem(spec.problem)
         for i, name in enumerate(spec.sweep["compare"]):
@@ -132,7 +133,7 @@ class _MCKind(ConvergenceKind):
     def simulate(self, config: dict[str, Any]) -> tuple[Any, Any, dict[int, Any], Any]:
         """(sde, x0, {n_steps: final states}, reference states or None)."""
         from fplab.mc import simulate, simulate_coupled
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, _ = build_problem(config["problem"])
         opts = config["options"]

@@ -26,8 +26,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, Option, StudySpec
+from fplab.spec import StudySpec
 from fplab.studykinds._common import ConvergenceKind, downsample_curve, timed
+from fplab.studykinds.base import STUDY_KINDS, Option
 
 __all__ = ["ReverseSamplers"]
 
@@ -107,7 +108,7 @@ class ReverseSamplers(ConvergenceKind):
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.distributions import GaussianMixture
         from fplab.reverse import SAMPLERS
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(spec.problem)
         self._check_times(spec, sde, err)
@@ -181,7 +182,7 @@ class ReverseSamplers(ConvergenceKind):
         """t_start within the SDE's horizon, 0 < t_end < t_start where the SDE has a horizon
         (the score of a diffusion-model SDE is singular at t = 0), for both tiers."""
         from fplab.sdes.schedules import check_usable_time
-        from fplab.study import TIERS
+        from fplab.spec import TIERS
 
         horizon = getattr(sde, "T", None)
         for tier in TIERS:
@@ -225,7 +226,7 @@ class ReverseSamplers(ConvergenceKind):
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.exact import exact_marginal, exact_score
         from fplab.reverse import sample_reverse
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(config["problem"])
         t_start, t_end = _start_and_end(config, sde)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from fplab.study import STUDY_KINDS, TIERS, Option, StudyKind, StudySpec
+from fplab.spec import TIERS, StudySpec
+from fplab.studykinds.base import STUDY_KINDS, Option, StudyKind
 
 __all__ = ["ScoreModel"]
 
@@ -43,7 +44,7 @@ class ScoreModel(StudyKind):
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.distributions import GaussianMixture
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         try:
             from fplab.nn.external import load_score_model
@@ -89,7 +90,7 @@ class ScoreModel(StudyKind):
 
     def run_case(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.nn.external import evaluate_score_model, load_score_model
-        from fplab.study import build_problem
+        from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(config["problem"])
         opts = config["options"]

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fplab.study import STUDY_KINDS, TIERS, StudySpec
+from fplab.spec import TIERS, StudySpec
 from fplab.studykinds._common import downsample_curve, legend_outside, method_style, new_figure
+from fplab.studykinds.base import STUDY_KINDS
 from fplab.studykinds.experiments import (
     ExperimentKind,
     _finite,
@@ -61,7 +62,7 @@ def _check_score_network(opts: dict[str, Any], tier: str, err: Any) -> None:
     from fplab.nn.experiment import PROBLEMS, ExperimentConfig
     from fplab.reverse import SAMPLERS
     from fplab.sdes import SDES, build_sde
-    from fplab.study import check_registry_name
+    from fplab.spec import check_registry_name
 
     def bad(key: str, what: str, allowed: str) -> None:
         err(f"options.{key}", f"{what} (tier {tier})", allowed)
