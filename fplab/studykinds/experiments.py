@@ -180,6 +180,13 @@ class ExperimentKind(StudyKind):
     def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
         return [(f"{spec.kind} ({tier})", {"options": self.resolve(spec, tier), "seed": spec.seed})]
 
+    def parsed(self, config: dict[str, Any]) -> Any:
+        """The case's options as the kind's config class (defaults filled in; validated already)."""
+        import importlib
+
+        cls = getattr(importlib.import_module(self.module), self.config_class)
+        return cls.from_dict(dict(config["options"]))
+
     def run_case(self, config: dict[str, Any]) -> dict[str, Any]:
         import importlib
 
@@ -283,6 +290,22 @@ class BackwardHeat(ExperimentKind):
             "floor (W2 of as many exact p0 samples): bounded, not blowing up",
         ),
     }
+
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # dense n x n operators (eigenvectors, their inverse, expm) and the (steps, n) history of
+        # one naive run; work: O(n^3) per dense eig plus n per cell-step of every run, then the
+        # reverse samplers of the score part (8 updates per sample and step)
+        c = self.parsed(config)
+        sizes = (c.n, c.ou_n, *c.blowup_n)
+        n_max = float(max(sizes))
+        steps = c.t_final / c.dt
+        runs = (len(c.eps) + len(c.growth_schemes)) * c.n * max(steps, c.mode_steps)
+        runs += sum(n * c.t_final / c.dt for n in c.blowup_n)
+        runs += sum(c.n * c.t_final / dt for dt in c.blowup_dt) + len(c.eps) * c.n * steps
+        paths = len(c.score_eps) * len(c.score_methods) * len(c.score_perturbations)
+        score = 8.0 * c.n_samples * paths * (c.score_n_steps + sum(c.score_n_steps_sweep))
+        mem = 8.0 * (4 * n_max * n_max + n_max * (max(steps, c.mode_steps) + 1) + 16 * c.n_samples)
+        return mem, float(sum(s**3 for s in sizes)) + runs + score
 
     def claims(self, spec: StudySpec, results: list[Any], summary: dict[str, Any]) -> list[Any]:
         """Symbol match, blow-up time prediction, regularisers' gain, score-based bound."""
@@ -569,6 +592,32 @@ class ScoreNetwork(ExperimentKind):
             "sampler and n_steps: the network costs at most a factor 2",
         ),
     }
+
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # counted in activations (a dense layer's row is one vectorised BLAS update, not width
+        # scalar ones): width x depth per network call. Training: a batch through the MLP (x3 for
+        # forward + backward) and the batch x n_reference weights of the 'stf' target; memory
+        # x4 for autograd and Adam state. Sampling: one network call per sample, step and
+        # method (x2 for two-stage samplers), plus the (n_samples, d) stage arrays
+        import dataclasses
+
+        from fplab.nn.experiment import QUICK_TRAIN
+        from fplab.nn.train import TrainConfig
+
+        c = self.parsed(config)
+        t = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        t.update(QUICK_TRAIN)
+        t.update(c.train)
+        d = 2 if c.problem.endswith("2d") else 1
+        width, depth, batch = float(t["hidden"]), float(t["depth"]), float(t["batch_size"])
+        n_ref, feats = float(t["n_reference"]), 2 * float(t["n_features"])
+        params = width * width * depth + width * (d + feats)
+        acts = width * depth + feats + d
+        n = float(c.n_samples if c.n_samples is not None else (2000 if d == 1 else 800))
+        mem = 8.0 * (4 * batch * acts + batch * n_ref + 4 * params + 16 * n * d)
+        train = float(t["n_steps"]) * batch * (3 * acts + n_ref * d)
+        sample = n * float(sum(c.n_steps)) * len(c.methods) * 2 * acts
+        return mem, train + sample
 
     def claims(self, spec: StudySpec, results: list[Any], summary: dict[str, Any]) -> list[Any]:
         """The score-error target and the learned/reference W2 ratio target per sampler and n."""
