@@ -8,8 +8,9 @@ Law tests.  On a linear SDE dX = a(t) X dt + g(t) dW each method is an affine ma
 per step, so from a Gaussian start the law of N steps of the *scheme* is Gaussian with a mean and
 variance given by a short recursion, with no sampling and no time-step error.  For
 Euler–Maruyama (and Milstein, which is EM for additive noise) the recursion is the ``em-law``
-study kind's ``euler_maruyama_law``; the Heun and SRA1 recursions are written out below from the
-schemes' formulas; ``exact`` must give the exact marginal.  The simulated mean and variance must
+study kind's ``euler_maruyama_law``; the Heun, frozen-g Heun and SRA1 recursions are written
+out below from the schemes' formulas; ``exact`` must give the exact marginal.  Every registered
+method needs an entry in ``LAWS`` (checked over the registry).  The simulated mean and variance must
 match the scheme's law within k = 4 standard errors (SE of the mean √(V/n), of the variance
 V √(2/n) for Gaussian samples).  At 8 steps the laws of the correct and of a stage-shifted scheme
 differ by 5-20 % in variance, ~30 SE.
