@@ -423,7 +423,7 @@ def _validate_problem(
             err(f"problem.{key}", f"must be a number, got {problem[key]!r}")
     if "t_final" in problem and float(problem["t_final"]) <= float(problem.get("t0", 0.0)):
         err("problem.t_final", f"must be > t0, got {problem['t_final']}")
-    if "sde" in problem:
+    if "sde" in problem and not isinstance(problem["sde"], dict):  # a CustomSDE has no horizon
         from fplab.sdes import build_sde
         from fplab.sdes.schedules import check_horizon
 

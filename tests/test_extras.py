@@ -12,9 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
+import importlib.abc
 import sys
-for m in ("torch", "distributed", "dask"):   # as if fplab[nn] and fplab[dask] were not installed
-    sys.modules[m] = None
+
+
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    # as if fplab[nn] and fplab[dask] were not installed: the import fails and, unlike
+    # sys.modules[m] = None, nothing named torch/dask sits in sys.modules (scipy probes it there)
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "distributed", "dask"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NotInstalled())
 import fplab as fp
 sde, p0 = fp.VP(), fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
 x = fp.simulate(sde, p0, n_paths=50, n_steps=4, seed=0)

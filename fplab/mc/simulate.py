@@ -57,7 +57,11 @@ def _key(seed: Any) -> np.uint64:
 def _check_device(device: Any) -> None:
     """``ValueError`` for a torch device that does not parse or is not present here (a CUDA
     device without CUDA used to fail inside torch with an AssertionError)."""
-    import torch
+    try:
+        import torch
+    except ImportError:
+        msg = "backend='torch' needs torch, which the extra fplab[nn] installs: pip install 'fplab[nn]'"
+        raise ImportError(msg) from None
 
     if device is None:
         return

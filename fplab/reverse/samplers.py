@@ -559,7 +559,10 @@ def _edm_coefficients(ctx: StepContext, t: float) -> tuple[float, FloatArray, fl
 
 def _edm_time_of(ctx: StepContext, level: float, lo: float) -> float:
     """The t >= lo with ς_t = level, or the SDE's horizon T when ς_T < level (churn is capped)."""
-    hi = float(getattr(ctx.sde, "T", 0.0) or 0.0)
+    horizon = getattr(ctx.sde, "T", None)
+    if horizon is not None and math.isfinite(float(horizon)) and lo >= float(horizon):
+        return float(horizon)  # a step from the horizon itself: no room to churn
+    hi = float(horizon) if horizon is not None and math.isfinite(float(horizon)) else 0.0
     if hi <= lo:  # no horizon (OU, heat): grow the bracket
         hi = 2.0 * lo + 1.0
         while _edm_coefficients(ctx, hi)[2] < level:

@@ -15,6 +15,7 @@ from fplab.studykinds import (
     mc,
     reverse,
     score_model,
+    score_network,
     workprecision,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "mc",
     "reverse",
     "score_model",
+    "score_network",
     "workprecision",
 ]
