@@ -560,23 +560,25 @@ def _check_resources(spec: StudySpec, err: _Errors) -> None:
     """Refuse a case whose memory or work estimate exceeds :func:`resource_limits`."""
     max_bytes, max_work = resource_limits()
     for tier in TIERS:
-        if tier not in spec.sweep and tier != "quick":
+        # sweep kinds without a full sweep have no full cases; option kinds size every tier
+        if spec.sweep and tier not in spec.sweep and tier != "quick":
             continue
+        key = f"sweep.{tier}" if tier in spec.sweep else "options"
         for case in spec.kind_obj.cases(spec, tier):
             need_bytes, need_work = spec.kind_obj.resources(case[1])
             if need_bytes > max_bytes:
                 err(
-                    f"sweep.{tier}",
+                    key,
                     f"case {case[0]!r} needs about {need_bytes / 2**30:.3g} GiB of memory, more "
                     f"than the limit {max_bytes / 2**30:.3g} GiB (half the RAM)",
-                    "smaller sizes, or raise FPLAB_MAX_MEMORY (bytes)",
+                    "smaller sizes, or raise --max-memory / FPLAB_MAX_MEMORY (bytes)",
                 )
             if need_work > max_work:
                 err(
-                    f"sweep.{tier}",
+                    key,
                     f"case {case[0]!r} needs about {need_work:.3g} elementary updates, more than "
                     f"the limit {max_work:.3g} (hours of computing)",
-                    "smaller sizes, or raise FPLAB_MAX_WORK",
+                    "smaller sizes, or raise --max-work / FPLAB_MAX_WORK",
                 )
 
 

@@ -35,6 +35,34 @@ def _studies(n: int) -> str:
 _DEFAULT_CACHE = ".fplab-cache"
 
 
+_SUFFIX = {"": 1.0, "K": 2.0**10, "M": 2.0**20, "G": 2.0**30, "T": 2.0**40}
+
+
+def _size(text: str) -> float:
+    """A positive number, optionally with a binary suffix K, M, G or T (``8G``): an argparse type."""
+    raw = text.strip().upper().removesuffix("B")
+    suffix = raw[-1:] if raw[-1:] in _SUFFIX else ""
+    try:
+        value = float(raw[: len(raw) - len(suffix)]) * _SUFFIX[suffix]
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        msg = f"{text!r} is not a size; allowed: a positive number, optionally with K, M, G or T"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _apply_limits(args: argparse.Namespace) -> None:
+    """--max-memory / --max-work override the environment limits of the resource check; set
+    before the specs load (and inherited by worker processes)."""
+    import os
+
+    for option, name in (("max_memory", "FPLAB_MAX_MEMORY"), ("max_work", "FPLAB_MAX_WORK")):
+        value = getattr(args, option, None)
+        if value is not None:
+            os.environ[name] = repr(value)
+
+
 def _common(p: argparse.ArgumentParser, *, tier: bool = True, run: bool = True) -> None:
     p.add_argument(
         "studies",
@@ -47,6 +75,21 @@ def _common(p: argparse.ArgumentParser, *, tier: bool = True, run: bool = True) 
         p.add_argument(
             "--tier", choices=("quick", "full"), default="quick", help="sweep tier (default: quick)"
         )
+    p.add_argument(
+        "--max-memory",
+        type=_size,
+        default=None,
+        metavar="BYTES",
+        help="memory one case may need, e.g. 8e9 or 8G (default: half the RAM; "
+        "sets FPLAB_MAX_MEMORY)",
+    )
+    p.add_argument(
+        "--max-work",
+        type=_size,
+        default=None,
+        metavar="UPDATES",
+        help="elementary updates one case may need (default: 1e12; sets FPLAB_MAX_WORK)",
+    )
     p.add_argument(
         "--cache",
         default=_DEFAULT_CACHE,
@@ -207,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fplab.spec import find_studies
 
     start = time.perf_counter()
+    _apply_limits(args)
     specs = find_studies(args.studies)  # every spec validated before anything runs
     outcome = _run(args, specs, args.tier)
     # every report is written first; the exit status then says whether any claim failed
@@ -229,6 +273,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from fplab.runner import ResultCache
     from fplab.spec import find_studies
 
+    _apply_limits(args)
     specs = find_studies(args.studies)
     _check_folders(args)
     cache = ResultCache(args.cache)
@@ -257,6 +302,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from fplab.runner import ResultCache
     from fplab.spec import find_studies
 
+    _apply_limits(args)
     specs = find_studies(args.studies)
     folder = Path(args.baselines) if args.baselines else default_baselines_dir()
     outcome = _run(args, specs, "quick")

@@ -8,8 +8,9 @@ Law tests.  On a linear SDE dX = a(t) X dt + g(t) dW each method is an affine ma
 per step, so from a Gaussian start the law of N steps of the *scheme* is Gaussian with a mean and
 variance given by a short recursion, with no sampling and no time-step error.  For
 Euler–Maruyama (and Milstein, which is EM for additive noise) the recursion is the ``em-law``
-study kind's ``euler_maruyama_law``; the Heun and SRA1 recursions are written out below from the
-schemes' formulas; ``exact`` must give the exact marginal.  The simulated mean and variance must
+study kind's ``euler_maruyama_law``; the Heun, frozen-g Heun and SRA1 recursions are written
+out below from the schemes' formulas; ``exact`` must give the exact marginal.  Every registered
+method needs an entry in ``LAWS`` (checked over the registry).  The simulated mean and variance must
 match the scheme's law within k = 4 standard errors (SE of the mean √(V/n), of the variance
 V √(2/n) for Gaussian samples).  At 8 steps the laws of the correct and of a stage-shifted scheme
 differ by 5-20 % in variance, ~30 SE.
@@ -59,6 +60,16 @@ def _heun_law(sde, mean: float, var: float, t: float, h: float) -> tuple[float, 
     return m * mean, m * m * var + c * c * h
 
 
+def _heun_frozen_g_law(sde, mean: float, var: float, t: float, h: float) -> tuple[float, float]:
+    """Heun with g frozen at t (methods.HeunFrozenG): Ῡ = X + a₀ X h + g₀ ΔW and
+    X' = X + ½ (a₀ X + a₁ Ῡ) h + g₀ ΔW, i.e.
+    X' = [1 + ½ (a₀ + a₁) h + ½ a₁ a₀ h²] X + [½ a₁ g₀ h + g₀] ΔW."""
+    a0, a1, g0 = _a(sde, t), _a(sde, t + h), _g(sde, t)
+    m = 1.0 + 0.5 * (a0 + a1) * h + 0.5 * a1 * a0 * h * h
+    c = 0.5 * a1 * g0 * h + g0
+    return m * mean, m * m * var + c * c * h
+
+
 def _srk_law(sde, mean: float, var: float, t: float, h: float) -> tuple[float, float]:
     """SRA1 (Rößler 2010) with H₂ = X + ¾ h a₀ X + (3/2) g₁ ΔZ/h gives
     X' = [1 + h (⅓ a₀ + ⅔ a_¾ (1 + ¾ h a₀))] X + g₁ ΔW + (a_¾ g₁ + (g₀ - g₁)/h) ΔZ,
@@ -79,7 +90,7 @@ def _scheme_law(method: str, sde, t1: float) -> tuple[float, float]:
     if method == "exact":
         law = fp.exact_marginal(sde, P0, t1)
         return float(law.means[0, 0]), float(law.covs[0, 0, 0])
-    step = {"heun": _heun_law, "srk": _srk_law}[method]
+    step = LAWS[method]
     mean, var = float(P0.means[0, 0]), float(P0.covs[0, 0, 0])
     h = t1 / N_STEPS
     for k in range(N_STEPS):
@@ -87,8 +98,36 @@ def _scheme_law(method: str, sde, t1: float) -> tuple[float, float]:
     return mean, var
 
 
-#: the methods whose scheme law is written out above; a new method adds its recursion here
-LAW_METHODS = ["euler-maruyama", "milstein", "heun", "srk", "exact"]
+#: every MC method's one-step law recursion on dX = a X dt + g dW ("em": euler_maruyama_law,
+#: "exact": the exact marginal); a method registered in MC_METHODS without an entry here fails
+#: test_every_mc_method_has_a_written_out_law
+LAWS = {
+    "euler-maruyama": "em",
+    "milstein": "em",
+    "exact": "exact",
+    "heun": _heun_law,
+    "heun-frozen-g": _heun_frozen_g_law,
+    "srk": _srk_law,
+}
+LAW_METHODS = [m for m in MC_METHODS.names() if m in LAWS]
+
+
+def test_every_mc_method_has_a_written_out_law():
+    missing = sorted(set(MC_METHODS.names()) - set(LAWS))
+    assert not missing, (
+        f"MC method(s) {missing} have no exact law recursion in tests/test_mc_time_dependent.py: "
+        "write the scheme's one-step mean/variance map on dX = a(t) X dt + g(t) dW into LAWS"
+    )
+
+
+@pytest.mark.parametrize("sde, t1", CASES, ids=IDS)
+def test_the_law_test_separates_heun_from_heun_frozen_g(sde, t1):
+    """The two laws differ by more than the K standard errors the law test allows, so swapping
+    the two schemes (or averaging g in the frozen one) fails it."""
+    mean_h, var_h = _scheme_law("heun", sde, t1)
+    mean_f, var_f = _scheme_law("heun-frozen-g", sde, t1)
+    assert mean_h == mean_f  # same drift stages
+    assert abs(var_h - var_f) > 3 * K * var_f * math.sqrt(2.0 / N_PATHS), (var_h, var_f)
 
 
 @pytest.mark.parametrize("sde, t1", CASES, ids=IDS)

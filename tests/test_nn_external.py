@@ -125,3 +125,29 @@ def test_score_model_study_reports_score_error_and_w2_split(tmp_path, monkeypatc
     spec.write_text(SPEC.replace("REF", "ext_model:nothing"))
     assert main(["run", str(spec), "--workers", "1", "--cache", "c", "--out", "r"]) == 2
     assert "options.score_model: cannot import 'ext_model:nothing'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["eps", "x0", "v"])
+def test_ve_stand_in_models_convert_to_exactly_105_percent_of_the_score(kind):
+    """The VE models of studies/score-model-ve-*.toml are written from Tweedie's formula, not
+    from ``convert``: converted back, each is 1.05 times the exact score.  Tolerance: s_t is read
+    as Var X_t - Var X_0 = 0.5 + 1e-6 - 0.5 at t = 1e-3, losing ~1e-16 * 0.5 / 1e-6 = 5e-11."""
+    from fplab.nn.params import convert
+    from fplab.testing import models
+
+    p = models.VE_BIMODAL
+    sde = fp.VE(**p["params"])
+    p0 = fp.GaussianMixture(p["weights"], p["means"], p["covs"])
+    model = getattr(models, f"ve_bimodal_{kind}_5pc")()
+    score = fp.exact_score(sde, p0)
+    x = np.linspace(-6.0, 6.0, 241)[:, None]
+    for t in (1e-3, 0.1, 1.0):
+        got = ExternalScore(model, sde, kind)(x, t)
+        want = 1.05 * score(x, t)
+        assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-9, (kind, t)
+    # a plausible bug shows: sigma_t = sigma(t) instead of sqrt(sigma(t)^2 - sigma(0)^2), 10x
+    # too large at t = 1e-3, moves the score by O(1) in every parameterisation
+    t = 1e-3
+    wrong = convert(model(x, t), kind, "score", x, 1.0, 0.01 * 200.0**t)
+    want = 1.05 * score(x, t)
+    assert np.linalg.norm(wrong - want) > 0.5 * np.linalg.norm(want)

@@ -126,3 +126,39 @@ def test_the_coverage_reader_sees_defaults_and_options():
     used = _used()
     assert "linear" in used["schedule"]  # VP studies without a schedule parameter
     assert "zero-flux" in used["boundary"]  # the fd kinds' default bc
+
+
+#: SDE x network parameterisation pairs a shipped quick tier must run (score-model's
+#: ``parameterisation``, score-network's ``train.parameterisation``, default 'eps'): every
+#: conversion on VE (alpha_t = 1, the one SDE whose sigma_t is not bounded by 1) and eps on VP.
+#: 'score' is the identity (no conversion to check); the other SDEs share ``convert`` and their
+#: (alpha, sigma, c) are pinned to each SDE's transition in tests/test_nn_params.py.
+REQUIRED_PARAMETERISATIONS = {("ve", "eps"), ("ve", "x0"), ("ve", "v"), ("vp", "eps")}
+
+
+def _parameterisations_used() -> set[tuple[str, str]]:
+    used = set()
+    for config in _quick_configs():
+        problem, opts = config.get("problem") or {}, config.get("options") or {}
+        if config["kind"] == "score-model":
+            used.add((problem.get("sde"), opts.get("parameterisation", "score")))
+        elif config["kind"] == "score-network":
+            train = opts.get("train") or {}
+            used.add((opts.get("sde", "vp"), train.get("parameterisation", "eps")))
+    return used
+
+
+def test_every_required_sde_and_parameterisation_runs_in_a_shipped_quick_tier():
+    pytest.importorskip("torch")
+    from fplab.nn.params import PARAMETERISATIONS
+
+    assert {p for _, p in REQUIRED_PARAMETERISATIONS} <= set(PARAMETERISATIONS)
+    assert {p for p in PARAMETERISATIONS if p != "score"} <= {
+        p for s, p in REQUIRED_PARAMETERISATIONS if s == "ve"
+    }, "every non-identity parameterisation must be required on VE"
+    missing = sorted(REQUIRED_PARAMETERISATIONS - _parameterisations_used())
+    assert not missing, (
+        f"(sde, parameterisation) pairs {missing} appear in no studies/*.toml quick tier: add a "
+        "score-model study (a model from fplab.testing.models) and record its baseline with "
+        "`fplab check NAME --update`"
+    )

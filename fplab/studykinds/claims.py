@@ -101,6 +101,12 @@ class Claims(StudyKind):
         chosen = spec.option("claims", tier) or []
         return [c for c in ordered_ids() if not chosen or c in chosen]
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # claim sizes are fixed in fplab.claims, not in the spec: bounded by the largest claim of
+        # the tier, 2e5 (quick) / 2e6 (full) samples with ~16 arrays each, ~1000 updates per sample
+        n = 2e5 if config["tier"] == "quick" else 2e6
+        return 8.0 * 16 * n, 1000.0 * n
+
     def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
         return [
             (cid, {"claim": cid, "tier": tier, "seed": spec.seed}) for cid in self._ids(spec, tier)

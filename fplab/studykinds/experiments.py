@@ -69,6 +69,13 @@ class ExperimentKind(StudyKind):
     def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
         return [(f"{spec.kind} ({tier})", {"options": self.resolve(spec, tier), "seed": spec.seed})]
 
+    def parsed(self, config: dict[str, Any]) -> Any:
+        """The case's options as the kind's config class (defaults filled in; validated already)."""
+        import importlib
+
+        cls = getattr(importlib.import_module(self.module), self.config_class)
+        return cls.from_dict(dict(config["options"]))
+
     def run_case(self, config: dict[str, Any]) -> dict[str, Any]:
         import importlib
 
@@ -172,6 +179,22 @@ class BackwardHeat(ExperimentKind):
             "floor (W2 of as many exact p0 samples): bounded, not blowing up",
         ),
     }
+
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # dense n x n operators (eigenvectors, their inverse, expm) and the (steps, n) history of
+        # one naive run; work: O(n^3) per dense eig plus n per cell-step of every run, then the
+        # reverse samplers of the score part (8 updates per sample and step)
+        c = self.parsed(config)
+        sizes = (c.n, c.ou_n, *c.blowup_n)
+        n_max = float(max(sizes))
+        steps = c.t_final / c.dt
+        runs = (len(c.eps) + len(c.growth_schemes)) * c.n * max(steps, c.mode_steps)
+        runs += sum(n * c.t_final / c.dt for n in c.blowup_n)
+        runs += sum(c.n * c.t_final / dt for dt in c.blowup_dt) + len(c.eps) * c.n * steps
+        paths = len(c.score_eps) * len(c.score_methods) * len(c.score_perturbations)
+        score = 8.0 * c.n_samples * paths * (c.score_n_steps + sum(c.score_n_steps_sweep))
+        mem = 8.0 * (4 * n_max * n_max + n_max * (max(steps, c.mode_steps) + 1) + 16 * c.n_samples)
+        return mem, float(sum(s**3 for s in sizes)) + runs + score
 
     def claims(self, spec: StudySpec, results: list[Any], summary: dict[str, Any]) -> list[Any]:
         """Symbol match, blow-up time prediction, regularisers' gain, score-based bound."""

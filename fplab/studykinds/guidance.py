@@ -240,6 +240,18 @@ class GuidanceStudy(ExperimentKind):
         ),
     }
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # per guidance weight: the guided density on the grid (a few arrays of its cells) and
+        # n_samples SDE paths of n_steps_sde steps (8 updates per sample, component and step for
+        # the mixture score); the probability-flow ODE at rtol costs about as much again
+        c = self.parsed(config)
+        cells = float(np.prod(c.n))
+        d, k = len(c.n), len(c.weights)
+        n = float(c.n_samples) * d
+        mem = 8.0 * (8 * cells * k + 16 * n * k)
+        work = len(c.w) * (2 * 8.0 * n * k * c.n_steps_sde + 8.0 * cells * k)
+        return mem, work
+
     def claims(self, spec: StudySpec, results: list[Any], summary: dict[str, Any]) -> list[Any]:
         """w = 1 reproduces p(x|y); for other w the PF-ODE does not sample the tilted law."""
         from fplab.judge import judge_bound

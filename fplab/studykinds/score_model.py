@@ -80,6 +80,22 @@ class ScoreModel(StudyKind):
             if not spec.option("n_steps", tier):
                 err("options.n_steps", "must not be empty", "a list of step counts")
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # the score curve on the grid (a few arrays per time), then per sampler run a few (n, d)
+        # stage arrays; one model call per sample and step (x8 for the mixture scores and
+        # multi-stage samplers), over every method and step count
+        import numpy as np
+
+        from fplab.studykinds._common import ConvergenceKind
+
+        opts = config["options"]
+        n = float(opts["n_samples"]) * ConvergenceKind.problem_dim(config)
+        grid = config["problem"].get("grid") or {}
+        cells = float(np.prod(np.atleast_1d(grid.get("n", 1))))
+        steps = float(sum(opts["n_steps"])) * len(opts["methods"])
+        times = len(opts["times"]) or 12
+        return 8.0 * (16 * n + 8 * cells), 8.0 * n * steps + 8.0 * cells * times
+
     def cases(self, spec: StudySpec, tier: str) -> list[tuple[str, dict[str, Any]]]:
         config = {
             "problem": spec.problem,

@@ -288,6 +288,20 @@ class WorkPrecisionStudy(ExperimentKind):
     error_rtol = 0.01
     checked = ("err_", "cheapest_", "floor_")
 
+    def resources(self, config: dict[str, Any]) -> tuple[float, float]:
+        # per sampler variant and step count: a few (n, d) stage arrays and one mixture-score call
+        # per sample and step (x8 for components and multi-stage samplers); every sampler
+        # registered when none are named, every time grid and eta
+        from fplab.reverse import SAMPLERS
+
+        c = self.parsed(config)
+        d, k = len(c.means[0]), len(c.weights)
+        n = float(c.n_samples) * d
+        variants = len(c.samplers or SAMPLERS.names()) + len(c.etas)
+        grids = max(len(c.time_grids), 1)
+        steps = float(sum(c.n_steps)) + 64.0 * len(c.adaptive_rtols)
+        return 8.0 * 16 * n * k, 8.0 * n * k * variants * grids * steps
+
     def summarize(self, spec: StudySpec, results: list[tuple[Any, dict[str, Any]]]) -> Any:
         out = super().summarize(spec, results)
         rows = results[0][1]["rows"] if results else []
