@@ -92,13 +92,13 @@ def test_huge_size_is_refused_naming_the_key(tmp_path, monkeypatch, kind):
 def test_claims_are_sized_by_tier(monkeypatch):
     """Claim sizes are fixed in fplab.claims (2e5 / 2e6 samples at most): a limit below the
     estimate refuses the study, naming options and the claim."""
-    import fplab.study
+    import fplab.spec
 
     kind = STUDY_KINDS.get("claims")()
     quick = kind.resources({"claim": "x", "tier": "quick", "seed": 0})
     full = kind.resources({"claim": "x", "tier": "full", "seed": 0})
     assert 0 < quick[0] < full[0] and 0 < quick[1] < full[1]
-    monkeypatch.setattr(fplab.study, "resource_limits", lambda: (quick[0] / 2, 1e12))
+    monkeypatch.setattr(fplab.spec, "resource_limits", lambda: (quick[0] / 2, 1e12))
     path = ROOT / "studies" / "claims.toml"
     with pytest.raises(ConfigError, match=rf"^{path}: options: case '.*' needs about .* GiB"):
         load_study(path)
