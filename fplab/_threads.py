@@ -19,12 +19,26 @@ import numba
 
 from fplab._validate import check_int
 
-__all__ = ["SERIAL_CELLS", "available_cores", "idle_cores", "resolve_threads", "using_threads"]
+__all__ = [
+    "GRID_SERIAL_CELLS",
+    "SERIAL_CELLS",
+    "available_cores",
+    "idle_cores",
+    "resolve_threads",
+    "using_threads",
+]
 
-#: problems with fewer cells (grid solvers) or paths (Monte Carlo) than this run on one thread
-#: by default: at 128² a step of the 2-D Crank–Nicolson kernel takes ~50 µs, the same order as
-#: waking and joining a thread pool
+#: Monte-Carlo runs with fewer paths than this run on one thread by default (one parallel region
+#: per run: below this, waking the pool costs about what the second core gains)
 SERIAL_CELLS = 128 * 128
+
+#: grid solves with fewer cells than this run on one thread by default.  A grid step has two
+#: parallel regions, each ending in a barrier, so a busy neighbour stalls every step; and the
+#: second thread gains little until the grid outgrows the caches.  Measured 2026-12-07 on the
+#: 2-core EPYC, 2-D Crank–Nicolson to t = 0.5, dt = 5e-3, median of 5-9 (1 thread / 2 threads):
+#: 256²: 25-34 / 21-29 ms quiet, 25 / 38 ms beside one busy process, 28 / 55 ms beside a
+#: two-thread BLAS loop; 512²: 91 / 127 ms quiet; 1024²: 689 / 385 ms quiet.
+GRID_SERIAL_CELLS = 2**19
 
 
 def available_cores() -> int:
@@ -36,37 +50,61 @@ def available_cores() -> int:
     return max(1, min(cores, int(numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
 
 
+def _running_now() -> int | None:
+    """Runnable tasks on the machine at this instant (``procs_running`` of ``/proc/stat``, the
+    least of three reads to skip a passing blip), or None where there is no such file."""
+    try:
+        counts = []
+        for _ in range(3):
+            with open("/proc/stat", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("procs_running"):
+                        counts.append(int(line.split()[1]))
+                        break
+        return min(counts) if counts else None
+    except (OSError, ValueError):
+        return None
+
+
 def idle_cores() -> int:
     """Cores of :func:`available_cores` not taken by other runnable processes (>= 1).
 
-    Estimated from the 1-minute load average, which counts this process too: with load L on
-    c cores, c - (round(L) - 1) are idle.  A parallel region with more threads than idle cores
-    waits at every barrier for a descheduled thread (and numba's OpenMP layer spins meanwhile):
-    measured on 2 cores under load ~14, the 2-D Crank–Nicolson 256² solve took 0.8-6.5 s on two
-    threads against 53-86 ms on one.
+    Counted from the runnable tasks at this instant (``/proc/stat``, which includes this
+    thread), else from the 1-minute load average: with r runnable on c cores, c - (r - 1) are
+    idle.  The load average lags a new neighbour by about a minute, during which two threads
+    waited at every barrier (measured: a 256² solve at 116 ms median beside one busy process
+    against 25 ms on one thread).  A parallel region with more threads than idle cores waits at
+    every barrier for a descheduled thread (and numba's OpenMP layer spins meanwhile).
     """
     cores = available_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not every platform reports a load average
-        return cores
-    busy = max(0, round(load) - 1)
+    running = _running_now()
+    if running is None:
+        try:
+            running = round(os.getloadavg()[0])
+        except (AttributeError, OSError):  # not every platform reports a load average
+            return cores
+    busy = max(0, running - 1)
     return max(1, min(cores, cores - busy))
 
 
-def resolve_threads(threads: int | None, size: int, *, name: str = "threads") -> int:
+def resolve_threads(
+    threads: int | None, size: int, *, name: str = "threads", serial_below: int = SERIAL_CELLS
+) -> int:
     """The thread count to use for a problem of ``size`` cells (or paths).
 
     Parameters
     ----------
     threads : int or None
-        None: 1 when ``size < SERIAL_CELLS``, else :func:`idle_cores` (the available cores not
+        None: 1 when ``size < serial_below``, else :func:`idle_cores` (the available cores not
         busy with other processes).  An int >= 1 is used as given up to
         :func:`available_cores`, above it clamped with a ``UserWarning``.
     size : int
         Problem size deciding the default.
     name : str
         Argument name for messages.
+    serial_below : int
+        Default-serial threshold (``SERIAL_CELLS`` for Monte Carlo, ``GRID_SERIAL_CELLS`` for
+        the grid solvers).
 
     Returns
     -------
@@ -79,7 +117,7 @@ def resolve_threads(threads: int | None, size: int, *, name: str = "threads") ->
     """
     cores = available_cores()
     if threads is None:
-        return 1 if size < SERIAL_CELLS else idle_cores()
+        return 1 if size < serial_below else idle_cores()
     n = check_int(threads, name)
     if n < 1:
         msg = f"{name} must be >= 1 (or None to choose automatically), got {n}"

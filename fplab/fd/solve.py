@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from fplab._threads import resolve_threads, using_threads
+from fplab._threads import GRID_SERIAL_CELLS, resolve_threads, using_threads
 from fplab._typing import Density, FloatArray
 from fplab._validate import check_finite_array, check_memory, check_positive, check_real
 from fplab.errors import NumericalError
@@ -187,9 +187,9 @@ def solve_fokker_planck(
         lands on it exactly, and stops at the last one.  Default: (t0, t_final).
     threads : int, optional
         Threads for the parallel 2-D kernels (the result does not depend on it).  Default: one
-        thread for problems under ``fplab._threads.SERIAL_CELLS`` cells, else the idle cores
-        (the CPU affinity, capped by ``NUMBA_NUM_THREADS``, less the other runnable processes
-        of the load average).  Values above the available cores are clamped with a warning;
+        thread for problems under ``fplab._threads.GRID_SERIAL_CELLS`` cells, else the idle cores
+        (the CPU affinity, capped by ``NUMBA_NUM_THREADS``, less the processes runnable at the
+        call).  Values above the available cores are clamped with a warning;
         values < 1 are refused.
 
     check_only : bool
@@ -247,7 +247,7 @@ def solve_fokker_planck(
         check_memory(16.0 * ((t_final - t0) / dt + 1.0), "dt", dt, "raise dt")
     sde.check_dim(grid.ndim, "grid")
     _check_combination(space, scheme, bc, grid, sde)
-    n_threads = resolve_threads(threads, grid.size)
+    n_threads = resolve_threads(threads, grid.size, serial_below=GRID_SERIAL_CELLS)
     p = _initial_density(p0, grid)
     if space.averages:
         # the state of a finite-volume scheme of order > 2 is the cell average: 3-point Gauss
