@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from fplab.spec import StudySpec
-from fplab.studykinds._common import density_metric, downsample_curve, timed
 from fplab.studykinds.base import STUDY_KINDS
 from fplab.studykinds.em_law import EulerLaw
 
@@ -39,28 +38,9 @@ class DDPMChainLaw(EulerLaw):
             )
         super().validate(spec, err)
 
-    def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
-        from fplab.exact import exact_marginal
-        from fplab.reverse.chain import ddpm_chain_law
-        from fplab.spec import build_problem
+    law_name = "chain law"
 
-        sde, p0, grid = build_problem(config["problem"])
-        t0 = float(config["problem"].get("t0", 0.0))
-        t1 = float(config["problem"]["t_final"])
-        n_steps = int(config["value"])
-        law, timing = timed(ddpm_chain_law, sde, p0, n_steps, t1, t0=t0)
-        p_num = grid.sample_on(law.pdf)
-        p_ref = grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
-        row = {
-            "n_steps": n_steps,
-            "h": (t1 - t0) / n_steps,
-            "error": density_metric(config["measure"]["metric"], p_num, p_ref, grid),
-            **timing,
-        }
-        out: dict[str, Any] = {"row": row}
-        if grid.ndim == 1:
-            out["curve"] = {
-                **downsample_curve(grid.axes[0], p_ref, p_num),
-                "names": ["exact", "chain law"],
-            }
-        return out
+    def law(self, sde: Any, p0: Any, t0: float, t1: float, n_steps: int) -> Any:
+        from fplab.reverse.chain import ddpm_chain_law
+
+        return ddpm_chain_law(sde, p0, n_steps, t1, t0=t0)

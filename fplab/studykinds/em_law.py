@@ -50,10 +50,15 @@ class EulerLaw(ConvergenceKind):
     # exact, sdes and distributions sit directly under fplab/ or in sdes (always hashed)
     depends: ClassVar[tuple[str, ...]] = ("metrics",)
     h_name = "dt"
+    law_name = "EM law"
+
+    def law(self, sde: Any, p0: Any, t0: float, t1: float, n_steps: int) -> Any:
+        """The scheme's exact law after ``n_steps`` from t0 to t1 (a GaussianMixture)."""
+        return euler_maruyama_law(sde, p0, t0, t1, n_steps)
 
     def validate(self, spec: StudySpec, err: Any) -> None:
         from fplab.distributions import GaussianMixture
-        from fplab.sdes import LinearSDE
+        from fplab.sdes import SDES, LinearSDE
         from fplab.spec import build_problem
 
         sde, p0, grid = build_problem(spec.problem)
@@ -61,7 +66,11 @@ class EulerLaw(ConvergenceKind):
             err(
                 "problem.sde",
                 f"em-law needs a linear SDE, got {spec.problem['sde']!r}",
-                "'ou', 'heat', 'vp', 've', 'sub-vp'",
+                ", ".join(
+                    repr(k)
+                    for k, c in SDES.items()
+                    if isinstance(c, type) and issubclass(c, LinearSDE)
+                ),
             )
         if not isinstance(p0, GaussianMixture) or p0.dim != grid.ndim:
             err("problem.p0", "em-law needs a Gaussian mixture of the grid's dimension")
@@ -84,7 +93,7 @@ class EulerLaw(ConvergenceKind):
         t0 = float(config["problem"].get("t0", 0.0))
         t1 = float(config["problem"]["t_final"])
         n_steps = int(config["value"])
-        law, timing = timed(euler_maruyama_law, sde, p0, t0, t1, n_steps)
+        law, timing = timed(self.law, sde, p0, t0, t1, n_steps)
         p_num = grid.sample_on(law.pdf)
         p_ref = grid.sample_on(exact_marginal(sde, p0, t1, t0=t0).pdf)
         row = {
@@ -97,6 +106,6 @@ class EulerLaw(ConvergenceKind):
         if grid.ndim == 1:
             out["curve"] = {
                 **downsample_curve(grid.axes[0], p_ref, p_num),
-                "names": ["exact", "EM law"],
+                "names": ["exact", self.law_name],
             }
         return out

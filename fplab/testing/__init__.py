@@ -175,33 +175,56 @@ def _named_as(who: str, fn: Any) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _sampler_name(method: Any, deterministic: bool) -> Iterator[str]:
-    """A registry name for ``method``: the name itself, the name a registered step function
-    carries, or a temporary registration of a bare step function (removed afterwards)."""
-    from fplab.reverse.samplers import SAMPLERS
-
+def _registered_name(
+    method: Any,
+    registry: Any,
+    listing: str,
+    what: str,
+    prefix: str,
+    register: Callable[[str], Any],
+    attrs: tuple[str, ...],
+) -> Iterator[str]:
+    """A ``registry`` name for ``method``: the name itself, the name a registered step function
+    carries, or a temporary registration of a bare step function by ``register(name)`` (removed
+    afterwards, with the attributes ``attrs`` it set on the function restored).  ``listing`` names
+    the registry in messages (``"SAMPLERS"``), ``what`` the entry (``"sampler"``), ``prefix`` the
+    temporary key (``"check-sampler"``)."""
     if isinstance(method, str):
-        SAMPLERS.get(method)
+        registry.get(method)
         yield method
         return
     name = getattr(method, "registry_name", None)
-    if isinstance(name, str) and name in SAMPLERS:
+    if isinstance(name, str) and name in registry:
         yield name
         return
     if not callable(method):
-        msg = f"method must be a SAMPLERS name or a step function, got {type(method).__name__}"
+        msg = f"method must be {listing} name or a step function, got {type(method).__name__}"
         raise TypeError(msg)
-    from fplab.registration import register_sampler
-
-    name = f"check-sampler-{next(_counter)}"
-    before = {a: getattr(method, a) for a in _SAMPLER_ATTRS if hasattr(method, a)}
-    register_sampler(name, order=1.0, deterministic=deterministic)(method)
+    name = f"{prefix}-{next(_counter)}"
+    before = {a: getattr(method, a) for a in attrs if hasattr(method, a)}
+    register(name)(method)
     try:
-        with _named_as(f"sampler {name!r}", method):
+        with _named_as(f"{what} {name!r}", method):
             yield name
     finally:
-        SAMPLERS.remove(name)
-        _restore_attrs(method, _SAMPLER_ATTRS, before)
+        registry.remove(name)
+        _restore_attrs(method, attrs, before)
+
+
+def _sampler_name(method: Any, deterministic: bool) -> Any:
+    """:func:`_registered_name` over ``SAMPLERS`` (a bare function is declared order 1)."""
+    from fplab.registration import register_sampler
+    from fplab.reverse.samplers import SAMPLERS
+
+    return _registered_name(
+        method,
+        SAMPLERS,
+        "a SAMPLERS",
+        "sampler",
+        "check-sampler",
+        lambda name: register_sampler(name, order=1.0, deterministic=deterministic),
+        _SAMPLER_ATTRS,
+    )
 
 
 def check_sampler(
@@ -372,32 +395,20 @@ def _second_moment(law: Any) -> float:
 
 
 # -- forward integrators ----------------------------------------------------------------------
-@contextlib.contextmanager
-def _method_name(method: Any) -> Iterator[str]:
+def _method_name(method: Any) -> Any:
+    """:func:`_registered_name` over ``MC_METHODS``."""
     from fplab.mc.methods import MC_METHODS
-
-    if isinstance(method, str):
-        MC_METHODS.get(method)
-        yield method
-        return
-    name = getattr(method, "registry_name", None)
-    if isinstance(name, str) and name in MC_METHODS:
-        yield name
-        return
-    if not callable(method):
-        msg = f"method must be an MC_METHODS name or a step function, got {type(method).__name__}"
-        raise TypeError(msg)
     from fplab.registration import register_mc_method
 
-    name = f"check-mc-method-{next(_counter)}"
-    before = {a: getattr(method, a) for a in ("registry_name",) if hasattr(method, a)}
-    register_mc_method(name, strong_order=1.0, weak_order=1.0)(method)
-    try:
-        with _named_as(f"method {name!r}", method):
-            yield name
-    finally:
-        MC_METHODS.remove(name)
-        _restore_attrs(method, ("registry_name",), before)
+    return _registered_name(
+        method,
+        MC_METHODS,
+        "an MC_METHODS",
+        "method",
+        "check-mc-method",
+        lambda name: register_mc_method(name, strong_order=1.0, weak_order=1.0),
+        ("registry_name",),
+    )
 
 
 def _declared_mc_order(entry: Any, kind: str, sde: Any, dim: int) -> float:
