@@ -255,18 +255,12 @@ class FDSpace(_FDKind):
         return grid, kw
 
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
-        from fplab.grid import Grid
         from fplab.spec import build_problem
 
-        sde, p0, base = build_problem(config["problem"])
+        sde, p0, _ = build_problem(config["problem"])
         n = int(config["value"])
-        grid = Grid.uniform(base.lo, base.hi, (n,) * base.ndim if base.ndim > 1 else n)
         opts = config["options"]
-        kw = {
-            "dt": opts["dt"],
-            "time_scheme": opts["time_scheme"],
-            "space_scheme": config["compare"],
-        }
+        grid, kw = self.solver_arguments(config)
         p, timing = timed(self.solve, config, grid, **kw)
         t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
         if config["measure"]["reference"] == "fine":
