@@ -9,6 +9,7 @@ on samples and the numbers carry Monte-Carlo standard errors.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,21 +43,27 @@ def sampler_w2(scheme: str, n_steps: int, *, bias: float = 0.0, v0: float = V0) 
     return w2_gaussian_1d(m, v, *_target(sde, v0=v0))
 
 
-def steps_needed(scheme: str, tol: float, n_max: int = 1 << 16) -> int:
-    """Smallest n with W2 <= tol (doubling, then bisection; W2 decreases with n here)."""
-    hi = 1
-    while sampler_w2(scheme, hi) > tol:
+def _smallest_n(w2_of: Callable[[int], float], tol: float, start: int, n_max: int) -> int:
+    """Smallest n >= start with ``w2_of(n) <= tol`` (doubling, then bisection; W2 decreases with
+    n here), or -1 past ``n_max``."""
+    hi = start
+    while w2_of(hi) > tol:
         hi *= 2
         if hi > n_max:
             return -1
     lo = hi // 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if sampler_w2(scheme, mid) <= tol:
+        if w2_of(mid) <= tol:
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def steps_needed(scheme: str, tol: float, n_max: int = 1 << 16) -> int:
+    """Smallest n with W2 <= tol on the Gaussian problem (:func:`_smallest_n`)."""
+    return _smallest_n(lambda n: sampler_w2(scheme, n), tol, 1, n_max)
 
 
 @claim(
@@ -124,21 +131,9 @@ def ode_w2_quantiles(p0: Any, scheme: str, n_steps: int, m: int = 2000) -> float
 
 
 def ode_steps_bimodal(scheme: str, tol: float, n_max: int = 4096) -> int:
-    """Smallest n with :func:`ode_w2_quantiles` <= tol for the bimodal data (doubling, bisection)."""
+    """Smallest n with :func:`ode_w2_quantiles` <= tol for the bimodal data (:func:`_smallest_n`)."""
     p0 = _bimodal_modes()
-    hi = 2
-    while ode_w2_quantiles(p0, scheme, hi) > tol:
-        hi *= 2
-        if hi > n_max:
-            return -1
-    lo = hi // 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ode_w2_quantiles(p0, scheme, mid) <= tol:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return _smallest_n(lambda n: ode_w2_quantiles(p0, scheme, n), tol, 2, n_max)
 
 
 @claim(
