@@ -168,23 +168,19 @@ class ScoreNetwork(ExperimentKind):
         # forward + backward) and the batch x n_reference weights of the 'stf' target; memory
         # x4 for autograd and Adam state. Sampling: one network call per sample, step and
         # method (x2 for two-stage samplers), plus the (n_samples, d) stage arrays
-        import dataclasses
-
         from fplab.nn.experiment import QUICK_TRAIN
         from fplab.nn.train import TrainConfig
 
         c = self.parsed(config)
-        t = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-        t.update(QUICK_TRAIN)
-        t.update(c.train)
+        t = TrainConfig(**{**QUICK_TRAIN, **c.train})  # the training run's own defaults
         d = 2 if c.problem.endswith("2d") else 1
-        width, depth, batch = float(t["hidden"]), float(t["depth"]), float(t["batch_size"])
-        n_ref, feats = float(t["n_reference"]), 2 * float(t["n_features"])
+        width, depth, batch = float(t.hidden), float(t.depth), float(t.batch_size)
+        n_ref, feats = float(t.n_reference), 2 * float(t.n_features)
         params = width * width * depth + width * (d + feats)
         acts = width * depth + feats + d
         n = float(c.n_samples if c.n_samples is not None else (2000 if d == 1 else 800))
         mem = 8.0 * (4 * batch * acts + batch * n_ref + 4 * params + 16 * n * d)
-        train = float(t["n_steps"]) * batch * (3 * acts + n_ref * d)
+        train = float(t.n_steps) * batch * (3 * acts + n_ref * d)
         sample = n * float(sum(c.n_steps)) * len(c.methods) * 2 * acts
         return mem, train + sample
 
