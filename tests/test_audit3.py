@@ -7,9 +7,13 @@ from Karras et al. (2022) with the mixture's closed-form score.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 
+import fplab as fp
 import fplab.testing as ft
 
 
@@ -62,3 +66,76 @@ def test_assert_order_max_width() -> None:
         ft.assert_order(h, clean, 2, max_width=0.0)
     with pytest.raises(ValueError, match="max_width must be > 0"):
         ft.check_sampler("pf-ode-euler", max_width=-1.0)
+
+
+# -- reverse samplers: why 'sigma-uniform' barely converges under VP --------------------------
+_W = np.array([0.2, 0.5, 0.3])
+_MU = np.array([-2.0, 0.3, 2.2])
+_VAR = np.array([0.3, 0.05, 0.6])
+
+
+def _smoothed_score(y: np.ndarray, level: float) -> np.ndarray:
+    """∇ log p̃(y; ς): the data mixture convolved with N(0, ς²), written out (Karras et al. 2022)."""
+    v = _VAR + level * level
+    logc = np.log(_W) - 0.5 * (y[:, None] - _MU) ** 2 / v - 0.5 * np.log(v)
+    r = np.exp(logc - logc.max(axis=1, keepdims=True))
+    r /= r.sum(axis=1, keepdims=True)
+    return np.sum(r * (_MU - y[:, None]) / v, axis=1)
+
+
+def _vp_alpha_sigma(t: np.ndarray, sde) -> tuple[np.ndarray, np.ndarray]:
+    """α_t, σ_t of VP from B(t) = ∫β: linear β_min t + (β_max - β_min) t²/2 (Song et al. 2021)."""
+    b = sde.beta_min * t + 0.5 * (sde.beta_max - sde.beta_min) * t * t
+    return np.exp(-0.5 * b), np.sqrt(-np.expm1(-b))
+
+
+@pytest.mark.parametrize("time_grid", ["sigma-uniform", "karras", "uniform"])
+def test_ddim_is_euler_in_the_noise_level_on_the_scaled_variable(time_grid: str) -> None:
+    # DDIM (eta 0) on VP is explicit Euler of dy/dς = -ς ∇ log p̃(y; ς) for y = x/α, ς = σ/α, on
+    # the grid's own ς nodes (Karras et al. 2022, §4): so on 'sigma-uniform' its steps are
+    # uniform in ς, of size ς_max/N with ς_max = σ_1/α_1 ≈ 152, while the data structure lives
+    # at ς ≲ 0.2: the grid, not the sampler, is why it barely converges under VP
+    sde = fp.VP()
+    p0 = fp.GaussianMixture(_W, _MU[:, None], _VAR)
+    x_t = np.linspace(-4.0, 4.0, 41)
+    out, info = fp.sample_reverse(
+        sde,
+        fp.exact_score(sde, p0),
+        x_t,
+        t_end=1e-3,
+        n_steps=64,
+        method="ddim",
+        time_grid=time_grid,
+        return_info=True,
+    )
+    alpha, sigma = _vp_alpha_sigma(info.times, sde)
+    levels = sigma / alpha
+    y = x_t / alpha[0]
+    for a, b in itertools.pairwise(levels):
+        y = y + (b - a) * (-a * _smoothed_score(y, a))
+    # round-off: y is O(3) after 64 updates of O(1) terms and the two algebraic forms differ by
+    # a few ulps per step (measured: below 1e-15); a node off by 1e-4 in ς gives 3e-3
+    np.testing.assert_allclose(out, alpha[-1] * y, rtol=0, atol=1e-12)
+
+
+def test_sigma_uniform_grid_steps_are_uniform_in_noise_level_under_vp() -> None:
+    # the grid's steps are ς_max/N ≈ 152/N: at N = 256 the last step spans ς 0.61 -> 0.0105,
+    # a jump of 4.1 in log-SNR, so Euler-type solvers are only asymptotic once ς_max/N is
+    # below the data's scale (N ≳ 1000; docs/reverse.md)
+    sde = fp.VP()
+    p0 = fp.GaussianMixture(_W, _MU[:, None], _VAR)
+    _, info = fp.sample_reverse(
+        sde,
+        fp.exact_score(sde, p0),
+        np.zeros(1),
+        t_end=1e-3,
+        n_steps=256,
+        method="ddim",
+        time_grid="sigma-uniform",
+        return_info=True,
+    )
+    alpha, sigma = _vp_alpha_sigma(info.times, sde)
+    levels = sigma / alpha
+    assert levels[0] == pytest.approx(152.17, rel=1e-4)
+    np.testing.assert_allclose(np.diff(levels), (levels[-1] - levels[0]) / 256, rtol=1e-9)
+    assert math.log(levels[-2] / levels[-1]) > 4.0
