@@ -165,3 +165,71 @@ def test_gauss_cell_averages_are_sixth_order_against_exact_averages() -> None:
     grid = fp.Grid.uniform(lo=-8.0, hi=8.0, n=512)
     mapped = fp.fd.cell_averages(p0.pdf(grid.points()), grid)
     assert np.max(np.abs(mapped - fp.fd.gauss_cell_averages(p0.pdf, grid))) > 100 * err[-1]
+
+
+# -- guidance: per-sample times and label types --------------------------------------------------
+def _guidance_problem():
+    p0 = fp.GaussianMixture(
+        [0.2, 0.5, 0.3],
+        [[-1.0, 0.5], [0.0, -0.5], [2.0, 1.0]],
+        [[[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]], [[0.4, 0.0], [0.0, 0.1]]],
+        labels=[0, 1, 0],
+    )
+    return fp.VP(schedule="cosine"), p0
+
+
+def _mixture_score_2d(x: np.ndarray, w, means, covs) -> np.ndarray:
+    """∇ log Σ w_k N(x; m_k, C_k) written out: Σ r_k C_k⁻¹ (m_k - x), r from log-sum-exp."""
+    logc, grads = [], []
+    for wk, mk, ck in zip(w, means, covs, strict=True):
+        prec = np.linalg.inv(ck)
+        d = x - mk
+        logc.append(
+            np.log(wk)
+            - 0.5 * np.einsum("ij,jk,ik->i", d, prec, d)
+            - 0.5 * np.log(np.linalg.det(ck))
+        )
+        grads.append(-d @ prec)
+    logc = np.array(logc)
+    r = np.exp(logc - logc.max(axis=0))
+    r /= r.sum(axis=0)
+    return sum(r[k][:, None] * grads[k] for k in range(len(grads)))
+
+
+@pytest.mark.parametrize("kind", ["cfg", "classifier"])
+def test_guided_score_takes_one_time_per_sample_like_exact_score(kind: str) -> None:
+    # fp.exact_score takes t of shape (n,) (denoising score matching); the guided score raised
+    # numpy's "only 0-dimensional arrays can be converted to Python scalars" for it
+    sde, p0 = _guidance_problem()
+    t0, w = 0.05, 2.5
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(12, 2))
+    t = rng.uniform(0.1, 0.9, size=12)
+    t[3] = t[7]  # a repeated time
+    out = fp.guided_score(sde, p0, 0, w, kind=kind, t0=t0)(x, t)
+    # independent: VP cosine marginal m = sqrt(abar_t/abar_t0), v = 1 - m² (Nichol & Dhariwal)
+    f = lambda u: np.cos((u + 0.008) / 1.008 * np.pi / 2) ** 2  # noqa: E731
+    sel = np.array([True, False, True])
+    ref = np.empty_like(x)
+    for i in range(x.shape[0]):
+        m2 = f(t[i]) / f(t0)
+        covs = m2 * p0.covs + (1.0 - m2) * np.eye(2)
+        means = np.sqrt(m2) * p0.means
+        s_u = _mixture_score_2d(x[i : i + 1], p0.weights, means, covs)
+        s_c = _mixture_score_2d(x[i : i + 1], p0.weights[sel] / 0.5, means[sel], covs[sel])
+        ref[i] = (s_u + w * (s_c - s_u))[0]
+    # round-off of O(10) scores from two independent formulas: measured 1e-14
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="t has 3 times but x has 12 samples"):
+        fp.guided_score(sde, p0, 0, w, kind=kind, t0=t0)(x, t[:3])
+
+
+def test_guidance_labels_must_be_ints_or_strings() -> None:
+    # True == 1 and 1.0 == 1 in Python, so label=True silently meant class 1
+    sde, p0 = _guidance_problem()
+    for bad in (True, 1.0):
+        with pytest.raises(TypeError, match="label must be an int or a string"):
+            fp.guided_score(sde, p0, bad, 1.0)
+        with pytest.raises(TypeError, match="label must be an int or a string"):
+            fp.exact_score(sde, p0, label=bad)
+    assert fp.guided_score(sde, p0, np.int64(1), 1.0).label == 1
