@@ -233,3 +233,38 @@ def test_guidance_labels_must_be_ints_or_strings() -> None:
         with pytest.raises(TypeError, match="label must be an int or a string"):
             fp.exact_score(sde, p0, label=bad)
     assert fp.guided_score(sde, p0, np.int64(1), 1.0).label == 1
+
+
+# -- fplab.testing: a strong-order check must see an inconsistent method -----------------------
+def _em_drift_scaled(scale: float):
+    """Euler–Maruyama with its drift multiplied by ``scale`` (1: the method; else inconsistent)."""
+
+    def step(x, h, dw, dz, F, G, Gx):
+        return x + scale * F(x, 0) * h + G(x, 0) * dw
+
+    step.__name__ = f"em_drift_x{scale}"
+    return step
+
+
+@pytest.mark.parametrize(
+    ("sde", "x0"), [(fp.DoubleWell(sigma=0.8), [0.5]), (fp.OU(theta=2.0, mu=0.5, sigma=0.8), [1.5])]
+)
+def test_check_mc_method_strong_refuses_an_inconsistent_method(sde, x0) -> None:
+    # without a closed-form path the reference was the same method on 16x finer steps, so an
+    # Euler step with its drift scaled by 1.2 (converging to the wrong SDE) fitted strong order
+    # 1.16 [1.02, 1.30] on the double well and 1.08 [1.04, 1.12] on OU, and passed; the
+    # reference is now an independent built-in method (srk, strong 1.5, for additive noise):
+    # the errors level off (double well 0.14, 0.068, 0.045, 0.037), fitting 0.59 [0.08, 1.10]
+    # (refused by max_width 0.5), OU 0.40 [0.06, 0.74] (refused by the interval)
+    with pytest.raises(AssertionError, match=r"does not match the expected order 1|inconclusive"):
+        ft.check_mc_method(_em_drift_scaled(1.2), expected_order=1.0, sde=sde, x0=x0, n_paths=4000)
+    fit = ft.check_mc_method(
+        _em_drift_scaled(1.0), expected_order=1.0, sde=sde, x0=x0, n_paths=4000
+    )
+    assert fit.ci[0] - 0.15 <= 1.0 <= fit.ci[1] + 0.15
+
+
+def test_check_mc_method_refuses_the_exact_method_clearly() -> None:
+    # 'exact' declares an infinite order; the message was "expected must be finite, got inf"
+    with pytest.raises(ValueError, match="infinite strong order"):
+        ft.check_mc_method("exact")
