@@ -5,6 +5,7 @@ boundary conditions are registry entries: ``SPACE_SCHEMES``, ``TIME_SCHEMES``, `
 """
 
 from fplab.fd.boundary import BOUNDARIES, BoundaryCondition
+from fplab.fd.extrapolate import ErrorEstimate, solve_extrapolated
 from fplab.fd.reconstruct import cell_averages, gauss_cell_averages, point_values
 from fplab.fd.richardson import RichardsonEstimate, richardson_estimate
 from fplab.fd.solution import FPSolution
@@ -17,6 +18,7 @@ __all__ = [
     "SPACE_SCHEMES",
     "TIME_SCHEMES",
     "BoundaryCondition",
+    "ErrorEstimate",
     "FPSolution",
     "RichardsonEstimate",
     "SpaceScheme",
@@ -25,5 +27,6 @@ __all__ = [
     "gauss_cell_averages",
     "point_values",
     "richardson_estimate",
+    "solve_extrapolated",
     "solve_fokker_planck",
 ]

@@ -39,6 +39,12 @@ class FPSolution:
         schemes, whose state is taken as the point value.
     threads : int
         Threads the parallel kernels ran on (the result does not depend on it).
+    error_estimate : ErrorEstimate or None
+        Estimated L1 error at each stored time, split into space and time
+        (``fplab.fd.solve_extrapolated`` fills it; None for a plain solve).
+    extrapolated_from : tuple of int
+        Cells per axis of the two solves a Richardson-extrapolated solution combines
+        (``solve_extrapolated``); empty for a plain solve.
     """
 
     times: FloatArray
@@ -52,6 +58,8 @@ class FPSolution:
     n_steps: int
     cell_averages: FloatArray | None = None
     threads: int = 1
+    error_estimate: Any = None
+    extrapolated_from: tuple[int, ...] = ()
 
     @property
     def density(self) -> Density:

@@ -213,8 +213,18 @@ class FDSpace(_FDKind):
         "reference_factor": Option(
             (int,), 4, "reference='fine': refinement factor of the reference grid", minimum=2
         ),
+        "reference_target": Option(
+            (float, int),
+            0.0,
+            "reference='fine': choose each level's reference resolution so that its estimated "
+            "error is <= this (Richardson from 3x the cells); 0: a fixed reference_factor",
+            minimum=0.0,
+        ),
     }
     h_name = "dx"
+    #: the largest refinement a targeted reference may use, and its cells in all (memory)
+    TARGET_MAX_FACTOR: ClassVar[int] = 15
+    TARGET_MAX_CELLS: ClassVar[int] = 1 << 22
     per_level_reference = True  # each level's fine reference is r times finer than that level
 
     def registry_order(self, spec: StudySpec, name: str | None) -> float | None:
@@ -229,9 +239,13 @@ class FDSpace(_FDKind):
         # ~16 arrays of the finest grid (density, coefficients, tridiagonal work arrays) and one
         # update per cell per time step; the 'fine' reference grid is reference_factor^d larger
         d = self.problem_dim(config)
-        factor = config["options"]["reference_factor"]
-        fine = factor if config["measure"].get("reference") == "fine" else 1
+        opts = config["options"]
+        fine = opts["reference_factor"] if config["measure"].get("reference") == "fine" else 1
         cells = (float(config["value"]) * fine) ** d
+        if fine > 1 and float(opts.get("reference_target", 0.0)) > 0:
+            # a targeted reference may refine up to TARGET_MAX_FACTOR, within TARGET_MAX_CELLS
+            big = (float(config["value"]) * self.TARGET_MAX_FACTOR) ** d
+            cells = max(cells, min(big, float(self.TARGET_MAX_CELLS)))
         steps = self.time_span(config) / float(config["options"]["dt"])
         return 16.0 * 8.0 * cells, cells * steps
 
@@ -254,6 +268,87 @@ class FDSpace(_FDKind):
         }
         return grid, kw
 
+    def validate(self, spec: StudySpec, err: Any) -> None:
+        super().validate(spec, err)
+        for tier in ("quick", "full"):
+            if (
+                float(spec.option("reference_target", tier)) > 0
+                and spec.measure["reference"] != "fine"
+            ):
+                err(
+                    "options.reference_target",
+                    f"a target accuracy chooses a 'fine' reference, but measure.reference is "
+                    f"{spec.measure['reference']!r}",
+                    "0 (the default), or measure.reference = 'fine'",
+                )
+                return
+
+    def _targeted_reference(
+        self, config: dict[str, Any], grid: Any, kw: dict[str, Any], p: Any, target: float
+    ) -> tuple[Any, dict[str, Any]]:
+        """The level's reference at the resolution a target accuracy asks for.
+
+        The level is solved on 3x its cells (odd: the level's centres are fine centres, so no
+        interpolation error enters); e_3 = metric(p_n, p_3n) / (3^q - 1) estimates that solve's
+        error (q: the scheme's declared order), and r = 3 (e_3 / target)^(1/q), rounded up to
+        an odd integer (at most ``TARGET_MAX_FACTOR`` and ``TARGET_MAX_CELLS``), is the
+        refinement whose estimated error e_3 (3 / r)^q meets the target.
+        """
+        from fplab.fd import SPACE_SCHEMES
+
+        q = float(SPACE_SCHEMES.get(config["compare"]).order)
+        d = grid.ndim
+        fine3 = grid.refine(3)
+        p3 = _interpolate(self.solve(config, fine3, **kw), fine3, grid)
+        # in the study's own metric (a norm for tv/l1/l2: Richardson scales it as it does L1)
+        e3 = density_metric(config["measure"]["metric"], p, p3, grid) / (3.0**q - 1.0)
+        r, ref, est = 3, p3, e3
+        if e3 > target:
+            need = 3.0 * (e3 / target) ** (1.0 / q)
+            cap = min(self.TARGET_MAX_FACTOR, int((self.TARGET_MAX_CELLS / grid.size) ** (1.0 / d)))
+            r = max(3, min(int(np.ceil(need)) | 1, cap if cap % 2 else cap - 1))
+            if r > 3:
+                fine = grid.refine(r)
+                ref = _interpolate(self.solve(config, fine, **kw), fine, grid)
+                est = e3 * (3.0 / r) ** q
+        info = {
+            "reference_n": int(grid.n[0]) * r,
+            "reference_error": est,
+            "reference_target_met": bool(est <= target),
+        }
+        return ref, info
+
+    def summarize(
+        self, spec: StudySpec, results: list[tuple[Any, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        summary = super().summarize(spec, results)
+        if not results or spec.measure["reference"] != "fine":
+            return summary
+        target = float(results[0][0].config["options"].get("reference_target", 0.0))
+        if target <= 0:
+            return summary
+        groups = self.groups(results)
+        for o in summary["orders"]:
+            rows = [r for r in groups.get(o["label"], []) if "reference_error" in r]
+            if not rows:
+                continue
+            # each level is judged against its own reference: the worst ratio of a reference's
+            # error to its level's error, scaled to the smallest error (what the judge compares
+            # the reference with), so a coarse level's large reference error counts only
+            # relative to that level's large error
+            ratio = max(float(r["reference_error"]) / float(r["error"]) for r in rows)
+            n_max = max(int(r["reference_n"]) for r in rows)
+            unmet = sum(1 for r in rows if not r["reference_target_met"])
+            o["reference_error"] = ratio * min(float(r["error"]) for r in rows)
+            capped = f"; {unmet} level(s) capped at {self.TARGET_MAX_FACTOR}x" if unmet else ""
+            o["reference_note"] = (
+                f"per-level fine references chosen for an estimated error <= {target:g} "
+                f"(Richardson from 3x the cells; up to {n_max} cells{capped}); "
+                f"worst reference/level error ratio {ratio:.2g}"
+            )
+            o["reference_judges"] = True
+        return summary
+
     def run_one(self, config: dict[str, Any]) -> dict[str, Any]:
         from fplab.spec import build_problem
 
@@ -263,12 +358,16 @@ class FDSpace(_FDKind):
         grid, kw = self.solver_arguments(config)
         p, timing = timed(self.solve, config, grid, **kw)
         t0, t1 = float(config["problem"].get("t0", 0.0)), float(config["problem"]["t_final"])
-        if config["measure"]["reference"] == "fine":
+        target = float(opts.get("reference_target", 0.0))
+        extra: dict[str, Any] = {}
+        if config["measure"]["reference"] == "fine" and target > 0:
+            ref, extra = self._targeted_reference(config, grid, kw, p, target)
+        elif config["measure"]["reference"] == "fine":
             fine_grid = grid.refine(int(opts["reference_factor"]))
             ref = _interpolate(self.solve(config, fine_grid, **kw), fine_grid, grid)
         else:
             ref = _reference_density(config["measure"]["reference"], sde, p0, grid, t0, t1)
-        return self.finish(config, grid, p, ref, {"n": n, "h": grid.spacing[0], **timing})
+        return self.finish(config, grid, p, ref, {"n": n, "h": grid.spacing[0], **timing, **extra})
 
 
 @STUDY_KINDS.register("fd-time")
