@@ -78,8 +78,9 @@ class Row(Mapping[str, Any]):
     ----------
     fields : tuple of (str, value) pairs
         The fields in column order.  Values are JSON scalars (float, int, str, bool, None;
-        numpy float64 is stored as float) or flat lists of them (stored as tuples, returned
-        as tuples, written back as lists); anything else is a TypeError naming the field.
+        numpy float64 is stored as float) or flat lists of them (held as tuples, so the row
+        stays immutable and hashable; read and written as a fresh list each time, as from a
+        dict); anything else is a TypeError naming the field.
 
     Notes
     -----
@@ -146,7 +147,8 @@ class Row(Mapping[str, Any]):
         if i is None:
             msg = f"row has no field {name!r}; its fields: {', '.join(self._index) or 'none'}"
             raise KeyError(msg)
-        return self.fields[i][1]
+        value = self.fields[i][1]
+        return list(value) if isinstance(value, tuple) else value
 
     def __iter__(self) -> Iterator[str]:
         return (name for name, _ in self.fields)
@@ -161,7 +163,7 @@ class Row(Mapping[str, Any]):
         if isinstance(other, Row):
             return self.fields == other.fields
         if isinstance(other, Mapping):
-            return dict(self.fields) == dict(other.items())
+            return self.to_json() == dict(other.items())
         return NotImplemented
 
     def __hash__(self) -> int:
