@@ -7,6 +7,8 @@ exact OU marginal's cell averages (3-point Gauss on a 4x finer grid, error < 1e-
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from problems import BIMODAL_1D, BIMODAL_2D
@@ -23,6 +25,7 @@ from fplab.fd import (
 from fplab.fd.reconstruct import RECONSTRUCTION_ORDERS, _weights
 
 OU = fp.OU(theta=1.0, sigma=2**0.5)
+BIMODAL_1D_NARROW = fp.GaussianMixture([0.3, 0.7], [[-1.0], [1.0]], [[[0.2]], [[0.4]]])
 
 
 def _exact_averages(pdf, grid, sub=4):
@@ -92,7 +95,7 @@ def test_higher_order_maps_converge_at_their_order(order):
 
 def test_reconstruction_refuses_unknown_orders_and_small_grids():
     grid = fp.Grid.uniform(0.0, 1.0, 7)
-    with pytest.raises(ValueError, match=r"order must be one of \(4, 6, 8\), got 5"):
+    with pytest.raises(ValueError, match=r"order must be one of \(4, 6, 8, 10\), got 5"):
         point_values(np.ones(7), grid, order=5)
     with pytest.raises(ValueError, match="needs at least 8 cells per axis, got 7"):
         cell_averages(np.ones(7), grid, order=8)
@@ -133,11 +136,13 @@ def test_error_estimate_is_within_3x_of_the_true_error_space_or_time_dominated(n
     sol = solve_extrapolated(OU, BIMODAL_1D, grid, 1.0, dt=dt)
     true = grid.integrate(np.abs(sol.cell_averages[-1] - _exact_averages(exact.pdf, grid)))
     est = sol.error_estimate
-    assert est.order == 6 and est.total.shape == (2,)
-    assert 1 / 3 < est.final / true < 3, (est.space[-1], est.time[-1], true)
-    # point values keep the order: their error is within 1.5x of the averages'
+    assert est.order == 6 and est.total.shape == (2,) and est.box is None
+    assert 1 / 3 < est.total[-1] / true < 3, (est.space[-1], est.time[-1], true)
+    # point values keep the order: their error is within 1.5x of the averages', and the
+    # estimate for them adds the reconstruction part
     points = grid.integrate(np.abs(sol.density - grid.sample_on(exact.pdf)))
     assert points < 1.5 * true + 1e-14
+    assert 1 / 3 < est.final / points < 3 and est.final >= est.total[-1]
 
 
 def test_extrapolated_2d_meets_1e_7_at_128_squared_and_conserves_mass():
@@ -184,3 +189,28 @@ def test_extrapolated_solve_refuses_bad_input():
         solve_extrapolated(OU, BIMODAL_1D, grid, 1.0, space_scheme="fv5")
     with pytest.raises(ValueError, match="dt"):
         solve_extrapolated(OU, BIMODAL_1D, grid, 1.0, dt=-1.0)
+
+
+def test_box_part_catches_a_box_too_small_and_the_warning_says_so():
+    # VP from t0 = 0.1 on [-5, 5]: the law's tails reach the walls (5.7e-7 of N(0, 1) lies
+    # beyond ±5), so the truncation, not the discretisation, is the error (7.0e-7 at t = 0.6,
+    # measured); the discretisation estimate alone says 1.2e-10
+    vp, grid = fp.VP(), fp.Grid.uniform(-5.0, 5.0, 200)
+    kw = {"t0": 0.1, "dt": 0.005}
+    with pytest.warns(UserWarning, match="outermost cells at t=0.6"):
+        plain = solve_extrapolated(vp, BIMODAL_1D_NARROW, grid, 0.6, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # with box=True there is nothing to warn about
+        sol = solve_extrapolated(vp, BIMODAL_1D_NARROW, grid, 0.6, box=True, **kw)
+    exact = fp.exact_marginal(vp, BIMODAL_1D_NARROW, 0.6, t0=0.1)
+    true = grid.integrate(np.abs(sol.density - grid.sample_on(exact.pdf)))
+    assert plain.error_estimate.final < true / 100  # what the warning is for
+    est = sol.error_estimate
+    assert 1 / 3 < est.final / true < 3 and est.box[-1] > 0.9 * est.final  # measured 1.01
+    assert "widened by" in est.method
+    # on a box wide enough the box part is negligible and nothing warns
+    wide = fp.Grid.uniform(-9.0, 9.0, 360)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = solve_extrapolated(vp, BIMODAL_1D_NARROW, wide, 0.6, box=True, **kw).error_estimate
+    assert ok.box[-1] < 1e-3 * ok.final

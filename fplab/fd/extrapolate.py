@@ -20,7 +20,11 @@ The estimate has two parts, each a Richardson estimate at every stored time:
 - time: the h solve at dt against one at dt/2 (twice the steps), ∫ |p_dt - p_{dt/2}| times
   2^k / (2^k - 1), k the time scheme's order: the error of the dt solve, the coarser in time.
   Every solve shares dt, so the time error of E is that of any of them to leading order; the
-  space extrapolation does not remove it.
+  space extrapolation does not remove it;
+- reconstruction (point values only): the order-8 point values of E against order 10;
+- box (``box=True``): the r times coarser solve against one on a box widened by a quarter of its
+  cells a side, compared on the original box.  Without it, the mass in the outermost cells is
+  reported (``wall_mass``) and a warning names the time where it exceeds a tenth of the estimate.
 
 Measured on the 2-D OU bimodal problem ([-8, 8]², t = 0.5, sdirk4, dt = 0.025): fv4 alone at
 128² has L1 2.95e-5 against the exact marginal; E from 128²/256² has 2.2e-8 (point values) and
@@ -30,6 +34,7 @@ its estimate 1.5e-8.  1-D OU, N = 256: estimate/true 1.13 (time dominated, dt = 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,7 +60,17 @@ class ErrorEstimate:
     Attributes
     ----------
     space, time : ndarray of float64, shape (m,)
-        Richardson estimates of the space and time parts (see ``fplab.fd.extrapolate``).
+        Richardson estimates of the space and time parts of the error of the cell averages
+        (see ``fplab.fd.extrapolate``).
+    reconstruction : ndarray of float64, shape (m,)
+        What the point values (``densities``) add: ∫ |P_{o+2}(E) - P_o(E)|, the order-o
+        reconstruction against the next one (an upper bound where o + 2 does not fit the grid).
+    box : ndarray of float64, shape (m,), or None
+        With ``box=True``: the error of replacing the whole space by the box, from a solve on a
+        box widened by a quarter of its width on each side (None when not estimated).
+    wall_mass : ndarray of float64, shape (m,)
+        Mass in the outermost layer of cells: where it is not far below the total, the walls
+        matter and ``box`` should be estimated (``solve_extrapolated`` warns).
     order : float
         The space order the space part assumes (the extrapolated order).
     method : str
@@ -64,25 +79,35 @@ class ErrorEstimate:
 
     space: FloatArray
     time: FloatArray
+    reconstruction: FloatArray
+    box: FloatArray | None
+    wall_mass: FloatArray
     order: float
     method: str
 
     @property
     def total(self) -> FloatArray:
-        """space + time, shape (m,)."""
-        return self.space + self.time
+        """Estimated L1 error of the cell averages: space + time (+ box when estimated)."""
+        out = self.space + self.time
+        return out if self.box is None else out + self.box
+
+    @property
+    def total_points(self) -> FloatArray:
+        """Estimated L1 error of the point values (``densities``): total + reconstruction."""
+        return self.total + self.reconstruction
 
     @property
     def final(self) -> float:
-        """The total at the last stored time."""
-        return float(self.total[-1])
+        """``total_points`` at the last stored time: the error of ``sol.density``."""
+        return float(self.total_points[-1])
 
 
 def _point_order(grid: Grid) -> int:
-    """The highest reconstruction order the grid allows (8 needs 8 cells per axis): the point
-    values of E must not lose its order (order 6 alone costs 6e-8 in L1 at 128² on the 2-D OU
-    problem, four times E's own error; order 8 keeps it below 1e-9)."""
-    return max(o for o in RECONSTRUCTION_ORDERS if o <= min(grid.n))
+    """The reconstruction order for E's point values: 8 where the grid also allows 10 (to
+    estimate it), else the highest that fits (order 6 alone costs 6e-8 in L1 at 128² on the
+    2-D OU problem, three times E's own error; order 8 keeps it near 1e-9)."""
+    fits = [o for o in RECONSTRUCTION_ORDERS if o <= min(grid.n)]
+    return 8 if 10 in fits else max(fits)
 
 
 def _extrapolate(coarse: FPSolution, fine: FPSolution, r: int, p: float) -> FloatArray:
@@ -95,6 +120,91 @@ def _extrapolate(coarse: FPSolution, fine: FPSolution, r: int, p: float) -> Floa
     return out
 
 
+def _l1(grid: Grid, a: FloatArray, b: FloatArray) -> float:
+    return float(grid.integrate(np.abs(a - b)))
+
+
+def _wall_mass(averages: FloatArray, grid: Grid) -> FloatArray:
+    """Mass in the outermost layer of cells at every stored time."""
+    inner = np.abs(averages).copy()
+    core = (slice(None), *(slice(1, n - 1) for n in grid.n))
+    inner[core] = 0.0
+    return np.array([float(grid.integrate(a)) for a in inner])
+
+
+def _widened(grid: Grid) -> tuple[Grid, int]:
+    """The grid on a box widened by m >= 2 cells (a quarter of the cells) on every side."""
+    m = max(2, -(-min(grid.n) // 4))
+    h = grid.spacing
+    lo = tuple(a - m * dx for a, dx in zip(grid.lo, h))
+    hi = tuple(b + m * dx for b, dx in zip(grid.hi, h))
+    n = tuple(k + 2 * m for k in grid.n)
+    if grid.ndim == 1:
+        return Grid.uniform(lo[0], hi[0], n[0]), m
+    return Grid.uniform(lo, hi, n), m
+
+
+def _box_error(
+    sde: Any, p0: Any, base: FPSolution, t_final: float, opts: dict[str, Any]
+) -> tuple[FloatArray, str]:
+    """The base solve against one on a widened box, on the base box, at every stored time."""
+    wide, m = _widened(base.grid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the widened box meets p0's tails: no mass warning
+        sol = solve_fokker_planck(sde, p0, wide, t_final, dt=base.dt, **opts)
+    core = tuple(slice(m, m + n) for n in base.grid.n)
+    out = np.array(
+        [
+            _l1(base.grid, _averages(sol, i)[core], _averages(base, i))
+            for i in range(base.times.shape[0])
+        ]
+    )
+    return (
+        out,
+        f"box: {base.grid.n[0]} cells against {wide.n[0]} on a box widened by {m} cells a side",
+    )
+
+
+def _space_error(
+    sde: Any,
+    p0: Any,
+    grid: Grid,
+    coarse: FPSolution,
+    fine: FPSolution,
+    averages: FloatArray,
+    r: int,
+    p: float,
+    q: float,
+    min_cells: int,
+    t_final: float,
+    opts: dict[str, Any],
+) -> tuple[FloatArray, float, str, FPSolution | None]:
+    """(space part, order assumed, how, the r times coarser solve or None)."""
+    m = coarse.times.shape[0]
+    n_half = [n // r for n in grid.n]
+    if all(n % r == 0 for n in grid.n) and min(n_half) >= min_cells:
+        half = solve_fokker_planck(
+            sde, p0, grid.with_n(tuple(n_half)), t_final, dt=coarse.dt, **opts
+        )
+        lower = _extrapolate(half, coarse, r, p)
+        err = np.array(
+            [_l1(half.grid, _restrict(averages[i], r, grid.ndim), lower[i]) for i in range(m)]
+        ) / (r**q - 1.0)
+        how = (
+            f"extrapolations on {n_half[0]}/{grid.n[0]} and {grid.n[0]}/{r * grid.n[0]} cells, "
+            f"order {q:g}"
+        )
+        return err, q, how, half
+    err = np.array(
+        [
+            _l1(grid, _restrict(_averages(fine, i), r, grid.ndim), _averages(coarse, i))
+            for i in range(m)
+        ]
+    ) / (r**p - 1.0)
+    how = f"upper bound: error of the {r * grid.n[0]}-cell solve (no {r} times coarser grid)"
+    return err, p, how, None
+
+
 def solve_extrapolated(
     sde: Any,
     p0: Any,
@@ -103,6 +213,7 @@ def solve_extrapolated(
     *,
     refine: int = 2,
     estimate: bool = True,
+    box: bool = False,
     space_scheme: str = "fv4",
     time_scheme: str = "sdirk4",
     dt: float | None = None,
@@ -126,6 +237,12 @@ def solve_extrapolated(
         Also solve on the r times coarser grid and at dt/2 on ``grid`` to fill
         ``error_estimate`` (about 45 % more work in 2-D, r = 2).  Without it ``error_estimate``
         is None.
+    box : bool
+        Also estimate the error of the box itself (the walls standing in for the whole space):
+        the r times coarser solve (``grid`` when there is none) against one on a box widened by
+        a quarter of its cells on each side.  Leave False when the walls are part of the
+        problem.  Without it a warning says when the mass in the outermost cells is not far
+        below the estimated error.
     space_scheme, time_scheme : str
         Registry keys (default the fourth-order pair ``fv4`` + ``sdirk4``).
     dt : float, optional
@@ -137,9 +254,10 @@ def solve_extrapolated(
     Returns
     -------
     FPSolution
-        On ``grid``: ``cell_averages`` hold E, ``densities`` its point values (sixth-order
-        reconstruction), ``error_estimate`` an :class:`ErrorEstimate`, ``extrapolated_from``
-        the cells per axis of the two solves combined, ``n_steps`` the steps of one solve.
+        On ``grid``: ``cell_averages`` hold E, ``densities`` its point values (eighth-order
+        reconstruction where the grid has 10 cells per axis), ``error_estimate`` an
+        :class:`ErrorEstimate`, ``extrapolated_from`` the cells per axis of the two solves
+        combined, ``n_steps`` the steps of one solve.
 
     Raises
     ------
@@ -147,6 +265,12 @@ def solve_extrapolated(
         ``p0`` without a ``pdf``.
     ValueError
         ``refine`` < 2; anything :func:`fplab.fd.solve_fokker_planck` refuses.
+
+    Warns
+    -----
+    UserWarning
+        When ``box`` is False and the mass in the outermost cells exceeds a tenth of the
+        estimated error at some stored time: the walls may matter more than the estimate says.
 
     Notes
     -----
@@ -178,54 +302,74 @@ def solve_extrapolated(
     fine = solve_fokker_planck(
         sde, p0, grid.with_n(tuple(r * n for n in grid.n)), t_final, dt=dt, **opts
     )
-    dt = fine.dt
-    coarse = solve_fokker_planck(sde, p0, grid, t_final, dt=dt, **opts)
+    coarse = solve_fokker_planck(sde, p0, grid, t_final, dt=fine.dt, **opts)
     averages = _extrapolate(coarse, fine, r, p)
-    m = coarse.times.shape[0]
-
+    order = _point_order(grid)
+    densities = point_values(averages, grid, order=order)
     error = None
     if estimate:
-        n_half = [n // r for n in grid.n]
-        if all(n % r == 0 for n in grid.n) and min(n_half) >= space.min_cells:
-            half = solve_fokker_planck(sde, p0, grid.with_n(tuple(n_half)), t_final, dt=dt, **opts)
-            lower = _extrapolate(half, coarse, r, p)
-            space_err = np.array(
-                [
-                    half.grid.integrate(np.abs(_restrict(averages[i], r, grid.ndim) - lower[i]))
-                    for i in range(m)
-                ]
-            ) / (r**q - 1.0)
-            space_how = f"extrapolations on {n_half[0]}/{grid.n[0]} and {grid.n[0]}/{r * grid.n[0]} cells, order {q:g}"
-        else:
-            space_err = np.array(
-                [
-                    grid.integrate(
-                        np.abs(_restrict(_averages(fine, i), r, grid.ndim) - _averages(coarse, i))
-                    )
-                    for i in range(m)
-                ]
-            ) / (r**p - 1.0)
-            q = p
-            space_how = (
-                f"upper bound: error of the {r * grid.n[0]}-cell solve (no {r} times coarser grid)"
-            )
-        halved = solve_fokker_planck(sde, p0, grid, t_final, dt=dt / 2.0, **opts)
-        # |p_dt - p_dt/2| = (1 - 2^-k) |error of p_dt|: the result is the dt solve (the coarser
-        # in time), so its error is the difference times 2^k / (2^k - 1), not / (2^k - 1)
-        k = float(scheme.order)
-        time_err = np.array(
-            [grid.integrate(np.abs(_averages(halved, i) - _averages(coarse, i))) for i in range(m)]
-        ) * (2.0**k / (2.0**k - 1.0))
-        error = ErrorEstimate(
-            space=space_err,
-            time=time_err,
-            order=q,
-            method=f"space: {space_how}; time: dt={dt:.3g} against dt/2, order {scheme.order}",
-        )
+        error = _estimate(sde, p0, grid, t_final, coarse, fine, averages, densities, r, p, q,
+                          space.min_cells, scheme.order, order, box, opts)  # fmt: skip
     return replace(
         coarse,
-        densities=point_values(averages, grid, order=_point_order(grid)),
+        densities=densities,
         cell_averages=averages,
         error_estimate=error,
         extrapolated_from=(grid.n[0], r * grid.n[0]),
     )
+
+
+def _estimate(
+    sde: Any,
+    p0: Any,
+    grid: Grid,
+    t_final: float,
+    coarse: FPSolution,
+    fine: FPSolution,
+    averages: FloatArray,
+    densities: FloatArray,
+    r: int,
+    p: float,
+    q: float,
+    min_cells: int,
+    k: int,
+    order: int,
+    box: bool,
+    opts: dict[str, Any],
+) -> ErrorEstimate:
+    """The :class:`ErrorEstimate` of E (see the module docstring)."""
+    m = coarse.times.shape[0]
+    space_err, q, space_how, half = _space_error(
+        sde, p0, grid, coarse, fine, averages, r, p, q, min_cells, t_final, opts
+    )
+    halved = solve_fokker_planck(sde, p0, grid, t_final, dt=coarse.dt / 2.0, **opts)
+    # |p_dt - p_dt/2| = (1 - 2^-k) |error of p_dt|: the result is the dt solve (the coarser in
+    # time), so its error is the difference times 2^k / (2^k - 1), not / (2^k - 1)
+    time_err = np.array(
+        [_l1(grid, _averages(halved, i), _averages(coarse, i)) for i in range(m)]
+    ) * (2.0**k / (2.0**k - 1.0))
+    nxt = (
+        order + 2 if order + 2 in RECONSTRUCTION_ORDERS and order + 2 <= min(grid.n) else order - 2
+    )
+    other = point_values(averages, grid, order=nxt)
+    recon = np.array([_l1(grid, other[i], densities[i]) for i in range(m)])
+    recon_how = f"points: order {order} against {nxt}" + (" (upper bound)" if nxt < order else "")
+    walls = _wall_mass(averages, grid)
+    box_err, box_how = None, "box: not estimated"
+    if box:
+        box_err, box_how = _box_error(sde, p0, half if half is not None else coarse, t_final, opts)
+    method = (
+        f"space: {space_how}; time: dt={coarse.dt:.3g} against dt/2, order {k}; "
+        f"{recon_how}; {box_how}"
+    )
+    est = ErrorEstimate(space_err, time_err, recon, box_err, walls, q, method)
+    if box_err is None and np.any(walls > 0.1 * est.total):
+        i = int(np.argmax(walls / np.maximum(est.total, 1e-300)))
+        warnings.warn(
+            f"solve_extrapolated: {walls[i]:.2g} of the mass lies in the outermost cells at "
+            f"t={coarse.times[i]:g}, against an estimated error of {est.total[i]:.2g}: the box "
+            "may cost more than the estimate says; widen it, or pass box=True to estimate it",
+            UserWarning,
+            stacklevel=2,
+        )
+    return est

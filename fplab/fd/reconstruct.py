@@ -34,7 +34,7 @@ from fplab.grid import Grid
 __all__ = ["RECONSTRUCTION_ORDERS", "cell_averages", "gauss_cell_averages", "point_values"]
 
 #: orders of the point-value <-> cell-average maps
-RECONSTRUCTION_ORDERS = (4, 6, 8)
+RECONSTRUCTION_ORDERS = (4, 6, 8, 10)
 #: 3-point Gauss–Legendre nodes on [-1/2, 1/2] and weights (sum 1): exact for quintics
 _GAUSS_NODES = np.array([-0.5 * np.sqrt(0.6), 0.0, 0.5 * np.sqrt(0.6)])
 _GAUSS_WEIGHTS = np.array([5.0, 8.0, 5.0]) / 18.0
