@@ -118,6 +118,7 @@ def test_each_method_has_one_colour_and_marker_in_every_figure():
 
     from fplab.fd import SPACE_SCHEMES, TIME_SCHEMES
     from fplab.mc import MC_METHODS
+    from fplab.records import Row
     from fplab.reverse import SAMPLERS
     from fplab.studykinds._common import fit_order, loglog_figure, order_row, style_map
 
@@ -129,8 +130,8 @@ def test_each_method_has_one_colour_and_marker_in_every_figure():
         assert len({styles[n][0] for n in reg.names()}) == len(reg)
     assert style_map() == styles  # stable between calls (and so between studies)
 
-    rows = [{"h": h, "error": h} for h in (0.4, 0.2, 0.1)]
-    fit = fit_order([r["h"] for r in rows], [r["error"] for r in rows])
+    rows = [Row.of(h=h, error=h) for h in (0.4, 0.2, 0.1)]  # rows as figures receive them
+    fit = fit_order([r.h for r in rows], [r.error for r in rows])
 
     def drawn(order):
         groups = {n: rows for n in order}
