@@ -163,3 +163,30 @@ def test_convergence_page_has_a_work_precision_figure_from_stored_warm_timings(r
     with (folder / "results.csv").open() as fh:
         head = next(csv.reader(fh))
     assert {"seconds_warm", "compile_seconds"} <= set(head)
+
+
+@pytest.mark.parametrize(("t0", "t1"), [(1.3e-3, 6.7e-3), (1e-4, 2e-1)])
+def test_work_precision_time_axis_is_labelled_on_short_and_long_ranges(t0, t1):
+    # under one decade of timings no decade tick is in view: the axis must still read (a page
+    # showed an unlabelled time axis when minor labels were switched off everywhere)
+    import numpy as np
+
+    from fplab.records import Row
+    from fplab.studykinds._common import work_precision_figure
+
+    times = np.geomspace(t0, t1, 4)
+    rows = [Row.of(h=1.0 / (k + 1), error=10.0 ** -(k + 2), seconds_warm=float(t))
+            for k, t in enumerate(times)]  # fmt: skip
+    _, fig = work_precision_figure({"fv4": rows}, "tv", "t")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [
+        t.get_text() for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+    ]
+    lo, hi = ax.get_xlim()
+    shown = [
+        t
+        for t, s in zip(list(ax.get_xticks()) + list(ax.get_xticks(minor=True)), labels)
+        if s and lo <= t <= hi
+    ]
+    assert len(shown) >= 2, labels

@@ -535,9 +535,16 @@ def work_precision_figure(
             label=name or "error",
         )
         compile_max = max(compile_max, *(r.get("compile_seconds", 0.0) for r in rows))
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
-    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
+    lo, hi = ax.get_xlim()
+    if hi / lo < 30.0:  # under ~1.5 decades one or no decade tick shows: label 2x and 5x too
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(
+            LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 2))
+        )
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on longer ranges
     ax.set_xlabel(f"warm wall time per run, s (median of {WARM_REPEATS})")
     ax.set_ylabel(err_name)
     ax.grid(True, which="both", alpha=0.3)
