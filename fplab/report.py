@@ -713,7 +713,9 @@ def write_index(out: Path, entries: list[dict[str, Any]], tier: str, prov: dict[
             html.escape(no_claim),
             _cases_text(e),
         ]
-        rows.append(f"<tr class='{state}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        # prose (purpose, verdicts, no-claim names) reads left-aligned; only the count is a number
+        tds = [f"<td class='t'>{c}</td>" for c in cells[:-1]] + [f"<td>{cells[-1]}</td>"]
+        rows.append(f"<tr class='{state}'>" + "".join(tds) + "</tr>")
         md_cells = [
             f"[{e['name']}]({e['name']}/report.md)",
             e["purpose"],
