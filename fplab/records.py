@@ -1,6 +1,12 @@
-"""Typed records of the study layer: verdicts on claims (more records join here).
+"""Typed records of the study layer: rows of case results, stored case results, verdicts.
 
 A leaf module: it imports nothing from fplab, so every layer may use it.
+
+The boundary: a study kind's ``run_case`` returns a JSON-ready dict (it runs in a worker and goes
+straight into the cache); :class:`CaseResult` turns its ``"row"`` / each of its ``"rows"`` into a
+:class:`Row`, and everything inward of the cache (``summarize``, ``figures``, ``claims``, report
+tables and ``results.csv``, ``fplab check``) reads ``Row`` objects.  JSON is written only by the
+cache (``CaseResult.to_json``) and by the report writers (through :func:`json_default`).
 
 Contract shared by every study kind: ``StudyKind.claims(spec, results, summary)`` returns a list of
 :class:`Verdict`, one per claim the study states.  ``fplab run`` / ``fplab check`` count them
@@ -9,13 +15,225 @@ Contract shared by every study kind: ``StudyKind.claims(spec, results, summary)`
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "VERDICTS", "CaseResult", "Verdict", "totals", "totals_line"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "VERDICTS",
+    "CaseResult",
+    "Row",
+    "Verdict",
+    "json_default",
+    "rows_json",
+    "rows_records",
+    "totals",
+    "totals_line",
+]
 
-#: version of the stored case-result layout (``CaseResult``); bump it when the layout changes
-SCHEMA_VERSION = 1
+#: version of the stored case-result layout (``CaseResult``); bump it when the layout changes.
+#: 2: every row is a :class:`Row` (fields JSON scalars or flat lists of them, validated when read).
+#: The JSON layout of a row did not change from 1 (an object in the kind's field order), so
+#: entries of schema 0 and 1 read through the same path (their rows validated as ``Row``); an
+#: entry whose row fails validation is quarantined by the cache and recomputed.
+SCHEMA_VERSION = 2
+
+
+def _scalar(name: str, value: Any, where: str = "holds") -> Any:
+    """``value`` as a row field keeps it, or a TypeError naming the field: bool and None as
+    they are, a str/int/float subclass (numpy.float64) as the builtin type (exactly)."""
+    if value is None or isinstance(value, bool):
+        return value
+    for typ in (float, int, str):
+        if isinstance(value, typ):
+            return value if type(value) is typ else typ(value)
+    msg = (
+        f"row field {name!r} {where} a {type(value).__name__} ({value!r:.60}); allowed: a JSON "
+        "scalar (float, int, str, bool, None) or a flat list of them; curves and tables go "
+        "beside the row in the case result"
+    )
+    raise TypeError(msg)
+
+
+def _field_value(name: str, value: Any) -> Any:
+    """A row field's value: a JSON scalar, or a list/tuple of scalars kept as a tuple."""
+    if isinstance(value, list | tuple):
+        return tuple(_scalar(name, v, "is a list holding") for v in value)
+    return _scalar(name, value)
+
+
+@dataclass(frozen=True, eq=False)
+class Row(Mapping[str, Any]):
+    """One row of a case result: named fields in the order the study kind wrote them.
+
+    A read-only ``Mapping`` (``row["error"]``, ``row.get(...)``, ``dict(row)``, iteration in
+    field order), so study kinds that read rows as dicts (plugins included) keep working, plus
+    typed properties for the fields most kinds share (``h``, ``error``, ``stderr``,
+    ``n_steps``, ``label``, ``method``).  Immutable and hashable; build a changed copy with
+    :meth:`replace`.
+
+    Parameters
+    ----------
+    fields : tuple of (str, value) pairs
+        The fields in column order.  Values are JSON scalars (float, int, str, bool, None;
+        numpy float64 is stored as float) or flat lists of them (held as tuples, so the row
+        stays immutable and hashable; read and written as a fresh list each time, as from a
+        dict); anything else is a TypeError naming the field.
+
+    Notes
+    -----
+    Equality: two rows are equal when their fields and field order are; a row equals a plain
+    mapping with the same items (as a dict would).  NaN fields make a row unequal to itself,
+    as NaN is; compare ``to_json()`` bitwise where NaN matters.
+    """
+
+    fields: tuple[tuple[str, Any], ...]
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fields, tuple):
+            msg = (
+                "Row fields must be a tuple of (name, value) pairs, got "
+                f"{type(self.fields).__name__}; use Row.of(...) or Row.from_json(dict)"
+            )
+            raise TypeError(msg)
+        seen: set[str] = set()
+        checked = []
+        for pair in self.fields:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+                msg = f"Row fields must be (str name, value) pairs, got {pair!r:.60}"
+                raise TypeError(msg)
+            name, value = pair
+            if name in seen:
+                msg = f"row field {name!r} appears twice; a row's field names are unique"
+                raise ValueError(msg)
+            seen.add(name)
+            checked.append((name, _field_value(name, value)))
+        object.__setattr__(self, "fields", tuple(checked))
+        object.__setattr__(self, "_index", {name: i for i, (name, _) in enumerate(checked)})
+
+    # -- construction and JSON ------------------------------------------------------------
+    @classmethod
+    def of(cls, **fields: Any) -> Row:
+        """A row from keyword fields, in the order given: ``Row.of(h=0.1, error=2e-3)``."""
+        return cls(tuple(fields.items()))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Row:
+        """The row of a JSON object (a dict; its insertion order is the column order)."""
+        if isinstance(data, Row):
+            return data
+        if not isinstance(data, Mapping):
+            msg = f"a row must be a JSON object (dict), got {type(data).__name__}"
+            raise TypeError(msg)
+        return cls(tuple(data.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as a JSON-ready dict in field order (lists for list fields)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.fields}
+
+    def replace(self, **fields: Any) -> Row:
+        """A new row with ``fields`` changed in place or, when new, appended (as ``{**row,
+        **fields}`` orders a dict)."""
+        out = dict(self.fields)
+        out.update(fields)
+        return Row(tuple(out.items()))
+
+    # -- Mapping ---------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Any:
+        i = self._index.get(name)
+        if i is None:
+            msg = f"row has no field {name!r}; its fields: {', '.join(self._index) or 'none'}"
+            raise KeyError(msg)
+        value = self.fields[i][1]
+        return list(value) if isinstance(value, tuple) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Row):
+            return self.fields == other.fields
+        if isinstance(other, Mapping):
+            return self.to_json() == dict(other.items())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.fields)
+
+    def __repr__(self) -> str:
+        return f"Row({', '.join(f'{k}={v!r}' for k, v in self.fields)})"
+
+    # -- typed fields shared by most kinds -------------------------------------------------
+    def _typed(self, name: str) -> Any:
+        i = self._index.get(name)
+        if i is None:
+            msg = f"row has no field {name!r}; its fields: {', '.join(self._index) or 'none'}"
+            raise AttributeError(msg)
+        return self.fields[i][1]
+
+    def _float(self, name: str) -> float:
+        value = self._typed(name)
+        if value is None:  # not measured (experiment kinds store non-finite numbers as null)
+            return math.nan
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            msg = f"row field {name!r} is {value!r:.60}, not a number"
+            raise TypeError(msg)
+        return float(value)
+
+    @property
+    def h(self) -> float:
+        """Step or cell size of the row (convergence kinds); a missing field: AttributeError."""
+        return self._float("h")
+
+    @property
+    def error(self) -> float:
+        """The measured error (None, not measured, reads as nan)."""
+        return self._float("error")
+
+    @property
+    def stderr(self) -> float:
+        """Standard error of a Monte-Carlo ``error`` (None reads as nan)."""
+        return self._float("stderr")
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps of the row's run."""
+        value = self._typed("n_steps")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            msg = f"row field 'n_steps' is {value!r:.60}, not an integer"
+            raise TypeError(msg)
+        return int(value)
+
+    @property
+    def label(self) -> str:
+        """The row's own label (rows of multi-level cases)."""
+        return str(self._typed("label"))
+
+    @property
+    def method(self) -> str:
+        """The method the row measures (experiment kinds)."""
+        return str(self._typed("method"))
+
+
+def json_default(obj: Any) -> Any:
+    """``default=`` for ``json.dump`` of report files: records by their ``to_json()`` (a Row
+    as its field dict, never its ``str``), other objects (paths, numpy scalars) as ``str``."""
+    to_json = getattr(obj, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return str(obj)
+
 
 #: the three verdicts, in the order pages list them
 VERDICTS = ("pass", "fail", "inconclusive")
@@ -106,14 +324,32 @@ class CaseResult:
     timing: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        # the rows become Row records here (validated: a non-JSON field is a TypeError naming it)
+        object.__setattr__(self, "result", rows_records(self.result))
+
+    @property
+    def rows(self) -> list[Row]:
+        """The case's rows: its ``row``, or each of its ``rows`` (multi-level cases)."""
+        if "row" in self.result:
+            return [self.result["row"]]
+        return list(self.result.get("rows", []))
+
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (floats round-trip exactly through ``json``: shortest repr)."""
-        return asdict(self)
+        """A JSON-ready dict (floats round-trip exactly through ``json``: shortest repr); rows
+        as objects in their field order."""
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["config"] = _json_copy(self.config)
+        out["timing"] = _json_copy(self.timing)
+        out["result"] = rows_json(self.result)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
         """The record of a stored entry; unknown keys (e.g. a checksum the cache adds) are
-        ignored, and a newer schema than this code knows is refused."""
+        ignored, and a newer schema than this code knows is refused.  Entries of schema 0 and
+        1 hold rows in the same JSON layout: they are read (and their rows validated) the same
+        way."""
         schema = int(data.get("schema", 0))
         if schema > SCHEMA_VERSION:
             msg = (
@@ -123,6 +359,39 @@ class CaseResult:
             raise ValueError(msg)
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in names} | {"schema": schema})
+
+
+def rows_records(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with its ``"row"`` (an object) and ``"rows"`` (a list of objects) as
+    :class:`Row` records; other entries (curves, summaries) unchanged."""
+    out = dict(result)
+    if "row" in out:
+        out["row"] = Row.from_json(out["row"])
+    if isinstance(out.get("rows"), list | tuple):
+        out["rows"] = [Row.from_json(r) for r in out["rows"]]
+    return out
+
+
+def rows_json(result: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`rows_records`: rows as JSON objects, the rest deep-copied."""
+    out = _json_copy({k: v for k, v in result.items() if k not in ("row", "rows")})
+    for k, v in result.items():
+        if k == "row":
+            out[k] = v.to_json() if isinstance(v, Row) else dict(v)
+        elif k == "rows":
+            out[k] = [r.to_json() if isinstance(r, Row) else dict(r) for r in v]
+    return {k: out[k] for k in result}  # the result's own key order
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON-ready data (dicts, lists, scalars; Rows by ``to_json``)."""
+    if isinstance(value, Row):
+        return value.to_json()
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def totals(verdicts: list[Verdict]) -> dict[str, int]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fplab._io import atomic_write
-from fplab.records import Verdict, totals, totals_line
+from fplab.records import CaseResult, Row, Verdict, json_default, totals, totals_line
 from fplab.runner import ResultCache, merge_timing
 from fplab.spec import StudySpec
 from fplab.studykinds.base import Case
@@ -41,11 +41,12 @@ _PACKAGES = ("numpy", "scipy", "numba", "matplotlib", "torch", "pot", "dask", "d
 
 @dataclass
 class StudyResults:
-    """A study's stored results for one tier: (case, cache entry) pairs, missing and failed cases."""
+    """A study's stored results for one tier: (case, stored record) pairs, missing and failed
+    cases.  The records' rows are :class:`fplab.records.Row` objects."""
 
     spec: StudySpec
     tier: str
-    done: list[tuple[Case, dict[str, Any]]] = field(default_factory=list)
+    done: list[tuple[Case, CaseResult]] = field(default_factory=list)
     missing: list[Case] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
@@ -54,9 +55,7 @@ class StudyResults:
     def results(self) -> list[tuple[Case, dict[str, Any]]]:
         """(case, case result) pairs, as the kinds' ``summarize``/``figures`` take them (rows
         with their wall-clock timing fields merged back in)."""
-        return [
-            (case, merge_timing(entry["result"], entry.get("timing"))) for case, entry in self.done
-        ]
+        return [(case, merge_timing(rec.result, rec.timing)) for case, rec in self.done]
 
     def summary(self) -> dict[str, Any]:
         if not self.done:
@@ -80,7 +79,8 @@ def collect(
     """The stored results of ``spec``'s cases of ``tier``.
 
     With ``stale_ok`` a case not stored for the current code version falls back to the newest
-    result of the same configuration from an older code version, listed in ``stale``.
+    result of the same configuration from an older code version, listed in ``stale``.  This is
+    where stored JSON becomes typed records (``CaseResult.from_json``: rows as ``Row``).
     """
     out = StudyResults(spec, tier)
     for case in spec.cases(tier):
@@ -92,7 +92,7 @@ def collect(
         if entry is None:
             out.missing.append(case)
         else:
-            out.done.append((case, entry))
+            out.done.append((case, CaseResult.from_json(entry)))
     prefix = f"{spec.name}: "
     out.failures = {
         k[len(prefix) :]: v for k, v in (failures or {}).items() if k.startswith(prefix)
@@ -215,24 +215,26 @@ _ORDER_HEAD = [
 ]
 
 
-def _case_rows(case: Case, entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _case_rows(case: Case, rec: CaseResult) -> list[tuple[str, Row]]:
     """(label, row) of a stored case: its ``row``, or each of its ``rows`` (multi-level cases),
     with the rows' wall-clock timing fields."""
-    res = merge_timing(entry["result"], entry.get("timing"))
+    res = merge_timing(rec.result, rec.timing)
     if "row" in res:
         return [(case.label, res["row"])]
-    return [(r.get("label", case.label), r) for r in res.get("rows", [])]
+    return [(str(r.get("label", case.label)), r) for r in res.get("rows", [])]
 
 
-def _rows_table(results: list[tuple[Case, dict[str, Any]]]) -> tuple[list[str], list[list[Any]]]:
+def _rows_table(results: list[tuple[Case, CaseResult]]) -> tuple[list[str], list[list[Any]]]:
+    """The cases table: one column per row field in the order the kind wrote them (first
+    seen first), the case's seconds and cache key last."""
     columns: list[str] = []
-    for case, entry in results:
-        for _, row in _case_rows(case, entry):
+    for case, rec in results:
+        for _, row in _case_rows(case, rec):
             columns += [k for k in row if k not in columns and k != "label"]
     rows = [
-        [label, *[row.get(c) for c in columns], entry.get("seconds"), case.key]
-        for case, entry in results
-        for label, row in _case_rows(case, entry)
+        [label, *[row.get(c) for c in columns], rec.seconds, case.key]
+        for case, rec in results
+        for label, row in _case_rows(case, rec)
     ]
     return ["case", *columns, "case seconds", "cache key"], rows
 
@@ -350,7 +352,7 @@ def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Pa
     verdicts = sr.verdicts(summary)
     figures = spec.kind_obj.figures(spec, sr.results, summary) if sr.done else []
     head, rows = _rows_table(sr.done)
-    case_seconds = sum(float(e.get("seconds") or 0.0) for _, e in sr.done)
+    case_seconds = sum(float(rec.seconds or 0.0) for _, rec in sr.done)
     meta = {
         "study": spec.name,
         "title": spec.title,
@@ -366,7 +368,7 @@ def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Pa
         "n_stale": len(sr.stale),
         "failures": sr.failures,
         "case_seconds_total": case_seconds,
-        "case_code_versions": sorted({e.get("code_version", "") for _, e in sr.done}),
+        "case_code_versions": sorted({rec.code_version for _, rec in sr.done}),
         "config": spec.raw,
         "summary": summary,
         "claims": [v.to_json() for v in verdicts],
@@ -385,7 +387,9 @@ def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Pa
 def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple[str, str, str]]:
     """meta.json, results.csv, the kind's extra files and fig-N.png (2x resolution); returns
     (caption, file name, base64 PNG) per figure."""
-    _write_text(folder / "meta.json", json.dumps(page.meta, indent=2, default=str))
+    # json_default: a record a kind put into its summary (a Row) is written by its to_json(),
+    # never as its str()
+    _write_text(folder / "meta.json", json.dumps(page.meta, indent=2, default=json_default))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(page.head)
@@ -622,14 +626,14 @@ def _fingerprint(sr: StudyResults, prov: dict[str, Any]) -> str:
     import hashlib
 
     blob = {
-        "done": [(c.key, e.get("finished_at"), e.get("code_version")) for c, e in sr.done],
+        "done": [(c.key, rec.finished_at, rec.code_version) for c, rec in sr.done],
         "missing": [c.key for c in sr.missing],
         "stale": sr.stale,
         "failures": sr.failures,
         "spec": [str(sr.spec.path), sr.spec.raw, sr.tier],
         "code": [prov["code_version"], prov["git_commit"], prov["git_dirty"]],
     }
-    text = json.dumps(blob, sort_keys=True, default=str)
+    text = json.dumps(blob, sort_keys=True, default=json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -709,7 +713,9 @@ def write_index(out: Path, entries: list[dict[str, Any]], tier: str, prov: dict[
             html.escape(no_claim),
             _cases_text(e),
         ]
-        rows.append(f"<tr class='{state}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        # prose (purpose, verdicts, no-claim names) reads left-aligned; only the count is a number
+        tds = [f"<td class='t'>{c}</td>" for c in cells[:-1]] + [f"<td>{cells[-1]}</td>"]
+        rows.append(f"<tr class='{state}'>" + "".join(tds) + "</tr>")
         md_cells = [
             f"[{e['name']}]({e['name']}/report.md)",
             e["purpose"],

@@ -11,6 +11,7 @@ worker count, the order in which cases finish, or whether they ran in local proc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,14 +19,14 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from fplab import version
+from fplab import records, version
 from fplab._io import FileLock, atomic_writer
-from fplab.records import CaseResult
+from fplab.records import CaseResult, Row
 from fplab.studykinds.base import Case
 
 __all__ = [
@@ -71,6 +72,14 @@ def _checksum(entry: Any) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+#: fields every stored entry has (``CaseResult`` without defaults; written since the first cache)
+_RECORD_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(CaseResult)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
+
+
 def _entry_problem(entry: Any, key: str | None) -> str | None:
     """What is wrong with a decoded case entry's shape, or None when it is usable."""
     if not isinstance(entry, dict):
@@ -88,6 +97,13 @@ def _entry_problem(entry: Any, key: str | None) -> str | None:
         isinstance(r, dict) for r in result["rows"]
     ):
         return "result has neither a 'row' object nor a 'rows' list of objects"
+    missing = [f for f in _RECORD_FIELDS if f not in entry]
+    if missing:
+        return f"it lacks {', '.join(map(repr, missing))}"
+    try:  # the rows must read as Row records (fields JSON scalars or flat lists of them)
+        records.rows_records(result)
+    except (TypeError, ValueError) as err:
+        return str(err)
     if not isinstance(entry.get("finished_at", ""), str):
         return "'finished_at' is not a string"
     return None
@@ -178,8 +194,8 @@ class ResultCache:
             self._by_config = {}
             for path in sorted(self.folder.glob("??/*.json")):
                 entry = self._read(path, path.stem)
-                if entry is None:
-                    continue
+                if entry is None or int(entry.get("schema", 0)) > records.SCHEMA_VERSION:
+                    continue  # unusable, or written by a newer fplab (which reads it itself)
                 ident = _identity(entry.get("kind"), entry.get("config"))
                 old = self._by_config.get(ident)
                 if old is None or entry.get("finished_at", "") > old.get("finished_at", ""):
@@ -199,7 +215,11 @@ def execute_case(
     kind: str, config: dict[str, Any], plugins: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """Run one case (in a worker); returns ``{"result": ..., "seconds": ...}`` or ``{"error": ...}``.
-    ``plugins``: plugin modules to import first (a spawned worker starts without them)."""
+    ``plugins``: plugin modules to import first (a spawned worker starts without them).
+
+    The result stays JSON-ready (it goes straight into the cache), but its rows are checked
+    here as :class:`fplab.records.Row` records, so a field that is no JSON scalar fails this
+    case with a message naming the field instead of failing the cache write."""
     from fplab.studykinds.base import STUDY_KINDS
 
     start = time.perf_counter()
@@ -209,6 +229,10 @@ def execute_case(
 
             ensure_loaded(plugins)
         result = STUDY_KINDS.get(kind)().run_case(config)
+        if not isinstance(result, dict):
+            msg = f"run_case of kind {kind!r} returned a {type(result).__name__}, not a dict"
+            raise TypeError(msg)
+        result = records.rows_json(records.rows_records(result))
     except Exception as exc:  # reported per case; the run goes on
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     result, timing = split_timing(result)
@@ -219,21 +243,25 @@ def execute_case(
 #: the result, so that the result itself stays a function of the configuration and seed alone
 TIMING_KEYS = ("seconds_warm", "seconds_cold", "compile_seconds", "n_warm", "n_calls")
 
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+def _strip(row: R) -> tuple[R, dict[str, Any]]:
+    """(the row without its timing fields, of the row's own type; its timing fields)."""
+    kept = {k: v for k, v in row.items() if k not in TIMING_KEYS}
+    timing = {k: v for k, v in row.items() if k in TIMING_KEYS}
+    return (Row.of(**kept) if isinstance(row, Row) else kept), timing  # type: ignore[return-value]
+
 
 def split_timing(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(result without timing fields, ``{"row": {...}}`` or ``{"rows": [{...}, ...]}`` of them)."""
+    """(result without timing fields, ``{"row": {...}}`` or ``{"rows": [{...}, ...]}`` of them).
 
-    def strip(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        return (
-            {k: v for k, v in row.items() if k not in TIMING_KEYS},
-            {k: v for k, v in row.items() if k in TIMING_KEYS},
-        )
-
-    if isinstance(result.get("row"), dict):
-        row, timing = strip(result["row"])
+    Rows keep their type: dicts in a worker (before the cache), :class:`Row` records inward."""
+    if isinstance(result.get("row"), Mapping):
+        row, timing = _strip(result["row"])
         return {**result, "row": row}, ({"row": timing} if timing else {})
-    if isinstance(result.get("rows"), list) and all(isinstance(r, dict) for r in result["rows"]):
-        pairs = [strip(r) for r in result["rows"]]
+    if isinstance(result.get("rows"), list) and all(isinstance(r, Mapping) for r in result["rows"]):
+        pairs = [_strip(r) for r in result["rows"]]
         timings = [t for _, t in pairs]
         return {**result, "rows": [r for r, _ in pairs]}, (
             {"rows": timings} if any(timings) else {}
@@ -242,13 +270,14 @@ def split_timing(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def merge_timing(result: dict[str, Any], timing: dict[str, Any] | None) -> dict[str, Any]:
-    """The inverse of ``split_timing``: the rows with their timing fields back (for figures)."""
+    """The inverse of ``split_timing``: the rows with their timing fields appended (for figures
+    and ``results.csv``), as new :class:`Row` records (rows are immutable)."""
     if not timing:
         return result
-    if "row" in timing and isinstance(result.get("row"), dict):
-        return {**result, "row": {**result["row"], **timing["row"]}}
+    if "row" in timing and isinstance(result.get("row"), Mapping):
+        return {**result, "row": Row.from_json(result["row"]).replace(**timing["row"])}
     if "rows" in timing and isinstance(result.get("rows"), list):
-        rows = [{**r, **t} for r, t in zip(result["rows"], timing["rows"])]
+        rows = [Row.from_json(r).replace(**t) for r, t in zip(result["rows"], timing["rows"])]
         return {**result, "rows": rows}
     return result
 

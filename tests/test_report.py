@@ -118,6 +118,7 @@ def test_each_method_has_one_colour_and_marker_in_every_figure():
 
     from fplab.fd import SPACE_SCHEMES, TIME_SCHEMES
     from fplab.mc import MC_METHODS
+    from fplab.records import Row
     from fplab.reverse import SAMPLERS
     from fplab.studykinds._common import fit_order, loglog_figure, order_row, style_map
 
@@ -129,8 +130,8 @@ def test_each_method_has_one_colour_and_marker_in_every_figure():
         assert len({styles[n][0] for n in reg.names()}) == len(reg)
     assert style_map() == styles  # stable between calls (and so between studies)
 
-    rows = [{"h": h, "error": h} for h in (0.4, 0.2, 0.1)]
-    fit = fit_order([r["h"] for r in rows], [r["error"] for r in rows])
+    rows = [Row.of(h=h, error=h) for h in (0.4, 0.2, 0.1)]  # rows as figures receive them
+    fit = fit_order([r.h for r in rows], [r.error for r in rows])
 
     def drawn(order):
         groups = {n: rows for n in order}
@@ -162,3 +163,30 @@ def test_convergence_page_has_a_work_precision_figure_from_stored_warm_timings(r
     with (folder / "results.csv").open() as fh:
         head = next(csv.reader(fh))
     assert {"seconds_warm", "compile_seconds"} <= set(head)
+
+
+@pytest.mark.parametrize(("t0", "t1"), [(1.3e-3, 6.7e-3), (1e-4, 2e-1)])
+def test_work_precision_time_axis_is_labelled_on_short_and_long_ranges(t0, t1):
+    # under one decade of timings no decade tick is in view: the axis must still read (a page
+    # showed an unlabelled time axis when minor labels were switched off everywhere)
+    import numpy as np
+
+    from fplab.records import Row
+    from fplab.studykinds._common import work_precision_figure
+
+    times = np.geomspace(t0, t1, 4)
+    rows = [Row.of(h=1.0 / (k + 1), error=10.0 ** -(k + 2), seconds_warm=float(t))
+            for k, t in enumerate(times)]  # fmt: skip
+    _, fig = work_precision_figure({"fv4": rows}, "tv", "t")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [
+        t.get_text() for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+    ]
+    lo, hi = ax.get_xlim()
+    shown = [
+        t
+        for t, s in zip(list(ax.get_xticks()) + list(ax.get_xticks(minor=True)), labels)
+        if s and lo <= t <= hi
+    ]
+    assert len(shown) >= 2, labels

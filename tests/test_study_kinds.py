@@ -11,6 +11,7 @@ import pytest
 import fplab as fp
 from fplab.check import compare
 from fplab.errors import ConfigError
+from fplab.records import Row
 from fplab.report import write_reports
 from fplab.runner import ResultCache, run_cases
 from fplab.spec import build_problem
@@ -278,10 +279,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_work_precision_claims_convergence_on_the_best_grid():
     spec = load_study(ROOT / "studies" / "work-precision-vp-1d.toml")
 
-    def rows(sampler, grid, errors, stochastic=False):
+    def rows(sampler, grid, errors, stochastic=False):  # rows as kinds receive them: Row records
         return [
-            {"sampler": sampler, "time_grid": grid, "n_steps": n, "error": e,
-             "stochastic": stochastic, "n_score_evals": n, "resolved": True}
+            Row.of(sampler=sampler, time_grid=grid, n_steps=n, error=e,
+                   stochastic=stochastic, n_score_evals=n, resolved=True)
             for n, e in zip((4, 64), errors)
         ]  # fmt: skip
 

@@ -256,7 +256,7 @@ def solve_extrapolated(
     FPSolution
         On ``grid``: ``cell_averages`` hold E, ``densities`` its point values (eighth-order
         reconstruction where the grid has 10 cells per axis), ``error_estimate`` an
-        :class:`ErrorEstimate`, ``extrapolated_from`` the cells per axis of the two solves
+        :class:`ErrorEstimate`, ``extrapolated_from`` the ``grid.n`` of the two solves
         combined, ``n_steps`` the steps of one solve.
 
     Raises
@@ -269,8 +269,9 @@ def solve_extrapolated(
     Warns
     -----
     UserWarning
-        When ``box`` is False and the mass in the outermost cells exceeds a tenth of the
-        estimated error at some stored time: the walls may matter more than the estimate says.
+        When ``box`` is False, the walls are zero-flux (the default, standing in for the whole
+        space) and the mass in the outermost cells exceeds a tenth of the estimated error at
+        some stored time: the walls may matter more than the estimate says.
 
     Notes
     -----
@@ -315,7 +316,7 @@ def solve_extrapolated(
         densities=densities,
         cell_averages=averages,
         error_estimate=error,
-        extrapolated_from=(grid.n[0], r * grid.n[0]),
+        extrapolated_from=(tuple(grid.n), tuple(fine.grid.n)),
     )
 
 
@@ -363,7 +364,10 @@ def _estimate(
         f"{recon_how}; {box_how}"
     )
     est = ErrorEstimate(space_err, time_err, recon, box_err, walls, q, method)
-    if box_err is None and np.any(walls > 0.1 * est.total):
+    # only zero-flux walls stand in for the whole space; periodic and Dirichlet boxes are the
+    # problem's own, where mass at the walls is no error
+    truncating = opts.get("bc", "zero-flux") == "zero-flux"
+    if truncating and box_err is None and np.any(walls > 0.1 * est.total):
         i = int(np.argmax(walls / np.maximum(est.total, 1e-300)))
         warnings.warn(
             f"solve_extrapolated: {walls[i]:.2g} of the mass lies in the outermost cells at "

@@ -42,9 +42,9 @@ class FPSolution:
     error_estimate : ErrorEstimate or None
         Estimated L1 error at each stored time, split into space and time
         (``fplab.fd.solve_extrapolated`` fills it; None for a plain solve).
-    extrapolated_from : tuple of int
-        Cells per axis of the two solves a Richardson-extrapolated solution combines
-        (``solve_extrapolated``); empty for a plain solve.
+    extrapolated_from : tuple of tuple of int
+        ``grid.n`` of the two solves a Richardson-extrapolated solution combines
+        (``solve_extrapolated``), e.g. ((128, 128), (256, 256)); empty for a plain solve.
     """
 
     times: FloatArray
@@ -59,7 +59,7 @@ class FPSolution:
     cell_averages: FloatArray | None = None
     threads: int = 1
     error_estimate: Any = None
-    extrapolated_from: tuple[int, ...] = ()
+    extrapolated_from: tuple[tuple[int, ...], ...] = ()
 
     @property
     def density(self) -> Density:

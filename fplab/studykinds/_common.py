@@ -1,8 +1,9 @@
 """Shared machinery of the convergence-type study kinds: cases over (compared name x sweep value),
 order fits with intervals, the check quantities, and the standard figures.
 
-A convergence kind implements ``run_one(config) -> row`` where ``row`` has at least ``h`` (the
-step being refined: dx, dt, ...) and ``error``; everything else (orders, tables, the log-log
+A convergence kind implements ``run_one(config) -> {"row": {...}}`` where the row (a JSON-ready
+dict in the worker; a :class:`fplab.records.Row` once read back from the cache) has at least
+``h`` (the step being refined: dx, dt, ...) and ``error``; everything else (orders, tables, the log-log
 figure, density overlays) comes from here.  Figures are matplotlib ``Figure`` objects built
 without pyplot; ``fplab.report`` is the only module that writes them.
 """
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fplab.records import Row
 from fplab.spec import StudySpec
 from fplab.studykinds.base import Case, StudyKind
 
@@ -330,21 +332,21 @@ class ConvergenceKind(StudyKind):
         raise NotImplementedError
 
     @staticmethod
-    def case_rows(case: Case, res: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    def case_rows(case: Case, res: dict[str, Any]) -> list[tuple[str, str, Row]]:
         """(label, compared name, row) of every row of a case: one ``row``, or ``rows`` (each
         with its own ``label`` and optionally ``compare``) when a case runs several levels."""
         name = case.config.get("compare") or ""
         if "row" in res:
             return [(case.label, name, res["row"])]
-        return [(r["label"], r.get("compare", name), r) for r in res["rows"]]
+        return [(r.label, r.get("compare", name), r) for r in res["rows"]]
 
-    def groups(self, results: list[tuple[Case, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
+    def groups(self, results: list[tuple[Case, dict[str, Any]]]) -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {}
         for case, res in results:
             for _, name, row in self.case_rows(case, res):
                 out.setdefault(name, []).append(row)
         for rows in out.values():
-            rows.sort(key=lambda r: -r["h"])
+            rows.sort(key=lambda r: -r.h)
         return out
 
     def summarize(
@@ -354,9 +356,9 @@ class ConvergenceKind(StudyKind):
         orders, errors = [], {}
         fits: dict[str, dict[str, Any]] = {}
         for name, rows in self.groups(results).items():
-            h = [r["h"] for r in rows]
-            err = [r["error"] for r in rows]
-            stderr = [r["stderr"] for r in rows] if all("stderr" in r for r in rows) else None
+            h = [r.h for r in rows]
+            err = [r.error for r in rows]
+            stderr = [r.stderr for r in rows] if all("stderr" in r for r in rows) else None
             fits[name] = fit_order(h, err, stderr, self.error_scale)
         config = results[0][0].config if results else {}
         no_claim = []
@@ -381,8 +383,8 @@ class ConvergenceKind(StudyKind):
             if expected is None:
                 no_claim.append({"label": row["label"], "reason": self.no_claim_reason(spec, name)})
         for case, res in results:
-            for label, _, row in self.case_rows(case, res):
-                errors[label] = row["error"]
+            for label, _, case_row in self.case_rows(case, res):
+                errors[label] = case_row.error
         return {"orders": orders, "errors": errors, "no_claim": no_claim}
 
     def no_claim_reason(self, spec: StudySpec, name: str | None) -> str:
@@ -457,7 +459,7 @@ class ConvergenceKind(StudyKind):
 
 
 def loglog_figure(
-    groups: dict[str, list[dict[str, Any]]],
+    groups: dict[str, list[Row]],
     orders: list[dict[str, Any]],
     h_name: str,
     err_name: str,
@@ -470,8 +472,8 @@ def loglog_figure(
     by_label = {o["label"]: o for o in orders}
     for i, (name, rows) in enumerate(groups.items()):
         colour, marker = method_style(name, i)
-        h = np.array([r["h"] for r in rows])
-        e = np.array([r["error"] for r in rows], dtype=np.float64)
+        h = np.array([r.h for r in rows])
+        e = np.array([r.error for r in rows], dtype=np.float64)
         ok = np.isfinite(e) & (e > 0)
         o = by_label.get(name) or (orders[i] if i < len(orders) else None)
         label = name or "error"
@@ -481,7 +483,7 @@ def loglog_figure(
             ax.errorbar(
                 h[ok],
                 e[ok],
-                yerr=2 * np.array([r["stderr"] for r in rows])[ok],
+                yerr=2 * np.array([r.stderr for r in rows])[ok],
                 fmt=marker,
                 color=colour,
                 label=label,
@@ -506,7 +508,7 @@ def loglog_figure(
 
 
 def work_precision_figure(
-    groups: dict[str, list[dict[str, Any]]], err_name: str, title: str
+    groups: dict[str, list[Row]], err_name: str, title: str
 ) -> tuple[str, Any] | None:
     """Error vs warm wall time per compared name (the DiffEqDevTools work-precision diagram):
     median of ``WARM_REPEATS`` warm runs of the method alone (no reference, no compilation)."""
@@ -523,19 +525,26 @@ def work_precision_figure(
         if not rows:
             continue
         colour, marker = method_style(name, i)
-        rows = sorted(rows, key=lambda r: -r["h"])  # joined in refinement order
+        rows = sorted(rows, key=lambda r: -r.h)  # joined in refinement order
         ax.loglog(
             [r["seconds_warm"] for r in rows],
-            [r["error"] for r in rows],
+            [r.error for r in rows],
             "-",
             marker=marker,
             color=colour,
             label=name or "error",
         )
         compile_max = max(compile_max, *(r.get("compile_seconds", 0.0) for r in rows))
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
-    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
+    lo, hi = ax.get_xlim()
+    if hi / lo < 30.0:  # under ~1.5 decades one or no decade tick shows: label 2x and 5x too
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(
+            LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 2))
+        )
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on longer ranges
     ax.set_xlabel(f"warm wall time per run, s (median of {WARM_REPEATS})")
     ax.set_ylabel(err_name)
     ax.grid(True, which="both", alpha=0.3)
@@ -562,7 +571,7 @@ def overlay_figure(
         name = case.config.get("compare") or ""
         # one level per case ("row"), or all levels of a method in one case ("rows": the curve
         # belongs to the finest of them)
-        h = res["row"]["h"] if "row" in res else min(r["h"] for r in res["rows"])
+        h = res["row"].h if "row" in res else min(r.h for r in res["rows"])
         if name not in finest or h < finest[name][0]:
             finest[name] = (h, curve)
     if not finest:

@@ -151,13 +151,19 @@ class StudyKind:
         raise NotImplementedError
 
     def run_case(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Run one case; returns ``{"row": {scalars}, ...}`` (JSON-ready).  Runs in a worker."""
+        """Run one case; returns ``{"row": {scalars}, ...}`` or ``{"rows": [{...}, ...], ...}``
+        (JSON-ready dicts: row fields are JSON scalars or flat lists of them).  Runs in a worker;
+        the methods below get each row back as a read-only :class:`fplab.records.Row`."""
         raise NotImplementedError
 
     def summarize(
         self, spec: StudySpec, results: list[tuple[Case, dict[str, Any]]]
     ) -> dict[str, Any]:
-        """Orders/errors/tables from stored results (see ``fplab.studykinds._common``)."""
+        """Orders/errors/tables from stored results (see ``fplab.studykinds._common``).
+
+        ``results`` pairs each case with its result dict, whose ``"row"`` / ``"rows"`` hold
+        :class:`fplab.records.Row` records (a read-only Mapping with typed ``h``, ``error``,
+        ...), timing fields appended; ``figures``, ``claims`` and ``extra_files`` get the same."""
         raise NotImplementedError
 
     def figures(

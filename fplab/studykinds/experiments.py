@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fplab.records import Row
 from fplab.spec import TIERS, StudySpec
 from fplab.studykinds._common import legend_outside, method_style, new_figure
 from fplab.studykinds.base import STUDY_KINDS, StudyKind
@@ -110,7 +111,7 @@ class ExperimentKind(StudyKind):
             ],
         }
 
-    def case_rows(self, case: Any, res: dict[str, Any]) -> list[dict[str, Any]]:
+    def case_rows(self, case: Any, res: dict[str, Any]) -> list[Row]:
         return list(res.get("rows", []))
 
 
@@ -136,7 +137,7 @@ def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [_json_dict(r) for r in rows]
 
 
-def _part(rows: list[dict[str, Any]], key: str, value: str) -> list[dict[str, Any]]:
+def _part(rows: list[Row], key: str, value: str) -> list[Row]:
     return [r for r in rows if r.get(key) == value]
 
 
@@ -290,13 +291,13 @@ class BackwardHeat(ExperimentKind):
         return figs
 
 
-def _amplification(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+def _amplification(rows: list[Row], name: str) -> tuple[str, Any] | None:
     amp = _part(rows, "part", "amplification")
     if not amp:
         return None
     fig = new_figure(7.0, 4.4)
     ax = fig.add_subplot()
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for r in amp:
         groups[(r["problem"], r["scheme"])].append(r)
     for i, ((problem, scheme), rs) in enumerate(sorted(groups.items())):
@@ -344,18 +345,18 @@ def _amplification(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | N
     )
 
 
-def _naive_error(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+def _naive_error(rows: list[Row], name: str) -> tuple[str, Any] | None:
     naive = [r for r in _part(rows, "part", "naive-error") if r.get("problem") == "heat"]
     if not naive:
         return None
     fig = new_figure()
     ax = fig.add_subplot()
-    by_eps: dict[float, list[dict[str, Any]]] = defaultdict(list)
+    by_eps: dict[float, list[Row]] = defaultdict(list)
     for r in naive:
         by_eps[_num(r["eps"])].append(r)
     for i, (eps, rs) in enumerate(sorted(by_eps.items())):
         tau = [_num(r["tau"]) for r in rs]
-        ax.semilogy(tau, [_num(r["error"]) for r in rs], "-", color=f"C{i}", label=f"ε = {eps:g}")
+        ax.semilogy(tau, [r.error for r in rs], "-", color=f"C{i}", label=f"ε = {eps:g}")
         ax.semilogy(tau, [_num(r["predicted_error"]) for r in rs], ":", color=f"C{i}")
     ax.set_xlabel("reversed time τ")
     ax.set_ylabel("relative error of u(T - τ)")
@@ -367,7 +368,7 @@ def _naive_error(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | Non
     )
 
 
-def _blowup(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+def _blowup(rows: list[Row], name: str) -> tuple[str, Any] | None:
     pts = [
         r for r in _part(rows, "part", "blowup") if r.get("sweep") == "eps" and _num(r["eps"]) > 0
     ]
@@ -389,27 +390,27 @@ def _blowup(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
     )
 
 
-def _regularisation(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+def _regularisation(rows: list[Row], name: str) -> tuple[str, Any] | None:
     reg = _part(rows, "part", "regularisation")
     if not reg:
         return None
     fig = new_figure()
     ax = fig.add_subplot()
-    by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_method: dict[str, list[Row]] = defaultdict(list)
     for r in reg:
-        by_method[r["method"]].append(r)
+        by_method[r.method].append(r)
     for i, (method, rs) in enumerate(sorted(by_method.items())):
         rs.sort(key=lambda r: _num(r["value"]))
         ax.loglog(
             [_num(r["value"]) for r in rs],
-            [_num(r["error"]) for r in rs],
+            [r.error for r in rs],
             "-",
             color=f"C{i}",
             label=f"{method} ({rs[0]['parameter']})",
         )
         best = [r for r in rs if r.get("best")]
         if best:
-            ax.plot([_num(best[0]["value"])], [_num(best[0]["error"])], "*", ms=12, color=f"C{i}")
+            ax.plot([_num(best[0]["value"])], [best[0].error], "*", ms=12, color=f"C{i}")
     naive = _num(reg[0].get("naive_error"))
     if math.isfinite(naive) and naive > 0:
         ax.axhline(naive, color="k", ls=":", label="naive inversion")
@@ -420,16 +421,16 @@ def _regularisation(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | 
     return ("regularised inversions: error vs parameter, optimum marked", fig)
 
 
-def _score_vs_naive(rows: list[dict[str, Any]], name: str) -> tuple[str, Any] | None:
+def _score_vs_naive(rows: list[Row], name: str) -> tuple[str, Any] | None:
     score = [r for r in _part(rows, "part", "score") if r.get("n_steps") is not None]
     final = _part(rows, "part", "naive-final")
     if not score:
         return None
     fig = new_figure()
     ax = fig.add_subplot()
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for r in score:
-        groups[(r["method"], r["perturbation"])].append(r)
+        groups[(r.method, r["perturbation"])].append(r)
     for i, ((method, pert), rs) in enumerate(sorted(groups.items())):
         by_eps: dict[float, float] = {}
         for r in rs:

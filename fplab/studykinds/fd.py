@@ -336,10 +336,10 @@ class FDSpace(_FDKind):
             # error to its level's error, scaled to the smallest error (what the judge compares
             # the reference with), so a coarse level's large reference error counts only
             # relative to that level's large error
-            ratio = max(float(r["reference_error"]) / float(r["error"]) for r in rows)
+            ratio = max(float(r["reference_error"]) / r.error for r in rows)
             n_max = max(int(r["reference_n"]) for r in rows)
             unmet = sum(1 for r in rows if not r["reference_target_met"])
-            o["reference_error"] = ratio * min(float(r["error"]) for r in rows)
+            o["reference_error"] = ratio * min(r.error for r in rows)
             capped = f"; {unmet} level(s) capped at {self.TARGET_MAX_FACTOR}x" if unmet else ""
             o["reference_note"] = (
                 f"per-level fine references chosen for an estimated error <= {target:g} "

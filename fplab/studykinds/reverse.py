@@ -288,7 +288,7 @@ class ReverseSamplers(ConvergenceKind):
         table = []
         for name, rows in self.groups(results).items():
             for r in rows:
-                table.append([name, r["n_steps"], r["n_score_evals"], r["error"]])
+                table.append([name, r.n_steps, r["n_score_evals"], r.error])
         out["tables"] = [
             {
                 "title": "Error and cost (score evaluations) per sampler",
@@ -316,7 +316,7 @@ class ReverseSamplers(ConvergenceKind):
             colour, marker = method_style(name, i)
             ax.loglog(
                 [r["n_score_evals"] for r in rows],
-                [r["error"] for r in rows],
+                [r.error for r in rows],
                 "-",
                 marker=marker,
                 color=colour,

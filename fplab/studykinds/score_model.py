@@ -132,7 +132,7 @@ class ScoreModel(StudyKind):
         curve = [r for r in rows if "fisher" in r]
         runs = [r for r in rows if "total" in r]
         errors = {f"relL2 t={r['t']:.4g}": r["rel_l2"] for r in curve}
-        errors.update({f"W2 {r['method']} n={r['n_steps']}": r["total"] for r in runs})
+        errors.update({f"W2 {r.method} n={r.n_steps}": r["total"] for r in runs})
         return {
             "orders": [],
             "errors": errors,
@@ -146,7 +146,7 @@ class ScoreModel(StudyKind):
                     "title": "W2 to p0 split into score, discretisation, prior, t_min parts",
                     "columns": ["sampler", "n_steps", *_SPLIT, "total with exact score"],
                     "rows": [
-                        [r["method"], r["n_steps"], *[r[k] for k in _SPLIT], r["total_exact_score"]]
+                        [r.method, r.n_steps, *[r[k] for k in _SPLIT], r["total_exact_score"]]
                         for r in runs
                     ],
                 },
@@ -171,9 +171,9 @@ class ScoreModel(StudyKind):
             ok = ratio <= 1.0 + 1e-9  # round-off of the W2 solves
             out.append(
                 Verdict(
-                    claim=f"split[{r['method']} n={r['n_steps']}]",
+                    claim=f"split[{r.method} n={r.n_steps}]",
                     statement=(
-                        f"the W2 split of {r['method']} at n_steps={r['n_steps']} bounds its "
+                        f"the W2 split of {r.method} at n_steps={r.n_steps} bounds its "
                         "total error (triangle inequality)"
                     ),
                     measured=float(ratio),

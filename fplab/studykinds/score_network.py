@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fplab.records import Row
 from fplab.spec import TIERS, StudySpec
 from fplab.studykinds._common import downsample_curve, legend_outside, method_style, new_figure
 from fplab.studykinds.base import STUDY_KINDS
@@ -274,14 +275,14 @@ class ScoreNetwork(ExperimentKind):
         if samples:
             fig = new_figure()
             ax = fig.add_subplot()
-            groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+            groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
             for r in samples:
-                groups[(r["method"], r["score"])].append(r)
+                groups[(r.method, r["score"])].append(r)
             for i, ((method, which), rs) in enumerate(sorted(groups.items())):
-                rs.sort(key=lambda r: r["n_steps"])
+                rs.sort(key=lambda r: r.n_steps)
                 colour, marker = method_style(method, i)
                 ax.loglog(
-                    [r["n_steps"] for r in rs],
+                    [r.n_steps for r in rs],
                     [_num(r["w2"]) for r in rs],
                     "-" if which == "learned" else "--",
                     marker=marker,

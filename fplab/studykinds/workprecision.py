@@ -28,17 +28,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from fplab.records import Row
 from fplab.spec import StudySpec
 from fplab.studykinds._common import legend_outside, method_style, new_figure
 from fplab.studykinds.base import STUDY_KINDS
 from fplab.studykinds.experiments import ExperimentKind
 
 __all__ = ["WorkPrecisionConfig", "WorkPrecisionStudy", "run_experiment"]
+
+R = TypeVar("R", bound=Mapping[str, Any])
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,10 @@ class WorkPrecisionResult:
         return out
 
 
-def cheapest(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any] | None:
-    """The row with the fewest score evaluations whose error is <= threshold (None if none)."""
+def cheapest(rows: Sequence[R], threshold: float) -> R | None:
+    """The row with the fewest score evaluations whose error is <= threshold (None if none).
+    Rows are dicts in the worker (``WorkPrecisionResult.summary``) and :class:`Row` records
+    in ``summarize``, so this reads them as mappings."""
     ok = [r for r in rows if _finite(r["error"]) and r["error"] <= threshold and r["resolved"]]
     return min(ok, key=lambda r: (r["n_score_evals"], r["error"])) if ok else None
 
@@ -324,9 +330,9 @@ class WorkPrecisionStudy(ExperimentKind):
                     thr,
                     best["sampler"],
                     best["time_grid"],
-                    best["n_steps"],
+                    best.n_steps,
                     best["n_score_evals"],
-                    best["error"],
+                    best.error,
                 ]
             )
         matrix = []
@@ -338,12 +344,12 @@ class WorkPrecisionStudy(ExperimentKind):
                 best = cheapest(mine, thr)
                 if best is not None:
                     cells.append(best["n_score_evals"])
-                elif any(not r["resolved"] and _finite(r["error"]) for r in mine):
+                elif any(not r["resolved"] and _finite(r.error) for r in mine):
                     cells.append("floor")  # below 2 × the sampling floor: not resolvable here
                 else:
                     cells.append("—")
             finest = max(mine, key=lambda r: r["n_score_evals"])
-            matrix.append([sampler, grid, *cells, finest["error"], finest["n_score_evals"]])
+            matrix.append([sampler, grid, *cells, finest.error, finest["n_score_evals"]])
         floor = summary.get("floor_w2")
         order = self.bound(spec, "converge-order")
         slow: dict[str, list[str]] = {}
@@ -403,15 +409,13 @@ class WorkPrecisionStudy(ExperimentKind):
     }
 
     @staticmethod
-    def _convergence(rows: list[dict[str, Any]]) -> dict[str, dict[str, tuple[float, float]]]:
+    def _convergence(rows: list[Row]) -> dict[str, dict[str, tuple[float, float]]]:
         """{deterministic sampler: {grid: (W2(n_min) / W2(n_max), n_max / n_min)}} over the
         finite errors of each sampler and time grid."""
         points: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for r in rows:
-            if not r["stochastic"] and _finite(r["error"]) and r["error"] > 0:
-                points.setdefault((r["sampler"], r["time_grid"]), []).append(
-                    (int(r["n_steps"]), float(r["error"]))
-                )
+            if not r["stochastic"] and _finite(r.error) and r.error > 0:
+                points.setdefault((r["sampler"], r["time_grid"]), []).append((r.n_steps, r.error))
         ratios: dict[str, dict[str, tuple[float, float]]] = {}
         for (sampler, grid), pts in points.items():
             if len(pts) >= 2:
@@ -462,8 +466,8 @@ class WorkPrecisionStudy(ExperimentKind):
                         for r in rows
                         if r["sampler"] == sampler
                         and r["time_grid"] == grid
-                        and _finite(r["error"])
-                        and r["error"] > 0
+                        and _finite(r.error)
+                        and r.error > 0
                     ),
                     key=lambda r: r["n_score_evals"],
                 )
@@ -475,7 +479,7 @@ class WorkPrecisionStudy(ExperimentKind):
                     variant = sum(1 for other in samplers[:i] if other.split(" ")[0] == base)
                     ax.loglog(
                         [r["n_score_evals"] for r in rs],
-                        [r["error"] for r in rs],
+                        [r.error for r in rs],
                         ["-", "--", ":", "-."][variant % 4],
                         marker=marker,
                         mfc="none" if rs[0]["stochastic"] else colour,
