@@ -255,7 +255,8 @@ class GaussianMixture:
 
     # -- class labels -------------------------------------------------------------------------
     def check_label(self, label: Any, name: str = "label") -> Any:
-        """``label`` if it is one of the mixture's labels; ``ValueError`` naming ``name`` otherwise."""
+        """``label`` if it is one of the mixture's labels; ``ValueError`` naming ``name`` otherwise
+        (``TypeError`` when it is not an int or a string, e.g. ``True`` or ``1.0``)."""
         if self.labels is None:
             msg = (
                 f"{name}={label!r} needs a labelled mixture; pass labels=[...] (one per component) "
@@ -264,8 +265,15 @@ class GaussianMixture:
             raise ValueError(msg)
         if isinstance(label, np.generic):
             label = label.item()
+        allowed = ", ".join(repr(v) for v in dict.fromkeys(self.labels))
+        if isinstance(label, bool) or not isinstance(label, int | str):
+            # True == 1 and 1.0 == 1: without this, label=True silently meant class 1
+            msg = (
+                f"{name} must be an int or a string, as the mixture's labels are; got "
+                f"{type(label).__name__} {label!r}; allowed: {allowed}"
+            )
+            raise TypeError(msg)
         if label not in self.labels:
-            allowed = ", ".join(repr(v) for v in dict.fromkeys(self.labels))
             msg = f"{name}={label!r} is not a label of this mixture; allowed: {allowed}"
             raise ValueError(msg)
         return label

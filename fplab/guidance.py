@@ -72,7 +72,8 @@ def _classifier_direction(guided: GuidedScore, x: FloatArray, t: float) -> Float
 class GuidedScore:
     """s(x, t) = s_t(x) + w · direction(x, t), the guided score of a labelled mixture.
 
-    Call with x of shape (n, d) (or (n,) in 1-D) and a float t; returns the shape of x.
+    Call with x of shape (n, d) (or (n,) in 1-D) and t a float or an array of shape (n,) (one
+    time per sample, as ``fp.exact_score`` takes); returns the shape of x.
     Attributes: ``sde``, ``p0``, ``label``, ``w``, ``kind``, ``unconditional`` and
     ``conditional`` (the two exact scores).
     """
@@ -84,13 +85,23 @@ class GuidedScore:
         self.conditional: ExactScore = exact_score(sde, p0, t0=t0, label=label)
         self._direction = GUIDANCE_KINDS.get(kind)
 
-    def __call__(self, x: Any, t: float) -> FloatArray:
+    def __call__(self, x: Any, t: Any) -> FloatArray:
         xs, flat = as_samples(x, self.p0.dim)
-        tt = float(t)
-        s_u = np.asarray(self.unconditional(xs, tt))
+        tt = np.asarray(t, dtype=np.float64)
+        # the exact scores validate t (finite, >= t0, inside the horizon) and its length
+        s_u = np.asarray(self.unconditional(xs, t if tt.ndim == 0 else tt))
         if self.w == 0.0:
             return restore_shape(s_u, flat)
-        return restore_shape(s_u + self.w * self._direction(self, xs, tt), flat)
+        if tt.ndim == 0:
+            return restore_shape(s_u + self.w * self._direction(self, xs, float(tt)), flat)
+        # one time per sample (as exact_score takes for denoising score matching): the
+        # direction of each distinct time on its samples
+        tt = tt.reshape(-1)
+        direction = np.empty_like(xs)
+        for ti in np.unique(tt):
+            sel = tt == ti
+            direction[sel] = self._direction(self, xs[sel], float(ti))
+        return restore_shape(s_u + self.w * direction, flat)
 
 
 def _check_guidance(p0: Any, label: Any, w: Any) -> tuple[Any, float]:
@@ -134,7 +145,7 @@ def guided_score(
     Returns
     -------
     GuidedScore
-        Callable (x (n, d), t float) -> (n, d), usable as ``fp.sample_reverse``'s score.
+        Callable (x (n, d), t float or (n,)) -> (n, d), usable as ``fp.sample_reverse``'s score.
 
     Raises
     ------

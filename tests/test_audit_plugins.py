@@ -448,11 +448,11 @@ def em_sampler_step(ctx, x, t, s, rng):
 def test_check_sampler_with_names_and_bare_functions():
     fit = ft.check_sampler("pf-ode-heun")
     assert fit.ci[0] - 0.15 <= 2.0 <= fit.ci[1] + 0.15
-    assert fit.order == pytest.approx(1.877, abs=0.05)  # docs/plugins.md's table
+    assert fit.order == pytest.approx(1.971, abs=0.05)  # docs/plugins.md's table (n = 32…256)
     with pytest.raises(TypeError, match="expected_order is required"):
         ft.check_sampler(euler_step)
     fit = ft.check_sampler(euler_step, expected_order=1)
-    assert fit.order == pytest.approx(1.042, abs=0.03)
+    assert fit.order == pytest.approx(1.020, abs=0.03)
     with pytest.raises(AssertionError, match="does not match the expected order 2"):
         ft.check_sampler(euler_step, expected_order=2)
     # a temporary registration leaves neither a registry entry nor attributes behind

@@ -660,8 +660,11 @@ def adaptive_sde(
         x̃ = x + h b(x', τ - h) + √h g(x', τ - h) z
         x'' = (x' + x̃)/2                                        (stochastic improved Euler)
         E = max over samples of ‖(x' - x'')/δ‖₂/√d,  δ = max(atol, rtol max(|x'|, |x'_prev|)),
-    accepted (x <- x'', x'_prev <- x') when E <= 1; then h <- min(τ - s, 0.9 h E^{-0.9}) (their
-    θ = 0.9, r = 0.9).  A rejected step draws fresh noise, as in the paper.  One step size is
+    accepted (x <- x'', x'_prev <- x') when E <= 1; then h <- h min(10, 0.9 E^{-0.9}) (their
+    θ = 0.9, r = 0.9; 10 h after E = 0), and the next attempt is clipped to the remaining
+    τ - s.  The 10× growth cap per attempt is fplab's (Algorithm 1 has none): it binds only
+    after E < 0.069, e.g. from a tiny first trial step (docs/reverse.md).  A rejected step
+    draws fresh noise, as in the paper.  One step size is
     shared by the batch (the score takes one t), so the worst sample sets it.  Weak order 1 as
     h -> 0; the error is controlled through rtol/atol (defaults 0.05, 0.0078, the paper's
     values for data in [-1, 1]).  2 score evaluations per attempt; ``SampleInfo`` reports the
