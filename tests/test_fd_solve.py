@@ -573,3 +573,18 @@ def test_tiny_dt_whose_step_times_exceed_memory_is_refused_naming_dt():
     grid = fp.Grid.uniform(-5.0, 5.0, 16)
     with pytest.raises(ValueError, match=r"dt=1e-13 needs about .* GiB.*raise dt"):
         fp.solve_fokker_planck(fp.OU(), p0, grid, 1.0, dt=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("save_at", "exc", "match"),
+    [
+        ([0.4, 0.2], ValueError, r"strictly increasing .* save_at\[0\] = 0.4 followed by 0.2"),
+        ([0.3, 0.3], ValueError, r"strictly increasing .* save_at\[0\] = 0.3 followed by 0.3"),
+        ("0.3", TypeError, "save_at must be a sequence of times"),
+    ],
+)
+def test_save_at_out_of_order_duplicated_or_a_string_is_refused(save_at, exc, match):
+    # sol.densities[k] is the density at save_at[k]: a silent sort or de-duplication would hand
+    # back densities at other times than the positions a caller indexes by
+    with pytest.raises(exc, match=match):
+        solve_fokker_planck(fp.OU(), BIMODAL_1D, LINE64, 1.0, save_at=save_at)

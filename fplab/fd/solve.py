@@ -111,6 +111,9 @@ def _mass_outside(p0: Any, p: Density, grid: Grid) -> float:
 def _save_times(save_at: Any, t0: float, t_final: float) -> FloatArray:
     if save_at is None:
         return np.array([t0, t_final]) if t_final > t0 else np.array([t0])
+    if isinstance(save_at, str | bytes):
+        msg = f"save_at must be a sequence of times (floats), got the string {save_at!r}"
+        raise TypeError(msg)
     arr = check_finite_array(save_at, "save_at").reshape(-1)
     if arr.size == 0:
         msg = "save_at must hold at least one time in [t0, t_final]"
@@ -123,7 +126,16 @@ def _save_times(save_at: Any, t0: float, t_final: float) -> FloatArray:
             f"{bad[:5].tolist()}; every stored time must lie in that interval"
         )
         raise ValueError(msg)
-    return np.unique(np.clip(arr, t0, t_final))
+    steps = np.diff(arr)
+    if np.any(steps <= 0.0):
+        i = int(np.argmax(steps <= 0.0))
+        msg = (
+            f"save_at must be strictly increasing (densities are stored in time order, "
+            f"sol.densities[k] at save_at[k]); got save_at[{i}] = {arr[i]:g} followed by "
+            f"{arr[i + 1]:g}; pass sorted, distinct times (e.g. np.unique(save_at))"
+        )
+        raise ValueError(msg)
+    return np.clip(arr, t0, t_final)
 
 
 def _explicit_error(dt: float, limit: float, grid: Grid, tables: FaceTables) -> ValueError:
@@ -183,8 +195,9 @@ def solve_fokker_planck(
     bc : str
         A key of ``BOUNDARIES``: 'zero-flux' (default), 'dirichlet' or 'periodic'.
     save_at : array_like of float, optional
-        Times to store, within [t0, t_final]; the solver shortens the step before each so it
-        lands on it exactly, and stops at the last one.  Default: (t0, t_final).
+        Times to store, strictly increasing, within [t0, t_final] (``sol.densities[k]`` is the
+        density at ``save_at[k]``); the solver shortens the step before each so it lands on it
+        exactly, and stops at the last one.  Default: (t0, t_final).
     threads : int, optional
         Threads for the parallel 2-D kernels (the result does not depend on it).  Default: one
         thread for problems under ``fplab._threads.GRID_SERIAL_CELLS`` cells, else the idle cores
@@ -213,7 +226,7 @@ def solve_fokker_planck(
         do); a grid with fewer cells than the space scheme's stencil needs; p0 with NaN,
         negative values, the wrong shape or dimension; an explicit dt beyond the stability
         limit (the message states the limit); periodic bc with non-periodic coefficients;
-        ``save_at`` outside [t0, t_final]; t_final < t0; threads < 1;
+        ``save_at`` outside [t0, t_final] or not strictly increasing; t_final < t0; threads < 1;
         t0 or t_final outside [0, T] for an SDE with a horizon T (VP, SubVP, VE).
     NumericalError
         The solution became NaN/inf.
