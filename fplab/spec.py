@@ -355,6 +355,14 @@ def _validate_option(name: str, opt: Option, value: Any, err: _Errors) -> Any:
     return value
 
 
+def _first_repeat(values: list[Any]) -> Any:
+    """The first value of ``values`` equal to an earlier one (8 and 8.0 are equal), or None."""
+    for i, v in enumerate(values):
+        if v in values[:i]:
+            return v
+    return None
+
+
 def _validate_sweep(sweep: dict[str, Any], kind: StudyKind, err: _Errors) -> None:
     _check_keys(sweep, _TABLE_KEYS["sweep"], "sweep", err)
     if kind.sweep_params:
@@ -371,6 +379,10 @@ def _validate_sweep(sweep: dict[str, Any], kind: StudyKind, err: _Errors) -> Non
                 err(f"sweep.{tier}", f"must be a non-empty list of numbers, got {vals!r}")
             if any(v <= 0 for v in vals):
                 err(f"sweep.{tier}", f"values must be > 0, got {vals!r}")
+            # a repeated level would enter the order fit twice (which refuses equal step sizes)
+            twice = _first_repeat(vals)
+            if twice is not None:
+                err(f"sweep.{tier}", f"lists {twice!r} twice ({vals!r})", "distinct values")
     if "compare" in sweep:
         if kind.compare is None:
             err("sweep.compare", "this study kind compares nothing")
@@ -379,6 +391,8 @@ def _validate_sweep(sweep: dict[str, Any], kind: StudyKind, err: _Errors) -> Non
             err("sweep.compare", f"must be a non-empty list of names, got {items!r}")
         for i, item in enumerate(items):
             check_registry_name(item, *kind.compare, f"sweep.compare[{i}]", err)
+            if item in items[:i]:
+                err(f"sweep.compare[{i}]", f"lists {item!r} twice", "each name once")
     elif kind.compare is not None:
         reg = _registry(*kind.compare, "sweep.compare", err)
         err("sweep.compare", "missing (what to compare)", _listed(reg.names()))
