@@ -339,8 +339,8 @@ class CaseResult:
         """A JSON-ready dict (floats round-trip exactly through ``json``: shortest repr); rows
         as objects in their field order."""
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
-        out["config"] = _json_copy(self.config)
-        out["timing"] = _json_copy(self.timing)
+        out["config"] = _json_copy(self.config, what="config field")
+        out["timing"] = _json_copy(self.timing, what="timing field")
         out["result"] = rows_json(self.result)
         return out
 
@@ -383,15 +383,44 @@ def rows_json(result: dict[str, Any]) -> dict[str, Any]:
     return {k: out[k] for k in result}  # the result's own key order
 
 
-def _json_copy(value: Any) -> Any:
-    """A deep copy of JSON-ready data (dicts, lists, scalars; Rows by ``to_json``)."""
+def _type_name(value: Any) -> str:
+    """``float`` for builtins, ``numpy.ndarray`` for others: "holds a bool" must not name
+    numpy.bool_, which is not a JSON bool."""
+    typ = type(value)
+    module = typ.__module__.split(".")[0]
+    return typ.__qualname__ if module == "builtins" else f"{module}.{typ.__qualname__}"
+
+
+def _json_copy(value: Any, path: str = "", what: str = "result field") -> Any:
+    """A deep copy of JSON data as builtin types (dicts with str keys, lists, JSON scalars;
+    Rows by ``to_json``; numpy.float64 as float), or a TypeError naming the field's ``path``
+    (``curves.t[1]``): json.dump would otherwise fail later, at the cache write, naming nothing."""
     if isinstance(value, Row):
         return value.to_json()
-    if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool):
+        return value
+    for typ in (float, int, str):
+        if isinstance(value, typ):
+            return value if type(value) is typ else typ(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                msg = (
+                    f"{what} {path or 'result'!r} has a key {k!r} ({_type_name(k)}); "
+                    "allowed: str keys (JSON objects)"
+                )
+                raise TypeError(msg)
+            out[k] = _json_copy(v, f"{path}.{k}" if path else k, what)
+        return out
     if isinstance(value, list | tuple):
-        return [_json_copy(v) for v in value]
-    return value
+        return [_json_copy(v, f"{path}[{i}]", what) for i, v in enumerate(value)]
+    msg = (
+        f"{what} {path!r} holds a {_type_name(value)} ({value!r:.60}); allowed: JSON "
+        "data (dicts with str keys, lists, float, int, str, bool, None); convert NumPy "
+        "arrays with .tolist() and NumPy scalars with float() or int()"
+    )
+    raise TypeError(msg)
 
 
 def totals(verdicts: list[Verdict]) -> dict[str, int]:

@@ -3,8 +3,10 @@ running `fplab run/report/check` as a new user and as a plugin author."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fplab.errors import ConfigError
@@ -46,3 +48,49 @@ def test_repeated_sweep_value_or_compared_name_is_a_spec_error(
         load_study(path)
     msg = str(info.value)
     assert msg.startswith(f"{path}: {key}:") and fragment in msg, msg
+
+
+class _OddResult:
+    """A stand-in study kind whose run_case returns what ``config["result"]`` builds."""
+
+    def run_case(self, config):
+        return config["make"]()
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        # a curve left as an array beside the row: json.dump raised in the main process at the
+        # cache write, a traceback that stopped the whole run (no report for any study)
+        (
+            lambda: {"row": {"h": 0.5, "error": 0.1}, "curve": np.arange(3.0)},
+            "result field 'curve' holds a numpy.ndarray",
+        ),
+        (
+            lambda: {"row": {"h": 0.5, "error": 0.1}, "curves": {"t": [0.0, np.int64(2)]}},
+            "result field 'curves.t[1]' holds a numpy.int64",
+        ),
+        (lambda: {"rows": [{"h": 0.5}], "meta": {1: "a"}}, "result field 'meta' has a key 1"),
+    ],
+)
+def test_a_result_that_is_not_json_fails_its_case_naming_the_field(monkeypatch, make, fragment):
+    from fplab import runner
+    from fplab.studykinds.base import STUDY_KINDS
+
+    monkeypatch.setattr(STUDY_KINDS, "get", lambda name: _OddResult)
+    reply = runner.execute_case("odd", {"make": make})
+    assert "error" in reply, reply
+    assert reply["error"].startswith("TypeError: ") and fragment in reply["error"], reply["error"]
+
+
+def test_a_json_ready_result_with_numpy_floats_is_stored_as_plain_floats(monkeypatch):
+    from fplab import runner
+    from fplab.studykinds.base import STUDY_KINDS
+
+    monkeypatch.setattr(STUDY_KINDS, "get", lambda name: _OddResult)
+    make = lambda: {"row": {"h": 0.5, "error": 0.1}, "curve": [np.float64(0.25), 1.0, None]}  # noqa: E731
+    reply = runner.execute_case("odd", {"make": make})
+    # stored as builtin floats (json.dump would write numpy.float64 alike; this pins the copy)
+    assert reply["result"]["curve"] == [0.25, 1.0, None]
+    assert type(reply["result"]["curve"][0]) is float
+    assert json.loads(json.dumps(reply["result"])) == reply["result"]
