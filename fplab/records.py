@@ -50,7 +50,7 @@ def _scalar(name: str, value: Any, where: str = "holds") -> Any:
         if isinstance(value, typ):
             return value if type(value) is typ else typ(value)
     msg = (
-        f"row field {name!r} {where} a {type(value).__name__} ({value!r:.60}); allowed: a JSON "
+        f"row field {name!r} {where} a {_type_name(value)} ({value!r:.60}); allowed: a JSON "
         "scalar (float, int, str, bool, None) or a flat list of them; curves and tables go "
         "beside the row in the case result"
     )

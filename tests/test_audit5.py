@@ -94,3 +94,20 @@ def test_a_json_ready_result_with_numpy_floats_is_stored_as_plain_floats(monkeyp
     assert reply["result"]["curve"] == [0.25, 1.0, None]
     assert type(reply["result"]["curve"][0]) is float
     assert json.loads(json.dumps(reply["result"])) == reply["result"]
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        # numpy.bool_ is named 'bool' by numpy 2: "holds a bool (np.True_); allowed: ... bool"
+        (np.bool_(True), "holds a numpy.bool"),
+        (np.int64(3), "holds a numpy.int64"),
+        ([1.0, np.arange(2)], "is a list holding a numpy.ndarray"),
+    ],
+)
+def test_a_numpy_row_field_is_named_with_its_numpy_type(value, fragment):
+    from fplab.records import Row
+
+    with pytest.raises(TypeError, match=r"row field 'error' ") as info:
+        Row.of(h=0.5, error=value)
+    assert fragment in str(info.value), str(info.value)

@@ -104,8 +104,8 @@ def test_row_typed_fields():
     ("value", "what"),
     [
         ({"x": [1.0]}, "holds a dict"),
-        (np.int64(3), "holds a int64"),
-        (np.arange(3), "holds a ndarray"),
+        (np.int64(3), "holds a numpy.int64"),
+        (np.arange(3), "holds a numpy.ndarray"),
         ([[1.0], [2.0]], "is a list holding a list"),
         (1 + 2j, "holds a complex"),
     ],
