@@ -111,3 +111,40 @@ def test_a_numpy_row_field_is_named_with_its_numpy_type(value, fragment):
     with pytest.raises(TypeError, match=r"row field 'error' ") as info:
         Row.of(h=0.5, error=value)
     assert fragment in str(info.value), str(info.value)
+
+
+def _tiny_spec(tmp_path):
+    from tests.test_study import GOOD, write
+
+    return load_study(write(tmp_path, GOOD.replace("quick = [4, 8, 16]", "quick = [4, 8]")))
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        # each passed the cache's shape check and then stopped `fplab run` and `fplab report`
+        # with a traceback in the report (float('abc'), Row(seconds_warm={...}), from_json)
+        (lambda e: e.update(seconds="abc"), "'seconds' is not a number"),
+        (lambda e: e.update(timing={"row": {"seconds_warm": {"a": 1}}}), "timing"),
+        (lambda e: e.update(timing=[1, 2]), "'timing' is not an object"),
+        (lambda e: e.update(schema=99), "schema 99"),
+        (lambda e: e.update(code_version=3), "'code_version' is missing or not a str"),
+    ],
+)
+def test_a_damaged_record_field_is_quarantined_and_recomputed(tmp_path, damage, fragment):
+    from fplab.report import collect
+    from fplab.runner import CacheWarning, ResultCache, run_cases
+
+    spec = _tiny_spec(tmp_path)
+    cache = ResultCache(tmp_path / "c")
+    cases = spec.cases("quick")
+    run_cases(cases, cache=cache, progress=None)
+    before = collect(spec, "quick", cache).summary()
+    entry = cache.get(cases[0].key)
+    damage(entry)
+    cache.put(cases[0].key, entry)  # with a valid checksum: the damage is in what was written
+    with pytest.warns(CacheWarning, match="wrong shape") as info:
+        again = run_cases(cases, cache=cache, progress=None)
+    assert fragment in str(info[0].message), str(info[0].message)
+    assert again.n_run == 1
+    assert collect(spec, "quick", cache).summary() == before
