@@ -235,6 +235,22 @@ def json_default(obj: Any) -> Any:
     return str(obj)
 
 
+def strict_json(obj: Any) -> Any:
+    """``obj`` for a report file as strict JSON (RFC 8259): non-finite floats (an unbounded
+    interval, a NaN error) as None, since ``NaN``/``Infinity`` are no JSON that ``JSON.parse``
+    or ``jq`` read; records by their ``to_json()``; tuples as lists.  Anything else is left for
+    :func:`json_default`."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Row) or callable(getattr(obj, "to_json", None)):
+        return strict_json(obj.to_json())
+    if isinstance(obj, Mapping):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 #: the three verdicts, in the order pages list them
 VERDICTS = ("pass", "fail", "inconclusive")
 

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from fplab._io import atomic_write
-from fplab.records import CaseResult, Row, Verdict, json_default, totals, totals_line
+from fplab.records import (
+    CaseResult,
+    Row,
+    Verdict,
+    json_default,
+    strict_json,
+    totals,
+    totals_line,
+)
 from fplab.runner import ResultCache, merge_timing
 from fplab.spec import StudySpec
 from fplab.studykinds.base import Case
@@ -388,8 +396,9 @@ def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple
     """meta.json, results.csv, the kind's extra files and fig-N.png (2x resolution); returns
     (caption, file name, base64 PNG) per figure."""
     # json_default: a record a kind put into its summary (a Row) is written by its to_json(),
-    # never as its str()
-    _write_text(folder / "meta.json", json.dumps(page.meta, indent=2, default=json_default))
+    # never as its str(); strict_json: NaN/inf as null, so that any JSON parser reads the file
+    meta = json.dumps(strict_json(page.meta), indent=2, default=json_default, allow_nan=False)
+    _write_text(folder / "meta.json", meta)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(page.head)

@@ -148,3 +148,33 @@ def test_a_damaged_record_field_is_quarantined_and_recomputed(tmp_path, damage, 
     assert fragment in str(info[0].message), str(info[0].message)
     assert again.n_run == 1
     assert collect(spec, "quick", cache).summary() == before
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise ValueError(f"not JSON (RFC 8259): {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_meta_json_is_strict_json_when_a_fit_has_no_interval(tmp_path):
+    from fplab.cli import main
+
+    # two levels: the fit has no interval (-inf, inf), which json.dumps wrote as -Infinity,
+    # Infinity: not JSON, refused by JSON.parse, jq and every strict parser
+    path = tmp_path / "two.toml"
+    path.write_text(
+        (ROOT / "studies" / "em-law-ou-1d.toml")
+        .read_text()
+        .replace("quick = [8, 16, 32, 64, 128]", "quick = [8, 16]")
+    )
+    out, cache = tmp_path / "r", tmp_path / "c"
+    argv = ["run", str(path), "--workers", "1", "--out", str(out), "--cache", str(cache)]
+    assert main([*argv, "--quiet"]) == 0
+    meta = _strict_json((out / "two" / "meta.json").read_text())
+    (order,) = meta["summary"]["orders"]
+    assert order["ci"] == [None, None]  # non-finite numbers are written as null
+    (claim,) = meta["claims"]
+    assert claim["verdict"] == "inconclusive"
+    # the index re-reads the study from its meta.json: the same verdict
+    assert "1 inconclusive" in (out / "index.md").read_text()
