@@ -22,7 +22,9 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -335,6 +337,7 @@ class _Page:
     rows: list[list[Any]]
     problems: list[str]
     meta: dict[str, Any]
+    extra_files: dict[str, str] = field(default_factory=dict)
 
 
 def _verdicts(sr: StudyResults, summary: dict[str, Any]) -> list[Verdict]:
@@ -356,9 +359,18 @@ def _verdicts(sr: StudyResults, summary: dict[str, Any]) -> list[Verdict]:
 
 def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Page:
     spec = sr.spec
-    summary = sr.summary()
-    verdicts = sr.verdicts(summary)
-    figures = spec.kind_obj.figures(spec, sr.results, summary) if sr.done else []
+    kind = spec.kind_obj
+    drawn_error = ""
+    try:  # the kind's code (a plugin's, perhaps): its error fails this study, not the run
+        summary = sr.summary()
+        verdicts = sr.verdicts(summary)
+        figures = kind.figures(spec, sr.results, summary) if sr.done else []
+        extra = kind.extra_files(spec, sr.results, summary) if sr.done else {}
+    except Exception as exc:
+        drawn_error = f"{type(exc).__name__}: {exc}"
+        summary, figures, extra = {"traceback": traceback.format_exc()}, [], {}
+        verdicts = [_drawing_failed(spec, drawn_error)]
+        fingerprint = ""  # never "unchanged": the next report tries again
     head, rows = _rows_table(sr.done)
     case_seconds = sum(float(rec.seconds or 0.0) for _, rec in sr.done)
     meta = {
@@ -383,13 +395,28 @@ def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Pa
         "fingerprint": fingerprint,
     }
     problems = [f"missing (not run yet): {c.label}" for c in sr.missing]
+    if drawn_error:
+        meta["report_error"] = drawn_error
+        problems.append(f"the report could not be drawn: {drawn_error}")
     if sr.stale:
         problems.append(
             f"{len(sr.stale)} cases come from an older code version "
             f"({', '.join(meta['case_code_versions'])}); `fplab run` refreshes them"
         )
     problems += [f"failed: {k}: {v}" for k, v in sr.failures.items()]
-    return _Page(summary, verdicts, figures, head, rows, problems, meta)
+    return _Page(summary, verdicts, figures, head, rows, problems, meta, extra)
+
+
+def _drawing_failed(spec: StudySpec, error: str) -> Verdict:
+    """The failed claim of a study whose kind raised while summarising, judging or drawing."""
+    return Verdict(
+        claim="report",
+        statement=f"study kind {spec.kind!r} summarises, judges and draws the stored results",
+        measured=None,
+        bound="no exception",
+        verdict="fail",
+        note=f"{error} (traceback in meta.json: summary.traceback)",
+    )
 
 
 def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple[str, str, str]]:
@@ -404,9 +431,8 @@ def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple
     writer.writerow(page.head)
     writer.writerows([[("" if c is None else c) for c in r] for r in page.rows])
     _write_text(folder / "results.csv", buf.getvalue())
-    if sr.done:
-        for fname, text in sr.spec.kind_obj.extra_files(sr.spec, sr.results, page.summary).items():
-            _write_text(folder / fname, text)
+    for fname, text in page.extra_files.items():
+        _write_text(folder / fname, text)
     pngs = []
     for i, (caption, fig) in enumerate(page.figures, start=1):
         data = _png(fig)
@@ -666,6 +692,7 @@ def _entry_from_meta(name: str, meta: dict[str, Any]) -> dict[str, Any]:
         "n_failed": len(meta.get("failures", {})),
         "verdicts": verdicts,
         "no_claim": [n["label"] for n in meta.get("summary", {}).get("no_claim", [])],
+        "report_error": meta.get("report_error", ""),
     }
 
 
@@ -808,6 +835,12 @@ def report_all(
         entries[spec.name] = write_study(
             out, collect(spec, tier, cache, failures, stale_ok=stale_ok), prov
         )
+        if entries[spec.name]["report_error"]:
+            print(
+                f"fplab: error: study {spec.name!r}: its report could not be drawn "
+                f"({entries[spec.name]['report_error']}); see {out / spec.name / 'report.md'}",
+                file=sys.stderr,
+            )
     verdicts = {name: e["verdicts"] for name, e in entries.items()}
     for meta_path in sorted(out.glob("*/meta.json")):
         name = meta_path.parent.name

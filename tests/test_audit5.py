@@ -178,3 +178,39 @@ def test_meta_json_is_strict_json_when_a_fit_has_no_interval(tmp_path):
     assert claim["verdict"] == "inconclusive"
     # the index re-reads the study from its meta.json: the same verdict
     assert "1 inconclusive" in (out / "index.md").read_text()
+
+
+def test_a_kind_that_raises_while_drawing_fails_its_study_and_reports_the_others(
+    tmp_path, monkeypatch, capsys
+):
+    from fplab.cli import main
+    from fplab.studykinds.em_law import EulerLaw
+
+    # a plugin kind's summarize reading a field its rows lack raised KeyError out of
+    # report_all: a traceback, an empty folder, and no report or index for any other study
+    summarize = EulerLaw.summarize
+
+    def broken(self, spec, results):
+        if spec.name == "broken":
+            return {"x": [res["row"]["missing"] for _, res in results]}
+        return summarize(self, spec, results)
+
+    monkeypatch.setattr(EulerLaw, "summarize", broken)
+    text = (ROOT / "studies" / "em-law-ou-1d.toml").read_text()
+    text = text.replace("quick = [8, 16, 32, 64, 128]", "quick = [8, 16, 32]")
+    for name in ("broken", "fine"):
+        (tmp_path / f"{name}.toml").write_text(text)
+    out, cache = tmp_path / "r", tmp_path / "c"
+    argv = ["--workers", "1", "--out", str(out), "--cache", str(cache), "--quiet"]
+    assert main(["run", str(tmp_path / "broken.toml"), str(tmp_path / "fine.toml"), *argv]) == 1
+    captured = capsys.readouterr()
+    assert "study 'broken': its report could not be drawn" in captured.err
+    assert "KeyError" in captured.err and "Traceback" not in captured.err
+    assert "claims: 2 checked, 1 passed, 1 failed" in captured.out
+    assert (out / "fine" / "index.html").is_file()
+    page = (out / "broken" / "report.md").read_text()
+    assert page.index("## Verdict") < page.index("row has no field 'missing'")
+    meta = _strict_json((out / "broken" / "meta.json").read_text())
+    assert [c["verdict"] for c in meta["claims"]] == ["fail"]
+    assert "claims: 2 checked, 1 passed, 1 failed" in (out / "index.md").read_text()
+    assert "claims: 2 checked, 1 passed, 1 failed" in (out / "index.html").read_text()
