@@ -377,14 +377,32 @@ class CaseResult:
         return cls(**{k: v for k, v in data.items() if k in names} | {"schema": schema})
 
 
+#: the columns ``results.csv`` and the cases table add around the row fields; a row field of
+#: one of these names would make two columns of that name
+REPORT_COLUMNS = ("case", "case seconds", "cache key")
+
+
+def _case_row(data: Mapping[str, Any]) -> Row:
+    row = Row.from_json(data)
+    for name in REPORT_COLUMNS:
+        if name in row:
+            msg = (
+                f"row field {name!r} is a column results.csv adds itself; allowed: any other "
+                f"name (reserved: {', '.join(map(repr, REPORT_COLUMNS))})"
+            )
+            raise ValueError(msg)
+    return row
+
+
 def rows_records(result: dict[str, Any]) -> dict[str, Any]:
     """``result`` with its ``"row"`` (an object) and ``"rows"`` (a list of objects) as
-    :class:`Row` records; other entries (curves, summaries) unchanged."""
+    :class:`Row` records; other entries (curves, summaries) unchanged.  A row field named as
+    one of :data:`REPORT_COLUMNS` is a ValueError."""
     out = dict(result)
     if "row" in out:
-        out["row"] = Row.from_json(out["row"])
+        out["row"] = _case_row(out["row"])
     if isinstance(out.get("rows"), list | tuple):
-        out["rows"] = [Row.from_json(r) for r in out["rows"]]
+        out["rows"] = [_case_row(r) for r in out["rows"]]
     return out
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from fplab._io import atomic_write
 from fplab.records import (
+    REPORT_COLUMNS,
     CaseResult,
     Row,
     Verdict,
@@ -246,7 +247,8 @@ def _rows_table(results: list[tuple[Case, CaseResult]]) -> tuple[list[str], list
         for case, rec in results
         for label, row in _case_rows(case, rec)
     ]
-    return ["case", *columns, "case seconds", "cache key"], rows
+    first, *last = REPORT_COLUMNS  # names a row field may not take (records.rows_records)
+    return [first, *columns, *last], rows
 
 
 def _png(fig: Any) -> bytes:

@@ -214,3 +214,16 @@ def test_a_kind_that_raises_while_drawing_fails_its_study_and_reports_the_others
     assert [c["verdict"] for c in meta["claims"]] == ["fail"]
     assert "claims: 2 checked, 1 passed, 1 failed" in (out / "index.md").read_text()
     assert "claims: 2 checked, 1 passed, 1 failed" in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize("name", ["case", "case seconds", "cache key"])
+def test_a_row_field_named_like_a_report_column_fails_its_case(monkeypatch, name):
+    from fplab import runner
+    from fplab.studykinds.base import STUDY_KINDS
+
+    # results.csv got two columns of that name; csv.DictReader silently kept the last one
+    monkeypatch.setattr(STUDY_KINDS, "get", lambda kind: _OddResult)
+    make = lambda: {"rows": [{"h": 0.5, "error": 0.1}, {"h": 0.25, name: "x"}]}  # noqa: E731
+    reply = runner.execute_case("odd", {"make": make})
+    assert reply.get("error", "").startswith(f"ValueError: row field {name!r} "), reply
+    assert "results.csv" in reply["error"]
