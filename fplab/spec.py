@@ -604,6 +604,22 @@ def default_studies_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "studies"
 
 
+def _one_per_name(specs: list[StudySpec]) -> list[StudySpec]:
+    """``specs`` with a file named twice kept once; two files of one name (their reports would
+    share ``DIR/<name>/``, the second replacing the first) are a ConfigError."""
+    seen: dict[str, StudySpec] = {}
+    for spec in specs:
+        first = seen.setdefault(spec.name, spec)
+        if first is not spec and first.path.resolve() != spec.path.resolve():
+            msg = (
+                f"{spec.path}: two studies named {spec.name!r} ({first.path} and {spec.path}); "
+                f"their reports would share the folder {spec.name}/; allowed: one study per "
+                "name (rename one file)"
+            )
+            raise ConfigError(msg)
+    return list(seen.values())
+
+
 def find_studies(names: list[str] | None = None) -> list[StudySpec]:
     """Load the named studies (paths or names under ``studies/``), or all of them; all validated
     before any runs, so one bad spec stops the command with exit status 2."""
@@ -630,7 +646,7 @@ def find_studies(names: list[str] | None = None) -> list[StudySpec]:
                 raise ConfigError(msg)
             paths.append(cand)
     if names:
-        return [load_study(p) for p in paths]
+        return _one_per_name([load_study(p) for p in paths])
     specs = []
     for p in paths:  # every shipped study: skip (with a warning) those this install cannot run
         try:

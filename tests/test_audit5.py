@@ -227,3 +227,19 @@ def test_a_row_field_named_like_a_report_column_fails_its_case(monkeypatch, name
     reply = runner.execute_case("odd", {"make": make})
     assert reply.get("error", "").startswith(f"ValueError: row field {name!r} "), reply
     assert "results.csv" in reply["error"]
+
+
+def test_two_studies_of_one_name_are_refused_and_a_repeated_one_runs_once(tmp_path):
+    from fplab.spec import find_studies
+
+    # both wrote DIR/em-law-ou-1d/: the second page replaced the first and its claims were lost
+    other = tmp_path / "em-law-ou-1d.toml"
+    other.write_text((ROOT / "studies" / "em-law-ou-1d.toml").read_text())
+    with pytest.raises(ConfigError) as info:
+        find_studies(["em-law-ou-1d", str(other)])
+    msg = str(info.value)
+    assert msg.startswith(f"{other}: two studies named 'em-law-ou-1d'"), msg
+    assert "em-law-ou-1d.toml" in msg.split(";")[0] and "rename" in msg
+    # the same file named twice (by name and by path) is one study
+    shipped = ROOT / "studies" / "em-law-ou-1d.toml"
+    assert len(find_studies(["em-law-ou-1d", str(shipped)])) == 1
