@@ -422,12 +422,8 @@ def _drawing_failed(spec: StudySpec, error: str) -> Verdict:
 
 
 def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple[str, str, str]]:
-    """meta.json, results.csv, the kind's extra files and fig-N.png (2x resolution); returns
-    (caption, file name, base64 PNG) per figure."""
-    # json_default: a record a kind put into its summary (a Row) is written by its to_json(),
-    # never as its str(); strict_json: NaN/inf as null, so that any JSON parser reads the file
-    meta = json.dumps(strict_json(page.meta), indent=2, default=json_default, allow_nan=False)
-    _write_text(folder / "meta.json", meta)
+    """results.csv, the kind's extra files and fig-N.png (2x resolution); returns (caption,
+    file name, base64 PNG) per figure.  meta.json is written last, by ``write_study``."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(page.head)
@@ -639,6 +635,12 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     pngs = _write_data_files(folder, sr, page)
     _write_text(folder / "report.md", _markdown_page(sr, page, pngs))
     _write_text(folder / "index.html", _html_page(sr, page, pngs))
+    # last: its fingerprint says "this folder is complete and current", so a report killed
+    # before this line is redrawn by the next one (first, it kept a half-old folder for good).
+    # json_default: a record a kind put into its summary (a Row) is written by its to_json(),
+    # never as its str(); strict_json: NaN/inf as null, so that any JSON parser reads the file
+    meta = json.dumps(strict_json(page.meta), indent=2, default=json_default, allow_nan=False)
+    _write_text(folder / "meta.json", meta)
     return _entry_from_meta(spec.name, page.meta)
 
 

@@ -243,3 +243,29 @@ def test_two_studies_of_one_name_are_refused_and_a_repeated_one_runs_once(tmp_pa
     # the same file named twice (by name and by path) is one study
     shipped = ROOT / "studies" / "em-law-ou-1d.toml"
     assert len(find_studies(["em-law-ou-1d", str(shipped)])) == 1
+
+
+def test_a_report_interrupted_mid_write_is_redrawn_by_the_next_one(tmp_path, monkeypatch):
+    from fplab import report
+    from fplab.runner import ResultCache, run_cases
+
+    # meta.json (holding the fingerprint that means "nothing to redraw") was written first; a
+    # kill before index.html left the old page, and every later report kept it as current
+    spec = _tiny_spec(tmp_path)
+    cache = ResultCache(tmp_path / "c")
+    run_cases(spec.cases("quick"), cache=cache, progress=None)
+    out = tmp_path / "r"
+    report.report_all(out, [spec], "quick", cache)
+    path = spec.path
+    path.write_text(path.read_text().replace('kind = "em-law"', 'kind = "em-law"\ntitle = "New"'))
+    spec = load_study(path)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(report, "_html_page", killed)
+        with pytest.raises(KeyboardInterrupt):
+            report.report_all(out, [spec], "quick", cache)
+    report.report_all(out, [spec], "quick", cache)
+    assert "<title>New</title>" in (out / spec.name / "index.html").read_text()
