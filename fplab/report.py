@@ -334,7 +334,7 @@ class _Page:
 
     summary: dict[str, Any]
     verdicts: list[Verdict]
-    figures: list[tuple[str, Any]]
+    figures: list[tuple[str, bytes]]  # (caption, PNG)
     head: list[str]
     rows: list[list[Any]]
     problems: list[str]
@@ -366,7 +366,10 @@ def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Pa
     try:  # the kind's code (a plugin's, perhaps): its error fails this study, not the run
         summary = sr.summary()
         verdicts = sr.verdicts(summary)
-        figures = kind.figures(spec, sr.results, summary) if sr.done else []
+        # rendered here, inside the guard: savefig is where a bad axis (no positive data on
+        # a log scale) raises
+        figs = kind.figures(spec, sr.results, summary) if sr.done else []
+        figures = [(caption, _png(fig)) for caption, fig in figs]
         extra = kind.extra_files(spec, sr.results, summary) if sr.done else {}
     except Exception as exc:
         drawn_error = f"{type(exc).__name__}: {exc}"
@@ -432,8 +435,7 @@ def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple
     for fname, text in page.extra_files.items():
         _write_text(folder / fname, text)
     pngs = []
-    for i, (caption, fig) in enumerate(page.figures, start=1):
-        data = _png(fig)
+    for i, (caption, data) in enumerate(page.figures, start=1):
         _write_text(folder / f"fig-{i}.png", data)
         pngs.append((caption, f"fig-{i}.png", base64.b64encode(data).decode("ascii")))
     for stale_fig in folder.glob("fig-*.png"):
