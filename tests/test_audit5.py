@@ -4,6 +4,7 @@ running `fplab run/report/check` as a new user and as a plugin author."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,68 @@ def test_a_report_interrupted_mid_write_is_redrawn_by_the_next_one(tmp_path, mon
             report.report_all(out, [spec], "quick", cache)
     report.report_all(out, [spec], "quick", cache)
     assert "<title>New</title>" in (out / spec.name / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("planted", "why"),
+    [
+        (math.inf, "infinite"),
+        (math.nan, "NaN"),
+        (None, "not measured"),
+        (-1e-3, "negative"),
+    ],
+)
+def test_a_level_left_out_of_an_order_fit_is_named_and_keeps_the_claim_from_passing(
+    tmp_path, monkeypatch, planted, why
+):
+    from fplab.report import collect
+    from fplab.runner import ResultCache, run_cases
+    from fplab.studykinds.em_law import EulerLaw
+
+    # a diverged (inf), broken (NaN, negative) or unmeasured level was dropped from the fit
+    # without a word, and the claim passed on the other levels
+    run_case = EulerLaw.run_case
+
+    def planted_run(self, config):
+        out = run_case(self, config)
+        if out["row"]["n_steps"] == 4:
+            out["row"]["error"] = planted
+        return out
+
+    monkeypatch.setattr(EulerLaw, "run_case", planted_run)
+    from tests.test_study import GOOD, write
+
+    spec = load_study(write(tmp_path, GOOD.replace("quick = [4, 8, 16]", "quick = [4, 8, 16, 32]")))
+    cache = ResultCache(tmp_path / "c")
+    run_cases(spec.cases("quick"), cache=cache, progress=None)
+    sr = collect(spec, "quick", cache)
+    summary = sr.summary()
+    (order,) = summary["orders"]
+    assert order["n_points"] == 3 and [p["h"] for p in order["left_out"]] == [0.125]
+    (verdict,) = sr.verdicts(summary)
+    # EM's weak order on the other 3 levels is within the interval: the fit alone would pass
+    assert verdict.verdict == "inconclusive", verdict
+    assert "h=0.125" in verdict.note and why in verdict.note, verdict.note
+
+
+def test_a_figure_that_cannot_be_drawn_fails_its_study_not_the_run(tmp_path, monkeypatch):
+    from fplab import report
+    from fplab.runner import ResultCache, run_cases
+    from fplab.studykinds.em_law import EulerLaw
+
+    # every level unmeasured: the log-log axes have no positive data and savefig raised
+    # "Data cannot be log-scaled" out of report_all, after kind.figures had returned
+    run_case = EulerLaw.run_case
+
+    def unmeasured(self, config):
+        out = run_case(self, config)
+        out["row"]["error"] = None
+        return out
+
+    monkeypatch.setattr(EulerLaw, "run_case", unmeasured)
+    spec = _tiny_spec(tmp_path)
+    cache = ResultCache(tmp_path / "c")
+    run_cases(spec.cases("quick"), cache=cache, progress=None)
+    rep = report.report_all(tmp_path / "r", [spec], "quick", cache)
+    assert rep.failed() == [f"{spec.name}: report"]
+    assert "log-scaled" in (tmp_path / "r" / spec.name / "report.md").read_text()
