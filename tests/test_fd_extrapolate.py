@@ -227,3 +227,18 @@ def test_walls_of_a_periodic_box_do_not_warn():
     est = sol.error_estimate
     assert est.wall_mass[-1] > 10 * est.total[-1]  # would warn with zero-flux walls
     assert est.order == 4 and "order 2" in est.method  # CN's time order in the time part
+
+
+def test_second_order_schemes_on_six_cells_fall_back_instead_of_failing():
+    # audit4: chang-cooper (min_cells 3) on 6 cells made a 3-cell coarser solve whose point
+    # values the order-4 map (4 cells) cannot turn into averages: a ValueError about
+    # "reconstruction" the caller never asked for.  The coarser grid must hold 4 cells.
+    grid = fp.Grid.uniform(-4.0, 4.0, 6)
+    kw = {"space_scheme": "chang-cooper", "time_scheme": "implicit", "dt": 0.05}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 6 cells: the walls hold mass, the solver says so
+        sol = solve_extrapolated(fp.Heat(0.5), BIMODAL_1D_NARROW, grid, 0.2, **kw)
+    assert "upper bound" in sol.error_estimate.method
+    # three cells cannot carry the order-4 map at all: refused up front, naming the grid
+    with pytest.raises(ValueError, match="grid must have at least 4 cells per axis"):
+        solve_extrapolated(fp.Heat(0.5), BIMODAL_1D_NARROW, grid.with_n(3), 0.2, **kw)

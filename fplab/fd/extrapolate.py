@@ -264,7 +264,8 @@ def solve_extrapolated(
     TypeError
         ``p0`` without a ``pdf``.
     ValueError
-        ``refine`` < 2; anything :func:`fplab.fd.solve_fokker_planck` refuses.
+        ``refine`` < 2; a grid with fewer than max(``min_cells``, 4) cells per axis;
+        anything :func:`fplab.fd.solve_fokker_planck` refuses.
 
     Warns
     -----
@@ -276,7 +277,8 @@ def solve_extrapolated(
     Notes
     -----
     The space part of the estimate needs the r times coarser grid to exist (cells per axis
-    divisible by r and at least the scheme's ``min_cells``); otherwise it falls back to the
+    divisible by r and at least the scheme's ``min_cells`` and 4, what the order-4 map between
+    point values and averages needs); otherwise it falls back to the
     Richardson estimate of the finer solve itself, an upper bound (``method`` says which).
     """
     if not hasattr(p0, "pdf"):
@@ -296,6 +298,16 @@ def solve_extrapolated(
     scheme = TIME_SCHEMES.get(time_scheme)
     p = float(space.order)
     q = float(space.extrapolated_order or space.order + 1)
+    # every solve's cells must carry the order-4 map between point values and averages (the
+    # smallest in RECONSTRUCTION_ORDERS) as well as the scheme's stencil
+    min_cells = max(space.min_cells, RECONSTRUCTION_ORDERS[0])
+    if min(grid.n) < min_cells:
+        msg = (
+            f"grid must have at least {min_cells} cells per axis for solve_extrapolated with "
+            f"space_scheme={space_scheme!r} (its stencil and the order-"
+            f"{RECONSTRUCTION_ORDERS[0]} map between point values and averages); got {grid.n}"
+        )
+        raise ValueError(msg)
     if dt is not None:
         dt = check_positive(dt, "dt")
     opts = dict(kwargs, space_scheme=space_scheme, time_scheme=time_scheme)
@@ -310,7 +322,7 @@ def solve_extrapolated(
     error = None
     if estimate:
         error = _estimate(sde, p0, grid, t_final, coarse, fine, averages, densities, r, p, q,
-                          space.min_cells, scheme.order, order, box, opts)  # fmt: skip
+                          min_cells, scheme.order, order, box, opts)  # fmt: skip
     return replace(
         coarse,
         densities=densities,
