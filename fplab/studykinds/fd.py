@@ -282,6 +282,29 @@ class FDSpace(_FDKind):
                     "0 (the default), or measure.reference = 'fine'",
                 )
                 return
+        if spec.measure["reference"] == "fine":
+            self._check_references(spec, err)
+
+    def _check_references(self, spec: StudySpec, err: Any) -> None:
+        """Every level's 'fine' reference grid through ``solve_fokker_planck(check_only=True)``
+        before any case runs: an explicit dt stable on the levels may not be on a grid r times
+        finer (the limit falls as dx²).  A targeted reference needs at least 3x the cells."""
+        from fplab.fd import solve_fokker_planck
+        from fplab.spec import TIERS, build_problem
+
+        sde, p0, _ = build_problem(spec.problem)
+        t0, t1 = float(spec.problem.get("t0", 0.0)), float(spec.problem["t_final"])
+        for tier in TIERS:
+            for label, config in self.cases(spec, tier):
+                opts = config["options"]
+                targeted = float(opts.get("reference_target", 0.0)) > 0
+                r = 3 if targeted else int(opts["reference_factor"])
+                grid, kw = self.solver_arguments(config)
+                try:
+                    solve_fokker_planck(sde, p0, grid.refine(r), t1, t0=t0, check_only=True, **kw)
+                except ValueError as exc:
+                    err(self.dt_key, f"case {label!r}: on its {r}x finer reference grid: {exc}")
+                    return
 
     def _targeted_reference(
         self, config: dict[str, Any], grid: Any, kw: dict[str, Any], p: Any, target: float
@@ -292,7 +315,8 @@ class FDSpace(_FDKind):
         interpolation error enters); e_3 = metric(p_n, p_3n) / (3^q - 1) estimates that solve's
         error (q: the scheme's declared order), and r = 3 (e_3 / target)^(1/q), rounded up to
         an odd integer (at most ``TARGET_MAX_FACTOR`` and ``TARGET_MAX_CELLS``), is the
-        refinement whose estimated error e_3 (3 / r)^q meets the target.
+        refinement whose estimated error e_3 (3 / r)^q meets the target; with an explicit time
+        scheme, r falls to the finest odd factor whose grid keeps dt stable (3x is validated).
         """
         from fplab.fd import SPACE_SCHEMES
 
@@ -307,6 +331,8 @@ class FDSpace(_FDKind):
             need = 3.0 * (e3 / target) ** (1.0 / q)
             cap = min(self.TARGET_MAX_FACTOR, int((self.TARGET_MAX_CELLS / grid.size) ** (1.0 / d)))
             r = max(3, min(int(np.ceil(need)) | 1, cap if cap % 2 else cap - 1))
+            while r > 3 and not self._reference_solvable(config, grid.refine(r), kw):
+                r -= 2  # an explicit dt stable on 3x the cells (validated) may not be on r x
             if r > 3:
                 fine = grid.refine(r)
                 ref = _interpolate(self.solve(config, fine, **kw), fine, grid)
@@ -317,6 +343,23 @@ class FDSpace(_FDKind):
             "reference_target_met": bool(est <= target),
         }
         return ref, info
+
+    def _reference_solvable(self, config: dict[str, Any], fine: Any, kw: dict[str, Any]) -> bool:
+        """Whether the level's solver arguments pass ``check_only`` on the reference grid."""
+        from fplab.fd import solve_fokker_planck
+        from fplab.spec import build_problem
+
+        sde, p0, _ = build_problem(config["problem"])
+        prob = config["problem"]
+        args = dict(kw, bc=kw.get("bc", config["options"]["bc"]))
+        try:
+            solve_fokker_planck(
+                sde, p0, fine, float(prob["t_final"]), t0=float(prob.get("t0", 0.0)),
+                check_only=True, **args,
+            )  # fmt: skip
+        except ValueError:
+            return False
+        return True
 
     def summarize(
         self, spec: StudySpec, results: list[tuple[Any, dict[str, Any]]]
