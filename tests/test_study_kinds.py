@@ -400,3 +400,16 @@ def test_fd_space_targeted_reference_estimate_holds_for_quadratic_divergences(tm
         true = float(fp.metrics.METRICS.get(metric)(ref, grid.sample_on(exact.pdf), grid))
         assert 1 / 3 < row["reference_error"] / true < 3, (scheme, n, row["reference_error"], true)
         assert row["reference_target_met"] == (true <= 1e-9) or abs(true / 1e-9 - 1) < 0.5
+
+
+def test_fd_space_claims_twice_the_order_in_a_quadratic_divergence(tmp_path):
+    # audit4: without [expect] order the claim is the registry's order p, but KL (and relative
+    # Fisher information) grow as the square of the density error, so they fall as h^(2p):
+    # chang-cooper measured 4.01 in kl against a claim of 2, a "fail" for a correct scheme
+    text = f'kind = "fd-space"\n{OU_1D}\n[sweep]\nparam = "n"\ncompare = ["chang-cooper"]\n'
+    text += 'quick = [32, 64, 128]\n[measure]\nmetric = "kl"\n[options]\ndt = 2e-3\n'
+    spec, sr, _ = run_spec(tmp_path, text)
+    o = orders(sr)["chang-cooper"]
+    assert o["expected"] == 4.0 and abs(o["order"] - 4.0) < 0.2, o
+    claims = spec.kind_obj.claims(spec, sr.results, sr.summary())
+    assert [c.verdict for c in claims] == ["pass"], claims
