@@ -247,7 +247,7 @@ def test_second_order_schemes_on_six_cells_fall_back_instead_of_failing():
 def test_estimate_of_a_pre_asymptotic_tiny_grid_is_not_far_below_the_true_error():
     # audit4: fv4 on 12 cells of [-8, 8] (6/12/24-cell solves) reported 7.7e-4 for a true L1
     # error of the averages of 2.1e-2 (0.04x): the solves' differences shrink at order 3.2, not
-    # 4, so Richardson's premise fails; the space part is now at least the correction's size
+    # 4, so Richardson's premise fails; the space part is now the correction's size
     # (measured 0.91x; 1.21x on 14 cells, 0.65x on 16, where the observed order is 4.1)
     exact = fp.exact_marginal(OU, BIMODAL_1D, 1.0)
     for n in (12, 14, 16):
