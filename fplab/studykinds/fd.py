@@ -18,6 +18,7 @@ The error is ``METRICS[measure.metric](p_numerical, p_reference, grid)``.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any, ClassVar
 
@@ -407,7 +408,17 @@ class FDSpace(_FDKind):
             return summary
         groups = self.groups(results)
         for o in summary["orders"]:
-            rows = [r for r in groups.get(o["label"], []) if "reference_error" in r]
+            # levels with a positive, finite error and reference estimate: a zero error (a
+            # level equal to its reference) or a NaN one (a blown-up solve) says nothing of the
+            # reference's relative accuracy, and must not make the ratio depend on row order
+            rows = [
+                r
+                for r in groups.get(o["label"], [])
+                if "reference_error" in r
+                and math.isfinite(r.error)
+                and r.error > 0
+                and math.isfinite(float(r["reference_error"]))
+            ]
             if not rows:
                 continue
             # each level is judged against its own reference: the worst ratio of a reference's
