@@ -11,12 +11,13 @@ coarse levels are flagged pre-asymptotic and at least 3 levels remain, the fit o
 
 1. **inconclusive** when fewer than :data:`MIN_POINTS` levels are usable (a round-off or
    statistical-floor point is not usable): two points give no interval at all;
-2. **fail** when ``p`` lies outside ``[lo - tol, hi + tol]``: the data contradict the claim;
-3. **inconclusive** when the interval is wider than :data:`WIDTH_FACTOR` × ``tol``: it cannot
+2. **inconclusive** when the reference's own error estimate is within :data:`REFERENCE_FACTOR` ×
+   of the smallest measured error: the reference may be what is measured, so the slope decides
+   nothing, not even a failure;
+3. **fail** when ``p`` lies outside ``[lo - tol, hi + tol]``: the data contradict the claim;
+4. **inconclusive** when the interval is wider than :data:`WIDTH_FACTOR` × ``tol``: it cannot
    confirm the claim to the stated tolerance (Heun's weak order 2.33 [1.61, 3.06] at ``tol``
    0.15 neither confirms nor contradicts order 2);
-4. **inconclusive** when the reference's own error estimate is within :data:`REFERENCE_FACTOR` ×
-   of the smallest measured error: the reference may be what is measured;
 5. **pass** otherwise.
 
 *Bound claims* (``judge_bound``): a measured number against a bound (``<=`` or ``>=``); a number
@@ -150,14 +151,8 @@ def judge_order(
             f"{max(n_usable, 0)} usable levels{why}; an order claim needs >= {MIN_POINTS}",
         )
     interval += dropped
-    if not lo - tol <= expected <= hi + tol:
-        return verdict("fail", f"{interval} ± {_g(tol)} excludes {_g(expected)}")
-    if hi - lo > WIDTH_FACTOR * tol:
-        return verdict(
-            "inconclusive",
-            f"{interval} is {_g(hi - lo)} wide, more than {WIDTH_FACTOR:g} × tolerance "
-            f"{_g(tol)}: it neither confirms nor contradicts {_g(expected)}",
-        )
+    # a reference too coarse to judge the errors decides nothing, not even a failure: the slope
+    # it shows may be its own (checked before the interval, so a poor reference never "fails")
     if reference_error is not None and errors:
         smallest = min(errors)
         if reference_error * REFERENCE_FACTOR > smallest:
@@ -167,6 +162,14 @@ def judge_order(
                 f"{reference_note}) is within {REFERENCE_FACTOR:g}× of the smallest error "
                 f"{_g(smallest)}",
             )
+    if not lo - tol <= expected <= hi + tol:
+        return verdict("fail", f"{interval} ± {_g(tol)} excludes {_g(expected)}")
+    if hi - lo > WIDTH_FACTOR * tol:
+        return verdict(
+            "inconclusive",
+            f"{interval} is {_g(hi - lo)} wide, more than {WIDTH_FACTOR:g} × tolerance "
+            f"{_g(tol)}: it neither confirms nor contradicts {_g(expected)}",
+        )
     note = f"{interval}"
     others = sorted({f for f in flags if f})
     if others:

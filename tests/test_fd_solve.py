@@ -581,6 +581,14 @@ def test_tiny_dt_whose_step_times_exceed_memory_is_refused_naming_dt():
         ([0.4, 0.2], ValueError, r"strictly increasing .* save_at\[0\] = 0.4 followed by 0.2"),
         ([0.3, 0.3], ValueError, r"strictly increasing .* save_at\[0\] = 0.3 followed by 0.3"),
         ("0.3", TypeError, "save_at must be a sequence of times"),
+        # audit4: times within round-off beyond t_final (or before t0) are clipped onto it, so
+        # [1.0, 1.0 + 1e-13] stored t = 1 twice; distinct inputs that clip together are refused
+        ([0.5, 1.0, 1.0 + 1e-13], ValueError, r"save_at\[1\] = 1 followed by 1.0000000000001"),
+        (
+            [-1e-17, 0.0, 0.5],
+            ValueError,
+            r"save_at\[0\] = -1e-17 followed by 0, both stored at 0 \(clipped\)",
+        ),
     ],
 )
 def test_save_at_out_of_order_duplicated_or_a_string_is_refused(save_at, exc, match):

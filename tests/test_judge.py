@@ -142,3 +142,22 @@ def test_warm_timing_leaves_out_compilation_done_in_the_same_process():
     # compiling takes > 10 ms; a warm call on 1000 numbers takes microseconds
     assert t["seconds_warm"] < 0.1 * t["seconds_cold"]
     assert t["compile_seconds"] == pytest.approx(t["seconds_cold"] - t["seconds_warm"])
+
+
+def test_a_reference_too_coarse_to_judge_makes_a_contradicting_slope_inconclusive_not_fail():
+    # the measured slope 1.0 contradicts a declared 2, but the reference's own error is the size
+    # of the smallest error: the slope may be the reference's, so no failure is declared
+    fit = {
+        "order": 1.0,
+        "ci": [0.95, 1.05],
+        "n_points": 4,
+        "flags": [],
+        "errors": [1e-2, 5e-3, 2.5e-3, 1.25e-3],
+    }
+    v = judge_order("order[x]", "x has order 2", fit, 2.0, 0.1, reference_error=1e-3)
+    assert v.verdict == "inconclusive" and "reference's own error" in v.note
+    # with an accurate reference the same slope fails
+    assert (
+        judge_order("order[x]", "x has order 2", fit, 2.0, 0.1, reference_error=1e-6).verdict
+        == "fail"
+    )

@@ -17,6 +17,7 @@ from fplab.runner import ResultCache, run_cases
 from fplab.spec import build_problem
 from fplab.study import StudyUnavailable, find_studies, load_study
 from fplab.studykinds.experiments import BackwardHeat
+from fplab.studykinds.fd import FDSpace
 
 OU_1D = """
 [problem]
@@ -334,3 +335,81 @@ def test_fd_space_reference_chosen_from_a_target_accuracy(tmp_path):
     assert o["reference_judges"] and "per-level fine references" in o["reference_note"]
     with pytest.raises(ConfigError, match=r"options\.reference_target"):
         run_spec(tmp_path, text.replace('reference = "fine"', 'reference = "exact"'), name="bad")
+
+
+def test_fd_space_explicit_reference_is_checked_before_any_case_and_capped(tmp_path):
+    # audit4: an explicit scheme stable on every level but not on the finer 'fine' reference
+    # (the limit ~ 1/max|L_ii| falls as dx²) failed every case at run time, after the levels were
+    # solved; now the spec is refused up front, naming options.dt and the reference grid.
+    # chang-cooper limits (from the solver's message): 3.8e-2 at n = 48, 5.8e-3 at 144 (3x),
+    # 3.4e-3 at 192 (4x); 2.2e-3 at 240, 1.3e-3 at 312, 9.8e-4 at 360
+    base = f'kind = "fd-space"\n{OU_1D}\n[sweep]\nparam = "n"\ncompare = ["chang-cooper"]\n'
+    base += 'quick = [16, 48]\n[measure]\nmetric = "tv"\nreference = "fine"\n'
+    bad = base + '[options]\ntime_scheme = "explicit"\ndt = 8e-3\nreference_target = 1e-9\n'
+    with pytest.raises(ConfigError, match=r"options\.dt: .*3x finer reference"):
+        run_spec(tmp_path, bad, name="bad")
+    fixed = bad.replace("reference_target = 1e-9", "reference_factor = 4")
+    with pytest.raises(ConfigError, match=r"options\.dt: .*4x finer reference"):
+        run_spec(tmp_path, fixed, name="fixed")
+    # ... and a target that needs a reference beyond the limit is capped at the finest stable
+    # odd factor (reported as not met) instead of failing the case: dt = 1e-3 allows 312 cells
+    # but not 360, so n = 24 stops at 13x (15x for n = 16 is the kind's own cap)
+    ok = bad.replace("dt = 8e-3", "dt = 1e-3").replace("[16, 48]", "[16, 24]")
+    _, sr, _ = run_spec(tmp_path, ok.replace("1e-9", "1e-14"), name="ok")
+    sde, p0 = fp.OU(theta=1.0, sigma=2**0.5), fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]])
+    kw = {"space_scheme": "chang-cooper", "time_scheme": "explicit", "dt": 1e-3}
+    factors = {}
+    for _, res in sr.results:
+        row = res["row"]
+        n, r = int(row["n"]), int(row["reference_n"]) // int(row["n"])
+        factors[n] = r
+        assert r % 2 == 1 and not row["reference_target_met"]
+        fine = fp.Grid.uniform(-8.0, 8.0, n * r)
+        fp.solve_fokker_planck(sde, p0, fine, 0.5, check_only=True, **kw)  # stable
+        if r < FDSpace.TARGET_MAX_FACTOR:  # the next odd factor is not
+            with pytest.raises(ValueError, match="unstable"):
+                fp.solve_fokker_planck(
+                    sde, p0, fine.with_n(n * (r + 2)), 0.5, check_only=True, **kw
+                )
+    assert factors == {16: 15, 24: 13}
+
+
+@pytest.mark.parametrize("metric", ["kl", "relative-fisher-information"])
+def test_fd_space_targeted_reference_estimate_holds_for_quadratic_divergences(tmp_path, metric):
+    # audit4: the reference's error was metric(p_n, p_3n) / (3^q - 1), right for norms (tv,
+    # hellinger, w1: measured 0.85-1.01 of the true error) but KL and relative Fisher information
+    # grow as the square of the density error: estimates 200x (chang-cooper) to 1.6e5x (fv4)
+    # the true error, so references were refined to the 15x cap and reported "not met" when
+    # they met the target.  Now the metric is evaluated on the Richardson error field itself.
+    text = f'kind = "fd-space"\n{OU_1D}\n[sweep]\nparam = "n"\ncompare = ["chang-cooper", "fv4"]\n'
+    text += f'quick = [32, 64]\n[measure]\nmetric = "{metric}"\nreference = "fine"\n'
+    text += '[options]\ndt = 1e-2\ntime_scheme = "sdirk4"\nreference_target = 1e-9\n'
+    spec, sr, _ = run_spec(tmp_path, text, name=metric.replace("-", "_"))
+    sde, p0, _ = build_problem(spec.problem)
+    exact = fp.exact_marginal(sde, p0, 0.5)
+    for case, res in sr.results:
+        row = res["row"]
+        n, n_ref = int(row["n"]), int(row["reference_n"])
+        r, scheme = n_ref // n, case.config["compare"]
+        sol = fp.solve_fokker_planck(
+            sde, p0, fp.Grid.uniform(-8.0, 8.0, n_ref), 0.5, dt=1e-2, space_scheme=scheme,
+            time_scheme="sdirk4",
+        )  # fmt: skip
+        grid = fp.Grid.uniform(-8.0, 8.0, n)
+        ref = np.maximum(sol.density[r // 2 :: r], 0.0)
+        true = float(fp.metrics.METRICS.get(metric)(ref, grid.sample_on(exact.pdf), grid))
+        assert 1 / 3 < row["reference_error"] / true < 3, (scheme, n, row["reference_error"], true)
+        assert row["reference_target_met"] == (true <= 1e-9) or abs(true / 1e-9 - 1) < 0.5
+
+
+def test_fd_space_claims_twice_the_order_in_a_quadratic_divergence(tmp_path):
+    # audit4: without [expect] order the claim is the registry's order p, but KL (and relative
+    # Fisher information) grow as the square of the density error, so they fall as h^(2p):
+    # chang-cooper measured 4.01 in kl against a claim of 2, a "fail" for a correct scheme
+    text = f'kind = "fd-space"\n{OU_1D}\n[sweep]\nparam = "n"\ncompare = ["chang-cooper"]\n'
+    text += 'quick = [32, 64, 128]\n[measure]\nmetric = "kl"\n[options]\ndt = 2e-3\n'
+    spec, sr, _ = run_spec(tmp_path, text)
+    o = orders(sr)["chang-cooper"]
+    assert o["expected"] == 4.0 and abs(o["order"] - 4.0) < 0.2, o
+    claims = spec.kind_obj.claims(spec, sr.results, sr.summary())
+    assert [c.verdict for c in claims] == ["pass"], claims

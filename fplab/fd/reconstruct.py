@@ -1,4 +1,4 @@
-"""Cell averages and point values on a cell-centred grid, converted to fourth or sixth order.
+"""Cell averages and point values on a cell-centred grid, converted to order 4, 6, 8 or 10.
 
 A second-order scheme does not distinguish a cell's average p̄_i = (1/h) ∫ p over the cell from
 the point value p(x_i) at its centre: they differ by h²/24 · p''(x_i) + O(h⁴), which is the
@@ -113,7 +113,8 @@ def point_values(p: Density, grid: Grid, *, order: int = 4) -> Density:
         Cell averages (a leading axis of stored times is allowed).
     grid : Grid
     order : int
-        4 (three-point stencil inside) or 6 (five-point stencil); needs ``order`` cells per axis.
+        4, 6, 8 or 10 (``RECONSTRUCTION_ORDERS``; an (order - 1)-point stencil inside); needs
+        ``order`` cells per axis.
 
     Returns
     -------
@@ -137,7 +138,7 @@ def cell_averages(p: Density, grid: Grid, *, order: int = 4) -> Density:
         Point values at the centres.
     grid : Grid
     order : int
-        4 or 6, as for :func:`point_values`.
+        4, 6, 8 or 10, as for :func:`point_values`.
 
     Returns
     -------

@@ -126,16 +126,21 @@ def _save_times(save_at: Any, t0: float, t_final: float) -> FloatArray:
             f"{bad[:5].tolist()}; every stored time must lie in that interval"
         )
         raise ValueError(msg)
-    steps = np.diff(arr)
+    # checked after clipping: times within round-off beyond t0 or t_final land on it, so two
+    # distinct inputs there would store one time twice
+    clipped = np.clip(arr, t0, t_final)
+    steps = np.diff(clipped)
     if np.any(steps <= 0.0):
         i = int(np.argmax(steps <= 0.0))
+        why = "" if np.diff(arr)[i] <= 0.0 else f", both stored at {clipped[i]:.17g} (clipped)"
         msg = (
             f"save_at must be strictly increasing (densities are stored in time order, "
-            f"sol.densities[k] at save_at[k]); got save_at[{i}] = {arr[i]:g} followed by "
-            f"{arr[i + 1]:g}; pass sorted, distinct times (e.g. np.unique(save_at))"
+            f"sol.densities[k] at save_at[k]); got save_at[{i}] = {arr[i]:.15g} followed by "
+            f"{arr[i + 1]:.15g}{why}, with t0 = {t0:g}, t_final = {t_final:g}; pass sorted, "
+            f"distinct times (e.g. np.unique(save_at))"
         )
         raise ValueError(msg)
-    return np.clip(arr, t0, t_final)
+    return clipped
 
 
 def _explicit_error(dt: float, limit: float, grid: Grid, tables: FaceTables) -> ValueError:
