@@ -856,6 +856,16 @@ def report_all(
         # a study reported earlier and not part of this call stays linked while its spec exists
         spec_path = Path(str(meta.get("spec_path", "")))
         if spec_path.is_file():
-            entries[name] = _entry_from_meta(name, meta)
+            try:
+                entries[name] = _entry_from_meta(name, meta)
+            except (TypeError, ValueError, KeyError, AttributeError) as err:
+                # written by another fplab version (a Verdict field more or less): it must
+                # not stop the reports of this run
+                print(
+                    f"fplab: note: {meta_path} cannot be read by this fplab "
+                    f"({type(err).__name__}: {err}); left out of the index until "
+                    f"`fplab run {spec_path}` redraws it",
+                    file=sys.stderr,
+                )
     index = write_index(out, [entries[k] for k in sorted(entries)], tier, prov)
     return ReportOutcome(index, verdicts)

@@ -335,3 +335,28 @@ def test_a_figure_that_cannot_be_drawn_fails_its_study_not_the_run(tmp_path, mon
     rep = report.report_all(tmp_path / "r", [spec], "quick", cache)
     assert rep.failed() == [f"{spec.name}: report"]
     assert "log-scaled" in (tmp_path / "r" / spec.name / "report.md").read_text()
+
+
+def test_an_unreadable_meta_json_of_another_study_does_not_stop_the_report(tmp_path, capsys):
+    from fplab import report
+    from fplab.runner import ResultCache, run_cases
+
+    # a study reported earlier stays in the index, re-read from its meta.json; one written by
+    # another fplab version (a Verdict field more) raised TypeError out of every later report
+    spec = _tiny_spec(tmp_path)
+    cache = ResultCache(tmp_path / "c")
+    run_cases(spec.cases("quick"), cache=cache, progress=None)
+    out = tmp_path / "r"
+    first = report.report_all(out, [spec], "quick", cache)
+    other = out / "other"
+    other.mkdir()
+    meta = json.loads((out / spec.name / "meta.json").read_text())
+    meta["study"] = "other"
+    meta["claims"][0]["severity"] = "high"
+    (other / "meta.json").write_text(json.dumps(meta))
+    (out / spec.name / "meta.json").unlink()  # the current study is redrawn
+    rep = report.report_all(out, [spec], "quick", cache)
+    assert rep.all_verdicts == first.all_verdicts and len(first.all_verdicts) == 1
+    err = capsys.readouterr().err
+    assert f"{other / 'meta.json'}" in err and "left out of the index" in err
+    assert "other" not in (out / "index.md").read_text()
