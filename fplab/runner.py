@@ -267,6 +267,19 @@ def execute_case(
         if not isinstance(result, dict):
             msg = f"run_case of kind {kind!r} returned a {type(result).__name__}, not a dict"
             raise TypeError(msg)
+        # the cache refuses an entry without rows (it would be recomputed by every run)
+        if "row" not in result and "rows" not in result:
+            msg = (
+                f"run_case of kind {kind!r} returned no 'row' (a dict of fields) or 'rows' "
+                f"(a list of them); its keys: {', '.join(map(repr, result)) or 'none'}"
+            )
+            raise TypeError(msg)
+        if "rows" in result and not isinstance(result["rows"], list | tuple):
+            msg = (
+                f"run_case of kind {kind!r}: 'rows' is a {type(result['rows']).__name__}; "
+                "allowed: a list of dicts of fields"
+            )
+            raise TypeError(msg)
         result = records.rows_json(records.rows_records(result))
     except Exception as exc:  # reported per case; the run goes on
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}

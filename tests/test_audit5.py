@@ -360,3 +360,22 @@ def test_an_unreadable_meta_json_of_another_study_does_not_stop_the_report(tmp_p
     err = capsys.readouterr().err
     assert f"{other / 'meta.json'}" in err and "left out of the index" in err
     assert "other" not in (out / "index.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("result", "fragment"),
+    [
+        # stored, then quarantined as "the wrong shape" on every later read and recomputed by
+        # every run: the warning blamed the cache, never the kind
+        ({"value": 1.0}, "returned no 'row'"),
+        ({"rows": "abc"}, "'rows' is a str"),
+        ({"rows": [{"h": 1.0}, 2.0]}, "a row must be a JSON object"),
+    ],
+)
+def test_a_result_without_rows_fails_its_case_naming_the_kind(monkeypatch, result, fragment):
+    from fplab import runner
+    from fplab.studykinds.base import STUDY_KINDS
+
+    monkeypatch.setattr(STUDY_KINDS, "get", lambda kind: _OddResult)
+    reply = runner.execute_case("odd", {"make": lambda: result})
+    assert fragment in reply.get("error", ""), reply
