@@ -398,6 +398,22 @@ def _validate_sweep(sweep: dict[str, Any], kind: StudyKind, err: _Errors) -> Non
         err("sweep.compare", "missing (what to compare)", _listed(reg.names()))
 
 
+def _check_metric_args(name: str, kind: StudyKind, err: _Errors) -> None:
+    """``measure.metric`` must take what the kind passes (``StudyKind.metric_args``): a sample
+    metric in a density study failed every case with a TypeError from the metric's call."""
+    from fplab.metrics import METRICS
+
+    fits = [n for n, f in METRICS.items() if tuple(getattr(f, "args", ())) in kind.metric_args]
+    if kind.metric_args and name not in fits:
+        args = ", ".join(getattr(METRICS.get(name), "args", ()))
+        what = (
+            "two densities on the grid"
+            if kind.metric_args == (("p", "q", "grid"),)
+            else (" or ".join(f"({', '.join(a)})" for a in kind.metric_args))
+        )
+        err("measure.metric", f"{name!r} does not compare {what} (it takes {args})", _listed(fits))
+
+
 def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors) -> None:
     measure = raw.get("measure", {})
     _check_keys(measure, _TABLE_KEYS["measure"], "measure", err)
@@ -406,6 +422,7 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
             reg = _registry("fplab.metrics", "METRICS", "measure.metric", err)
             err("measure.metric", "missing", _listed(reg.names()))
         check_registry_name(measure["metric"], "fplab.metrics", "METRICS", "measure.metric", err)
+        _check_metric_args(measure["metric"], kind, err)
     elif "metric" in measure:
         if not kind.accepts_metric:
             err("measure.metric", "this study kind chooses its own measurements")

@@ -379,3 +379,17 @@ def test_a_result_without_rows_fails_its_case_naming_the_kind(monkeypatch, resul
     monkeypatch.setattr(STUDY_KINDS, "get", lambda kind: _OddResult)
     reply = runner.execute_case("odd", {"make": lambda: result})
     assert fragment in reply.get("error", ""), reply
+
+
+@pytest.mark.parametrize(
+    ("study", "metric"),
+    [("em-law-ou-1d", "w2"), ("em-law-ou-1d", "entropy"), ("fd-time-ou-1d", "score-rel-l2")],
+)
+def test_a_metric_of_the_wrong_signature_is_a_spec_error(tmp_path, study, metric):
+    # every case ran and failed: TypeError: w2() takes 2 positional arguments but 3 were given
+    path = _spec(tmp_path, study, 'metric = "tv"', f'metric = "{metric}"')
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: measure.metric: {metric!r} does not compare two densities")
+    assert "'tv'" in msg and "'w2'" not in msg.split("allowed:")[1], msg
