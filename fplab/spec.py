@@ -445,6 +445,10 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
         for name in order:
             if compared and name not in compared:
                 err(f"expect.order.{name}", "not one of the compared names", _listed(compared))
+    # an order <= 0 claims no convergence (the registries refuse one already)
+    for key, value in ({"": order} if _is_num(order) else order or {}).items():
+        if value <= 0:
+            err(f"expect.order{'.' + key if key else ''}", f"must be > 0, got {value!r}")
     if "tolerance" in expect and not (_is_num(expect["tolerance"]) and expect["tolerance"] >= 0):
         err("expect.tolerance", f"must be a number >= 0, got {expect['tolerance']!r}")
     no_claim = expect.get("no_claim", {})

@@ -393,3 +393,14 @@ def test_a_metric_of_the_wrong_signature_is_a_spec_error(tmp_path, study, metric
     msg = str(info.value)
     assert msg.startswith(f"{path}: measure.metric: {metric!r} does not compare two densities")
     assert "'tv'" in msg and "'w2'" not in msg.split("allowed:")[1], msg
+
+
+@pytest.mark.parametrize(
+    "order", ["0", "-1", "{ explicit = 1, implicit = -1, crank-nicolson = 2 }"]
+)
+def test_a_declared_order_must_be_positive(tmp_path, order):
+    # order = -1 was judged (a certain fail); registries refuse non-positive orders already
+    old = "order = { explicit = 1, implicit = 1, crank-nicolson = 2 }"
+    path = _spec(tmp_path, "fd-time-ou-1d", old, f"order = {order}")
+    with pytest.raises(ConfigError, match=r"expect.order(\.implicit)?: must be > 0"):
+        load_study(path)
