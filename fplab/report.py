@@ -61,6 +61,16 @@ class StudyResults:
     missing: list[Case] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    #: the kind's exception while summarising, judging or drawing ("" when none), and its
+    #: traceback: the study then has the one failed claim ``report`` (``_drawing_failed``)
+    error: str = ""
+    error_traceback: str = ""
+
+    def fail(self, exc: BaseException) -> dict[str, Any]:
+        """Record the kind's exception ``exc``; returns the summary that stands in for its own."""
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.error_traceback = traceback.format_exc()
+        return {"orders": [], "errors": {}, "traceback": self.error_traceback}
 
     @property
     def results(self) -> list[tuple[Case, dict[str, Any]]]:
@@ -69,14 +79,26 @@ class StudyResults:
         return [(case, merge_timing(rec.result, rec.timing)) for case, rec in self.done]
 
     def summary(self) -> dict[str, Any]:
+        """The kind's summary; the kind's code (a plugin's, perhaps) raising fails this study
+        (:meth:`fail`), not the command (``fplab run``, ``report`` and ``check`` alike)."""
         if not self.done:
             return {"orders": [], "errors": {}}
-        return self.spec.kind_obj.summarize(self.spec, self.results)
+        try:
+            return self.spec.kind_obj.summarize(self.spec, self.results)
+        except Exception as exc:
+            return self.fail(exc)
 
     def verdicts(self, summary: dict[str, Any] | None = None) -> list[Verdict]:
         """The study's claims judged on the stored results (``StudyKind.claims``); with missing
-        or failed cases every claim that does not fail is at most inconclusive."""
-        return _verdicts(self, self.summary() if summary is None else summary)
+        or failed cases every claim that does not fail is at most inconclusive.  After the
+        kind raised, the one failed claim ``report``."""
+        summary = self.summary() if summary is None else summary
+        if not self.error:
+            try:
+                return _verdicts(self, summary)
+            except Exception as exc:
+                self.fail(exc)
+        return [_drawing_failed(self.spec, self.error)]
 
 
 def collect(
@@ -362,19 +384,23 @@ def _verdicts(sr: StudyResults, summary: dict[str, Any]) -> list[Verdict]:
 def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Page:
     spec = sr.spec
     kind = spec.kind_obj
-    drawn_error = ""
-    try:  # the kind's code (a plugin's, perhaps): its error fails this study, not the run
-        summary = sr.summary()
-        verdicts = sr.verdicts(summary)
-        # rendered here, inside the guard: savefig is where a bad axis (no positive data on
-        # a log scale) raises
-        figs = kind.figures(spec, sr.results, summary) if sr.done else []
-        figures = [(caption, _png(fig)) for caption, fig in figs]
-        extra = kind.extra_files(spec, sr.results, summary) if sr.done else {}
-    except Exception as exc:
-        drawn_error = f"{type(exc).__name__}: {exc}"
-        summary, figures, extra = {"traceback": traceback.format_exc()}, [], {}
-        verdicts = [_drawing_failed(spec, drawn_error)]
+    summary = sr.summary()  # guarded, as verdicts: the kind's error fails this study only
+    verdicts = sr.verdicts(summary)
+    figures: list[tuple[str, bytes]] = []
+    extra: dict[str, str] = {}
+    if sr.done and not sr.error:
+        try:
+            # rendered here, inside the guard: savefig is where a bad axis (no positive data
+            # on a log scale) raises
+            figs = kind.figures(spec, sr.results, summary)
+            figures = [(caption, _png(fig)) for caption, fig in figs]
+            extra = kind.extra_files(spec, sr.results, summary)
+        except Exception as exc:
+            summary = sr.fail(exc)
+            figures, extra = [], {}
+            verdicts = [_drawing_failed(spec, sr.error)]
+    drawn_error = sr.error
+    if drawn_error:
         fingerprint = ""  # never "unchanged": the next report tries again
     head, rows = _rows_table(sr.done)
     case_seconds = sum(float(rec.seconds or 0.0) for _, rec in sr.done)

@@ -404,3 +404,25 @@ def test_a_declared_order_must_be_positive(tmp_path, order):
     path = _spec(tmp_path, "fd-time-ou-1d", old, f"order = {order}")
     with pytest.raises(ConfigError, match=r"expect.order(\.implicit)?: must be > 0"):
         load_study(path)
+
+
+def test_fplab_check_on_a_kind_that_raises_fails_its_claim_without_a_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    from fplab.cli import main
+    from fplab.studykinds.em_law import EulerLaw
+
+    # fplab check calls summarize itself: the KeyError went straight out of the command
+    def broken(self, spec, results):
+        return {"x": [res["row"]["missing"] for _, res in results]}
+
+    spec = _tiny_spec(tmp_path)
+    common = ["--workers", "1", "--cache", str(tmp_path / "c"), "--quiet"]
+    assert (
+        main(["check", str(spec.path), "--update", "--baselines", str(tmp_path / "b"), *common])
+        == 0
+    )
+    monkeypatch.setattr(EulerLaw, "summarize", broken)
+    assert main(["check", str(spec.path), "--baselines", str(tmp_path / "b"), *common]) == 1
+    out = capsys.readouterr().out
+    assert f"FAILED CLAIM: {spec.name}: report" in out
