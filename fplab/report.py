@@ -28,6 +28,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fplab._io import atomic_write
 from fplab.records import (
@@ -772,7 +773,8 @@ def write_index(out: Path, entries: list[dict[str, Any]], tier: str, prov: dict[
     for e in entries:
         state, verdict = _study_verdict(e)
         no_claim = ", ".join(e["no_claim"]) or "none"
-        link = f"<a href='{html.escape(e['name'])}/index.html'>{html.escape(e['name'])}</a>"
+        href = html.escape(quote(e["name"]))  # a folder name with spaces, quotes or brackets
+        link = f"<a href='{href}/index.html'>{html.escape(e['name'])}</a>"
         cells = [
             link,
             html.escape(e["purpose"]),
@@ -785,7 +787,7 @@ def write_index(out: Path, entries: list[dict[str, Any]], tier: str, prov: dict[
         tds = [f"<td class='t'>{c}</td>" for c in cells[:-1]] + [f"<td>{cells[-1]}</td>"]
         rows.append(f"<tr class='{state}'>" + "".join(tds) + "</tr>")
         md_cells = [
-            f"[{e['name']}]({e['name']}/report.md)",
+            f"[{_md_text(e['name'])}]({quote(e['name'])}/report.md)",
             e["purpose"],
             e["kind"],
             verdict,

@@ -426,3 +426,19 @@ def test_fplab_check_on_a_kind_that_raises_fails_its_claim_without_a_traceback(
     assert main(["check", str(spec.path), "--baselines", str(tmp_path / "b"), *common]) == 1
     out = capsys.readouterr().out
     assert f"FAILED CLAIM: {spec.name}: report" in out
+
+
+def test_index_links_to_a_study_whose_name_has_spaces_and_parentheses(tmp_path):
+    from fplab import report
+    from fplab.runner import ResultCache, run_cases
+    from tests.test_study import GOOD, write
+
+    # "[my study (v2)](my study (v2)/report.md)" is no Markdown link (the target ends at the
+    # first space or ')'), so index.md's link went nowhere
+    spec = load_study(write(tmp_path, GOOD, "my study (v2).toml"))
+    cache = ResultCache(tmp_path / "c")
+    run_cases(spec.cases("quick"), cache=cache, progress=None)
+    report.report_all(tmp_path / "r", [spec], "quick", cache)
+    target = "my%20study%20%28v2%29"
+    assert f"]({target}/report.md)" in (tmp_path / "r" / "index.md").read_text()
+    assert f"href='{target}/index.html'" in (tmp_path / "r" / "index.html").read_text()
