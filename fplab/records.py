@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 __all__ = [
@@ -238,16 +238,23 @@ def json_default(obj: Any) -> Any:
 def strict_json(obj: Any) -> Any:
     """``obj`` for a report file as strict JSON (RFC 8259): non-finite floats (an unbounded
     interval, a NaN error) as None, since ``NaN``/``Infinity`` are no JSON that ``JSON.parse``
-    or ``jq`` read; records by their ``to_json()``; tuples as lists.  Anything else is left for
-    :func:`json_default`."""
+    or ``jq`` read; records by their ``to_json()``, other dataclasses by their fields; NumPy
+    arrays and scalars by ``tolist()``; tuples as lists.  Anything else is left for
+    :func:`json_default` (its ``str``)."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, bool | int | str) or obj is None:
+        return obj
     if isinstance(obj, Row) or callable(getattr(obj, "to_json", None)):
         return strict_json(obj.to_json())
     if isinstance(obj, Mapping):
         return {k: strict_json(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [strict_json(v) for v in obj]
+    if is_dataclass(obj) and not isinstance(obj, type):  # e.g. an OrderFit in a summary
+        return {f.name: strict_json(getattr(obj, f.name)) for f in fields(obj)}
+    if callable(getattr(obj, "tolist", None)):  # NumPy arrays and scalars: lists, numbers
+        return strict_json(obj.tolist())
     return obj
 
 

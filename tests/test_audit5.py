@@ -442,3 +442,32 @@ def test_index_links_to_a_study_whose_name_has_spaces_and_parentheses(tmp_path):
     target = "my%20study%20%28v2%29"
     assert f"]({target}/report.md)" in (tmp_path / "r" / "index.md").read_text()
     assert f"href='{target}/index.html'" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_numpy_values_and_dataclasses_in_a_summary_reach_meta_json_as_json(tmp_path, monkeypatch):
+    import fplab as fp
+    from fplab import report
+    from fplab.runner import ResultCache, run_cases
+    from fplab.studykinds.em_law import EulerLaw
+
+    # json_default wrote anything it did not know as str(): an array became "[0.5 0.25]", an
+    # OrderFit "OrderFit(order=...)", a NumPy int "3" (a string)
+    summarize = EulerLaw.summarize
+
+    def with_numpy(self, spec, results):
+        out = summarize(self, spec, results)
+        fit = fp.observed_order([0.5, 0.25, 0.125], [0.1, 0.05, 0.025])
+        return {**out, "arr": np.array([0.5, 0.25]), "count": np.int64(3), "fit": fit}
+
+    monkeypatch.setattr(EulerLaw, "summarize", with_numpy)
+    spec = _tiny_spec(tmp_path)
+    cache = ResultCache(tmp_path / "c")
+    run_cases(spec.cases("quick"), cache=cache, progress=None)
+    report.report_all(tmp_path / "r", [spec], "quick", cache)
+    summary = _strict_json((tmp_path / "r" / spec.name / "meta.json").read_text())["summary"]
+    assert summary["arr"] == [0.5, 0.25] and summary["count"] == 3
+    assert summary["fit"]["order"] == pytest.approx(1.0) and summary["fit"]["h"] == [
+        0.5,
+        0.25,
+        0.125,
+    ]
