@@ -591,6 +591,30 @@ def resource_limits() -> tuple[float, float]:
     return limits[0], limits[1]
 
 
+def _kind_cases(spec: StudySpec, tier: str, err: _Errors) -> list[tuple[str, Any]]:
+    """The kind's ``cases(spec, tier)``, checked: a kind (a plugin's, perhaps) that raises,
+    or builds a label that is no str or a config that is no JSON (the case key hashes it),
+    is a spec error naming the kind, before anything runs."""
+    from fplab.records import _json_copy
+
+    who = f"study kind {spec.kind!r}"
+    try:
+        cases = list(spec.kind_obj.cases(spec, tier))
+    except Exception as exc:  # the kind's code: any error is reported, not a traceback
+        err("kind", f"{who} could not list its cases ({type(exc).__name__}: {exc})")
+    for case in cases:
+        if not (isinstance(case, tuple) and len(case) == 2):
+            err("kind", f"{who} listed {case!r:.60} as a case", "(label, config) pairs")
+        label, config = case
+        if not isinstance(label, str):
+            err("kind", f"{who}: case label {label!r} is a {type(label).__name__}, not a str")
+        try:
+            _json_copy(config, what=f"case {label!r}: config field")
+        except TypeError as exc:
+            err("kind", f"{who}: {exc}")
+    return cases
+
+
 def _check_resources(spec: StudySpec, err: _Errors) -> None:
     """Refuse a case whose memory or work estimate exceeds :func:`resource_limits`."""
     max_bytes, max_work = resource_limits()
@@ -599,7 +623,7 @@ def _check_resources(spec: StudySpec, err: _Errors) -> None:
         if spec.sweep and tier not in spec.sweep and tier != "quick":
             continue
         key = f"sweep.{tier}" if tier in spec.sweep else "options"
-        for case in spec.kind_obj.cases(spec, tier):
+        for case in _kind_cases(spec, tier, err):
             need_bytes, need_work = spec.kind_obj.resources(case[1])
             if need_bytes > max_bytes:
                 err(

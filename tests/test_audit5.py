@@ -471,3 +471,39 @@ def test_numpy_values_and_dataclasses_in_a_summary_reach_meta_json_as_json(tmp_p
         0.25,
         0.125,
     ]
+
+
+class _CasesKind:
+    """A stand-in kind whose ``cases`` is set per test."""
+
+    def __init__(self, cases):
+        self._cases = cases
+
+    def cases(self, spec, tier):
+        return self._cases()
+
+    def resources(self, config):
+        return 0.0, 0.0
+
+
+@pytest.mark.parametrize(
+    ("cases", "fragment"),
+    [
+        # both raised out of load_study: a traceback before anything ran, naming no file
+        (lambda: [("v=1", {"v": np.int64(1)})], "config field 'v' holds a numpy.int64"),
+        (lambda: {}["no_such_option"], "could not list its cases (KeyError: 'no_such_option')"),
+        (lambda: [(1, {"v": 1})], "case label 1 is a int, not a str"),
+    ],
+)
+def test_a_kind_whose_cases_are_broken_is_a_spec_error_naming_the_kind(
+    tmp_path, monkeypatch, cases, fragment
+):
+    from fplab.spec import StudySpec
+    from tests.test_study import GOOD, write
+
+    path = write(tmp_path, GOOD)
+    monkeypatch.setattr(StudySpec, "kind_obj", property(lambda self: _CasesKind(cases)))
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: kind: study kind 'em-law'") and fragment in msg, msg
