@@ -567,6 +567,11 @@ def load_study(path: str | Path) -> StudySpec:
         if isinstance(exc, ConfigError):
             raise
         err("problem", str(exc))
+    except Exception as exc:  # the kind's own code (a plugin's, perhaps) failed: say which
+        err(
+            "kind",
+            f"study kind {spec.kind!r} could not check the spec ({type(exc).__name__}: {exc})",
+        )
     _check_resources(spec, err)
     return spec
 

@@ -507,3 +507,21 @@ def test_a_kind_whose_cases_are_broken_is_a_spec_error_naming_the_kind(
         load_study(path)
     msg = str(info.value)
     assert msg.startswith(f"{path}: kind: study kind 'em-law'") and fragment in msg, msg
+
+
+def test_a_kind_whose_validate_raises_is_a_spec_error_naming_the_kind(tmp_path, monkeypatch):
+    from fplab.studykinds.em_law import EulerLaw
+    from tests.test_study import GOOD, write
+
+    # only TypeError/ValueError were turned into spec errors; a KeyError in a plugin kind's
+    # validate went out of load_study as a traceback
+    def validate(self, spec, err):
+        return spec.options["no_such_option"]
+
+    monkeypatch.setattr(EulerLaw, "validate", validate)
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: kind: study kind 'em-law' could not check the spec"), msg
+    assert "KeyError: 'no_such_option'" in msg
