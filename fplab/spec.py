@@ -629,7 +629,14 @@ def _check_resources(spec: StudySpec, err: _Errors) -> None:
             continue
         key = f"sweep.{tier}" if tier in spec.sweep else "options"
         for case in _kind_cases(spec, tier, err):
-            need_bytes, need_work = spec.kind_obj.resources(case[1])
+            try:
+                need_bytes, need_work = spec.kind_obj.resources(case[1])
+            except Exception as exc:  # the kind's own code: say which, not a traceback
+                err(
+                    "kind",
+                    f"study kind {spec.kind!r} could not estimate the resources of case "
+                    f"{case[0]!r} ({type(exc).__name__}: {exc})",
+                )
             if need_bytes > max_bytes:
                 err(
                     key,

@@ -525,3 +525,19 @@ def test_a_kind_whose_validate_raises_is_a_spec_error_naming_the_kind(tmp_path, 
     msg = str(info.value)
     assert msg.startswith(f"{path}: kind: study kind 'em-law' could not check the spec"), msg
     assert "KeyError: 'no_such_option'" in msg
+
+
+def test_a_kind_whose_resource_estimate_raises_is_a_spec_error(tmp_path, monkeypatch):
+    from fplab.studykinds.em_law import EulerLaw
+    from tests.test_study import GOOD, write
+
+    def resources(self, config):
+        return config["grid_cells"] * 8, 0.0
+
+    monkeypatch.setattr(EulerLaw, "resources", resources)
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: kind: study kind 'em-law' could not estimate"), msg
+    assert "KeyError: 'grid_cells'" in msg
