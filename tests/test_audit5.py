@@ -541,3 +541,24 @@ def test_a_kind_whose_resource_estimate_raises_is_a_spec_error(tmp_path, monkeyp
     msg = str(info.value)
     assert msg.startswith(f"{path}: kind: study kind 'em-law' could not estimate"), msg
     assert "KeyError: 'grid_cells'" in msg
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does(monkeypatch, capsys):
+    import os
+    import signal
+    import time
+
+    from fplab import cli
+
+    # `kill PID` (SIGTERM) ended fplab run with no message, exit 143 and a resource_tracker
+    # warning about leaked semaphores; Ctrl-C printed what was kept and exited 130
+    def killed(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "_cmd_list", killed)
+    assert cli.main(["list"]) == 128 + signal.SIGTERM
+    assert "fplab: terminated; finished results are kept" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before
