@@ -66,14 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``), taken down the Ctrl-C path: workers stopped, results kept."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    import signal
+    import threading
+
     from fplab.errors import ConfigError
 
+    installed = threading.current_thread() is threading.main_thread()  # signal.signal needs it
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if installed else None
     try:
         if hasattr(args, "plugin"):
             _load_plugins(args)
@@ -86,9 +99,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"fplab: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("fplab: interrupted; finished results are kept and a re-run resumes", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"fplab: {how}; finished results are kept and a re-run resumes", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
+    finally:
+        if installed:  # previous is None when a non-Python handler was in place: the default
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

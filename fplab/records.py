@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
 __all__ = [
@@ -50,7 +50,7 @@ def _scalar(name: str, value: Any, where: str = "holds") -> Any:
         if isinstance(value, typ):
             return value if type(value) is typ else typ(value)
     msg = (
-        f"row field {name!r} {where} a {type(value).__name__} ({value!r:.60}); allowed: a JSON "
+        f"row field {name!r} {where} a {_type_name(value)} ({value!r:.60}); allowed: a JSON "
         "scalar (float, int, str, bool, None) or a flat list of them; curves and tables go "
         "beside the row in the case result"
     )
@@ -235,6 +235,29 @@ def json_default(obj: Any) -> Any:
     return str(obj)
 
 
+def strict_json(obj: Any) -> Any:
+    """``obj`` for a report file as strict JSON (RFC 8259): non-finite floats (an unbounded
+    interval, a NaN error) as None, since ``NaN``/``Infinity`` are no JSON that ``JSON.parse``
+    or ``jq`` read; records by their ``to_json()``, other dataclasses by their fields; NumPy
+    arrays and scalars by ``tolist()``; tuples as lists.  Anything else is left for
+    :func:`json_default` (its ``str``)."""
+    if isinstance(obj, float):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, bool | int | str) or obj is None:
+        return obj
+    if isinstance(obj, Row) or callable(getattr(obj, "to_json", None)):
+        return strict_json(obj.to_json())
+    if isinstance(obj, Mapping):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    if is_dataclass(obj) and not isinstance(obj, type):  # e.g. an OrderFit in a summary
+        return {f.name: strict_json(getattr(obj, f.name)) for f in fields(obj)}
+    if callable(getattr(obj, "tolist", None)):  # NumPy arrays and scalars: lists, numbers
+        return strict_json(obj.tolist())
+    return obj
+
+
 #: the three verdicts, in the order pages list them
 VERDICTS = ("pass", "fail", "inconclusive")
 
@@ -339,8 +362,8 @@ class CaseResult:
         """A JSON-ready dict (floats round-trip exactly through ``json``: shortest repr); rows
         as objects in their field order."""
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
-        out["config"] = _json_copy(self.config)
-        out["timing"] = _json_copy(self.timing)
+        out["config"] = _json_copy(self.config, what="config field")
+        out["timing"] = _json_copy(self.timing, what="timing field")
         out["result"] = rows_json(self.result)
         return out
 
@@ -361,14 +384,32 @@ class CaseResult:
         return cls(**{k: v for k, v in data.items() if k in names} | {"schema": schema})
 
 
+#: the columns ``results.csv`` and the cases table add around the row fields; a row field of
+#: one of these names would make two columns of that name
+REPORT_COLUMNS = ("case", "case seconds", "cache key")
+
+
+def _case_row(data: Mapping[str, Any]) -> Row:
+    row = Row.from_json(data)
+    for name in REPORT_COLUMNS:
+        if name in row:
+            msg = (
+                f"row field {name!r} is a column results.csv adds itself; allowed: any other "
+                f"name (reserved: {', '.join(map(repr, REPORT_COLUMNS))})"
+            )
+            raise ValueError(msg)
+    return row
+
+
 def rows_records(result: dict[str, Any]) -> dict[str, Any]:
     """``result`` with its ``"row"`` (an object) and ``"rows"`` (a list of objects) as
-    :class:`Row` records; other entries (curves, summaries) unchanged."""
+    :class:`Row` records; other entries (curves, summaries) unchanged.  A row field named as
+    one of :data:`REPORT_COLUMNS` is a ValueError."""
     out = dict(result)
     if "row" in out:
-        out["row"] = Row.from_json(out["row"])
+        out["row"] = _case_row(out["row"])
     if isinstance(out.get("rows"), list | tuple):
-        out["rows"] = [Row.from_json(r) for r in out["rows"]]
+        out["rows"] = [_case_row(r) for r in out["rows"]]
     return out
 
 
@@ -383,15 +424,44 @@ def rows_json(result: dict[str, Any]) -> dict[str, Any]:
     return {k: out[k] for k in result}  # the result's own key order
 
 
-def _json_copy(value: Any) -> Any:
-    """A deep copy of JSON-ready data (dicts, lists, scalars; Rows by ``to_json``)."""
+def _type_name(value: Any) -> str:
+    """``float`` for builtins, ``numpy.ndarray`` for others: "holds a bool" must not name
+    numpy.bool_, which is not a JSON bool."""
+    typ = type(value)
+    module = typ.__module__.split(".")[0]
+    return typ.__qualname__ if module == "builtins" else f"{module}.{typ.__qualname__}"
+
+
+def _json_copy(value: Any, path: str = "", what: str = "result field") -> Any:
+    """A deep copy of JSON data as builtin types (dicts with str keys, lists, JSON scalars;
+    Rows by ``to_json``; numpy.float64 as float), or a TypeError naming the field's ``path``
+    (``curves.t[1]``): json.dump would otherwise fail later, at the cache write, naming nothing."""
     if isinstance(value, Row):
         return value.to_json()
-    if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool):
+        return value
+    for typ in (float, int, str):
+        if isinstance(value, typ):
+            return value if type(value) is typ else typ(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                msg = (
+                    f"{what} {path or 'result'!r} has a key {k!r} ({_type_name(k)}); "
+                    "allowed: str keys (JSON objects)"
+                )
+                raise TypeError(msg)
+            out[k] = _json_copy(v, f"{path}.{k}" if path else k, what)
+        return out
     if isinstance(value, list | tuple):
-        return [_json_copy(v) for v in value]
-    return value
+        return [_json_copy(v, f"{path}[{i}]", what) for i, v in enumerate(value)]
+    msg = (
+        f"{what} {path!r} holds a {_type_name(value)} ({value!r:.60}); allowed: JSON "
+        "data (dicts with str keys, lists, float, int, str, bool, None); convert NumPy "
+        "arrays with .tolist() and NumPy scalars with float() or int()"
+    )
+    raise TypeError(msg)
 
 
 def totals(verdicts: list[Verdict]) -> dict[str, int]:

@@ -22,13 +22,25 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fplab._io import atomic_write
-from fplab.records import CaseResult, Row, Verdict, json_default, totals, totals_line
+from fplab.records import (
+    REPORT_COLUMNS,
+    CaseResult,
+    Row,
+    Verdict,
+    json_default,
+    strict_json,
+    totals,
+    totals_line,
+)
 from fplab.runner import ResultCache, merge_timing
 from fplab.spec import StudySpec
 from fplab.studykinds.base import Case
@@ -50,6 +62,16 @@ class StudyResults:
     missing: list[Case] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    #: the kind's exception while summarising, judging or drawing ("" when none), and its
+    #: traceback: the study then has the one failed claim ``report`` (``_drawing_failed``)
+    error: str = ""
+    error_traceback: str = ""
+
+    def fail(self, exc: BaseException) -> dict[str, Any]:
+        """Record the kind's exception ``exc``; returns the summary that stands in for its own."""
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.error_traceback = traceback.format_exc()
+        return {"orders": [], "errors": {}, "traceback": self.error_traceback}
 
     @property
     def results(self) -> list[tuple[Case, dict[str, Any]]]:
@@ -58,14 +80,26 @@ class StudyResults:
         return [(case, merge_timing(rec.result, rec.timing)) for case, rec in self.done]
 
     def summary(self) -> dict[str, Any]:
+        """The kind's summary; the kind's code (a plugin's, perhaps) raising fails this study
+        (:meth:`fail`), not the command (``fplab run``, ``report`` and ``check`` alike)."""
         if not self.done:
             return {"orders": [], "errors": {}}
-        return self.spec.kind_obj.summarize(self.spec, self.results)
+        try:
+            return self.spec.kind_obj.summarize(self.spec, self.results)
+        except Exception as exc:
+            return self.fail(exc)
 
     def verdicts(self, summary: dict[str, Any] | None = None) -> list[Verdict]:
         """The study's claims judged on the stored results (``StudyKind.claims``); with missing
-        or failed cases every claim that does not fail is at most inconclusive."""
-        return _verdicts(self, self.summary() if summary is None else summary)
+        or failed cases every claim that does not fail is at most inconclusive.  After the
+        kind raised, the one failed claim ``report``."""
+        summary = self.summary() if summary is None else summary
+        if not self.error:
+            try:
+                return _verdicts(self, summary)
+            except Exception as exc:
+                self.fail(exc)
+        return [_drawing_failed(self.spec, self.error)]
 
 
 def collect(
@@ -236,7 +270,8 @@ def _rows_table(results: list[tuple[Case, CaseResult]]) -> tuple[list[str], list
         for case, rec in results
         for label, row in _case_rows(case, rec)
     ]
-    return ["case", *columns, "case seconds", "cache key"], rows
+    first, *last = REPORT_COLUMNS  # names a row field may not take (records.rows_records)
+    return [first, *columns, *last], rows
 
 
 def _png(fig: Any) -> bytes:
@@ -322,11 +357,12 @@ class _Page:
 
     summary: dict[str, Any]
     verdicts: list[Verdict]
-    figures: list[tuple[str, Any]]
+    figures: list[tuple[str, bytes]]  # (caption, PNG)
     head: list[str]
     rows: list[list[Any]]
     problems: list[str]
     meta: dict[str, Any]
+    extra_files: dict[str, str] = field(default_factory=dict)
 
 
 def _verdicts(sr: StudyResults, summary: dict[str, Any]) -> list[Verdict]:
@@ -348,9 +384,25 @@ def _verdicts(sr: StudyResults, summary: dict[str, Any]) -> list[Verdict]:
 
 def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Page:
     spec = sr.spec
-    summary = sr.summary()
+    kind = spec.kind_obj
+    summary = sr.summary()  # guarded, as verdicts: the kind's error fails this study only
     verdicts = sr.verdicts(summary)
-    figures = spec.kind_obj.figures(spec, sr.results, summary) if sr.done else []
+    figures: list[tuple[str, bytes]] = []
+    extra: dict[str, str] = {}
+    if sr.done and not sr.error:
+        try:
+            # rendered here, inside the guard: savefig is where a bad axis (no positive data
+            # on a log scale) raises
+            figs = kind.figures(spec, sr.results, summary)
+            figures = [(caption, _png(fig)) for caption, fig in figs]
+            extra = kind.extra_files(spec, sr.results, summary)
+        except Exception as exc:
+            summary = sr.fail(exc)
+            figures, extra = [], {}
+            verdicts = [_drawing_failed(spec, sr.error)]
+    drawn_error = sr.error
+    if drawn_error:
+        fingerprint = ""  # never "unchanged": the next report tries again
     head, rows = _rows_table(sr.done)
     case_seconds = sum(float(rec.seconds or 0.0) for _, rec in sr.done)
     meta = {
@@ -375,32 +427,42 @@ def _build_page(sr: StudyResults, prov: dict[str, Any], fingerprint: str) -> _Pa
         "fingerprint": fingerprint,
     }
     problems = [f"missing (not run yet): {c.label}" for c in sr.missing]
+    if drawn_error:
+        meta["report_error"] = drawn_error
+        problems.append(f"the report could not be drawn: {drawn_error}")
     if sr.stale:
         problems.append(
             f"{len(sr.stale)} cases come from an older code version "
             f"({', '.join(meta['case_code_versions'])}); `fplab run` refreshes them"
         )
     problems += [f"failed: {k}: {v}" for k, v in sr.failures.items()]
-    return _Page(summary, verdicts, figures, head, rows, problems, meta)
+    return _Page(summary, verdicts, figures, head, rows, problems, meta, extra)
+
+
+def _drawing_failed(spec: StudySpec, error: str) -> Verdict:
+    """The failed claim of a study whose kind raised while summarising, judging or drawing."""
+    return Verdict(
+        claim="report",
+        statement=f"study kind {spec.kind!r} summarises, judges and draws the stored results",
+        measured=None,
+        bound="no exception",
+        verdict="fail",
+        note=f"{error} (traceback in meta.json: summary.traceback)",
+    )
 
 
 def _write_data_files(folder: Path, sr: StudyResults, page: _Page) -> list[tuple[str, str, str]]:
-    """meta.json, results.csv, the kind's extra files and fig-N.png (2x resolution); returns
-    (caption, file name, base64 PNG) per figure."""
-    # json_default: a record a kind put into its summary (a Row) is written by its to_json(),
-    # never as its str()
-    _write_text(folder / "meta.json", json.dumps(page.meta, indent=2, default=json_default))
+    """results.csv, the kind's extra files and fig-N.png (2x resolution); returns (caption,
+    file name, base64 PNG) per figure.  meta.json is written last, by ``write_study``."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(page.head)
     writer.writerows([[("" if c is None else c) for c in r] for r in page.rows])
     _write_text(folder / "results.csv", buf.getvalue())
-    if sr.done:
-        for fname, text in sr.spec.kind_obj.extra_files(sr.spec, sr.results, page.summary).items():
-            _write_text(folder / fname, text)
+    for fname, text in page.extra_files.items():
+        _write_text(folder / fname, text)
     pngs = []
-    for i, (caption, fig) in enumerate(page.figures, start=1):
-        data = _png(fig)
+    for i, (caption, data) in enumerate(page.figures, start=1):
         _write_text(folder / f"fig-{i}.png", data)
         pngs.append((caption, f"fig-{i}.png", base64.b64encode(data).decode("ascii")))
     for stale_fig in folder.glob("fig-*.png"):
@@ -602,6 +664,12 @@ def write_study(out: Path, sr: StudyResults, prov: dict[str, Any]) -> dict[str, 
     pngs = _write_data_files(folder, sr, page)
     _write_text(folder / "report.md", _markdown_page(sr, page, pngs))
     _write_text(folder / "index.html", _html_page(sr, page, pngs))
+    # last: its fingerprint says "this folder is complete and current", so a report killed
+    # before this line is redrawn by the next one (first, it kept a half-old folder for good).
+    # json_default: a record a kind put into its summary (a Row) is written by its to_json(),
+    # never as its str(); strict_json: NaN/inf as null, so that any JSON parser reads the file
+    meta = json.dumps(strict_json(page.meta), indent=2, default=json_default, allow_nan=False)
+    _write_text(folder / "meta.json", meta)
     return _entry_from_meta(spec.name, page.meta)
 
 
@@ -657,6 +725,7 @@ def _entry_from_meta(name: str, meta: dict[str, Any]) -> dict[str, Any]:
         "n_failed": len(meta.get("failures", {})),
         "verdicts": verdicts,
         "no_claim": [n["label"] for n in meta.get("summary", {}).get("no_claim", [])],
+        "report_error": meta.get("report_error", ""),
     }
 
 
@@ -704,7 +773,8 @@ def write_index(out: Path, entries: list[dict[str, Any]], tier: str, prov: dict[
     for e in entries:
         state, verdict = _study_verdict(e)
         no_claim = ", ".join(e["no_claim"]) or "none"
-        link = f"<a href='{html.escape(e['name'])}/index.html'>{html.escape(e['name'])}</a>"
+        href = html.escape(quote(e["name"]))  # a folder name with spaces, quotes or brackets
+        link = f"<a href='{href}/index.html'>{html.escape(e['name'])}</a>"
         cells = [
             link,
             html.escape(e["purpose"]),
@@ -717,7 +787,7 @@ def write_index(out: Path, entries: list[dict[str, Any]], tier: str, prov: dict[
         tds = [f"<td class='t'>{c}</td>" for c in cells[:-1]] + [f"<td>{cells[-1]}</td>"]
         rows.append(f"<tr class='{state}'>" + "".join(tds) + "</tr>")
         md_cells = [
-            f"[{e['name']}]({e['name']}/report.md)",
+            f"[{_md_text(e['name'])}]({quote(e['name'])}/report.md)",
             e["purpose"],
             e["kind"],
             verdict,
@@ -799,6 +869,12 @@ def report_all(
         entries[spec.name] = write_study(
             out, collect(spec, tier, cache, failures, stale_ok=stale_ok), prov
         )
+        if entries[spec.name]["report_error"]:
+            print(
+                f"fplab: error: study {spec.name!r}: its report could not be drawn "
+                f"({entries[spec.name]['report_error']}); see {out / spec.name / 'report.md'}",
+                file=sys.stderr,
+            )
     verdicts = {name: e["verdicts"] for name, e in entries.items()}
     for meta_path in sorted(out.glob("*/meta.json")):
         name = meta_path.parent.name
@@ -808,6 +884,16 @@ def report_all(
         # a study reported earlier and not part of this call stays linked while its spec exists
         spec_path = Path(str(meta.get("spec_path", "")))
         if spec_path.is_file():
-            entries[name] = _entry_from_meta(name, meta)
+            try:
+                entries[name] = _entry_from_meta(name, meta)
+            except (TypeError, ValueError, KeyError, AttributeError) as err:
+                # written by another fplab version (a Verdict field more or less): it must
+                # not stop the reports of this run
+                print(
+                    f"fplab: note: {meta_path} cannot be read by this fplab "
+                    f"({type(err).__name__}: {err}); left out of the index until "
+                    f"`fplab run {spec_path}` redraws it",
+                    file=sys.stderr,
+                )
     index = write_index(out, [entries[k] for k in sorted(entries)], tier, prov)
     return ReportOutcome(index, verdicts)

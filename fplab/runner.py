@@ -80,13 +80,45 @@ _RECORD_FIELDS = tuple(
 )
 
 
-def _entry_problem(entry: Any, key: str | None) -> str | None:
-    """What is wrong with a decoded case entry's shape, or None when it is usable."""
+def _entry_problem(entry: Any, key: str | None, *, newer_ok: bool = False) -> str | None:
+    """What is wrong with a decoded case entry's shape, or None when it is usable.
+
+    ``newer_ok``: an entry of a newer record schema is not a problem (``latest_for`` scans
+    every file of a cache a newer fplab may share, and skips those); under the key this code
+    computed it is (the schema is part of the code hash, so no newer fplab wrote it)."""
     if not isinstance(entry, dict):
         return f"the entry is a JSON {type(entry).__name__}, not an object"
-    for name, typ in (("kind", str), ("config", dict), ("result", dict)):
-        if not isinstance(entry.get(name), typ):
+    for name, typ in (
+        ("kind", str),
+        ("config", dict),
+        ("result", dict),
+        ("study", str),
+        ("label", str),
+        ("code_version", str),
+    ):
+        required = name in ("kind", "config", "result")  # the others: see missing, below
+        if (required or name in entry) and not isinstance(entry.get(name), typ):
             return f"'{name}' is missing or not a {typ.__name__}"
+    schema = entry.get("schema", 0)
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 0:
+        return f"'schema' is {schema!r}, not an integer >= 0"
+    if schema > records.SCHEMA_VERSION and not newer_ok:
+        return f"schema {schema} is newer than this fplab's {records.SCHEMA_VERSION}"
+    seconds = entry.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return f"'seconds' is not a number ({seconds!r:.60})"
+    timing = entry.get("timing", {})
+    if not isinstance(timing, dict):
+        return f"'timing' is not an object ({type(timing).__name__})"
+    try:  # timing fields are merged into the rows for the report: they must read as rows too
+        if isinstance(timing.get("row"), dict):
+            records.Row.from_json(timing["row"])
+        elif isinstance(timing.get("rows"), list):
+            [records.Row.from_json(t) for t in timing["rows"]]
+        elif timing:
+            return f"'timing' holds neither a 'row' object nor a 'rows' list ({timing!r:.60})"
+    except (TypeError, ValueError) as err:
+        return f"timing: {err}"
     if key is not None and entry.get("key") != key:
         return f"its key {entry.get('key')!r} does not match the file name"
     result = entry["result"]
@@ -131,8 +163,11 @@ class ResultCache:
         """The inter-process lock of case ``key`` (``CACHE/locks/<key>.lock``), not yet taken."""
         return FileLock(self.folder / "locks" / f"{key}.lock")
 
-    def _read(self, path: Path, key: str | None) -> dict[str, Any] | None:
-        """The entry stored at ``path``; None (after quarantining it) when it is unusable."""
+    def _read(
+        self, path: Path, key: str | None, *, newer_ok: bool = False
+    ) -> dict[str, Any] | None:
+        """The entry stored at ``path``; None (after quarantining it) when it is unusable
+        (``newer_ok``: see :func:`_entry_problem`)."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -160,7 +195,7 @@ class ResultCache:
                 return None
         else:
             entry = stored  # written before the schema: no checksum to verify
-        problem = _entry_problem(entry, key)
+        problem = _entry_problem(entry, key, newer_ok=newer_ok)
         if problem is not None:
             self._quarantine(path, f"has the wrong shape: {problem}")
             return None
@@ -193,7 +228,7 @@ class ResultCache:
         if self._by_config is None:
             self._by_config = {}
             for path in sorted(self.folder.glob("??/*.json")):
-                entry = self._read(path, path.stem)
+                entry = self._read(path, path.stem, newer_ok=True)
                 if entry is None or int(entry.get("schema", 0)) > records.SCHEMA_VERSION:
                     continue  # unusable, or written by a newer fplab (which reads it itself)
                 ident = _identity(entry.get("kind"), entry.get("config"))
@@ -231,6 +266,19 @@ def execute_case(
         result = STUDY_KINDS.get(kind)().run_case(config)
         if not isinstance(result, dict):
             msg = f"run_case of kind {kind!r} returned a {type(result).__name__}, not a dict"
+            raise TypeError(msg)
+        # the cache refuses an entry without rows (it would be recomputed by every run)
+        if "row" not in result and "rows" not in result:
+            msg = (
+                f"run_case of kind {kind!r} returned no 'row' (a dict of fields) or 'rows' "
+                f"(a list of them); its keys: {', '.join(map(repr, result)) or 'none'}"
+            )
+            raise TypeError(msg)
+        if "rows" in result and not isinstance(result["rows"], list | tuple):
+            msg = (
+                f"run_case of kind {kind!r}: 'rows' is a {type(result['rows']).__name__}; "
+                "allowed: a list of dicts of fields"
+            )
             raise TypeError(msg)
         result = records.rows_json(records.rows_records(result))
     except Exception as exc:  # reported per case; the run goes on

@@ -355,6 +355,14 @@ def _validate_option(name: str, opt: Option, value: Any, err: _Errors) -> Any:
     return value
 
 
+def _first_repeat(values: list[Any]) -> Any:
+    """The first value of ``values`` equal to an earlier one (8 and 8.0 are equal), or None."""
+    for i, v in enumerate(values):
+        if v in values[:i]:
+            return v
+    return None
+
+
 def _validate_sweep(sweep: dict[str, Any], kind: StudyKind, err: _Errors) -> None:
     _check_keys(sweep, _TABLE_KEYS["sweep"], "sweep", err)
     if kind.sweep_params:
@@ -371,6 +379,10 @@ def _validate_sweep(sweep: dict[str, Any], kind: StudyKind, err: _Errors) -> Non
                 err(f"sweep.{tier}", f"must be a non-empty list of numbers, got {vals!r}")
             if any(v <= 0 for v in vals):
                 err(f"sweep.{tier}", f"values must be > 0, got {vals!r}")
+            # a repeated level would enter the order fit twice (which refuses equal step sizes)
+            twice = _first_repeat(vals)
+            if twice is not None:
+                err(f"sweep.{tier}", f"lists {twice!r} twice ({vals!r})", "distinct values")
     if "compare" in sweep:
         if kind.compare is None:
             err("sweep.compare", "this study kind compares nothing")
@@ -379,9 +391,27 @@ def _validate_sweep(sweep: dict[str, Any], kind: StudyKind, err: _Errors) -> Non
             err("sweep.compare", f"must be a non-empty list of names, got {items!r}")
         for i, item in enumerate(items):
             check_registry_name(item, *kind.compare, f"sweep.compare[{i}]", err)
+            if item in items[:i]:
+                err(f"sweep.compare[{i}]", f"lists {item!r} twice", "each name once")
     elif kind.compare is not None:
         reg = _registry(*kind.compare, "sweep.compare", err)
         err("sweep.compare", "missing (what to compare)", _listed(reg.names()))
+
+
+def _check_metric_args(name: str, kind: StudyKind, err: _Errors) -> None:
+    """``measure.metric`` must take what the kind passes (``StudyKind.metric_args``): a sample
+    metric in a density study failed every case with a TypeError from the metric's call."""
+    from fplab.metrics import METRICS
+
+    fits = [n for n, f in METRICS.items() if tuple(getattr(f, "args", ())) in kind.metric_args]
+    if kind.metric_args and name not in fits:
+        args = ", ".join(getattr(METRICS.get(name), "args", ()))
+        what = (
+            "two densities on the grid"
+            if kind.metric_args == (("p", "q", "grid"),)
+            else (" or ".join(f"({', '.join(a)})" for a in kind.metric_args))
+        )
+        err("measure.metric", f"{name!r} does not compare {what} (it takes {args})", _listed(fits))
 
 
 def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors) -> None:
@@ -392,6 +422,7 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
             reg = _registry("fplab.metrics", "METRICS", "measure.metric", err)
             err("measure.metric", "missing", _listed(reg.names()))
         check_registry_name(measure["metric"], "fplab.metrics", "METRICS", "measure.metric", err)
+        _check_metric_args(measure["metric"], kind, err)
     elif "metric" in measure:
         if not kind.accepts_metric:
             err("measure.metric", "this study kind chooses its own measurements")
@@ -414,6 +445,10 @@ def _validate_measure_expect(raw: dict[str, Any], kind: StudyKind, err: _Errors)
         for name in order:
             if compared and name not in compared:
                 err(f"expect.order.{name}", "not one of the compared names", _listed(compared))
+    # an order <= 0 claims no convergence (the registries refuse one already)
+    for key, value in ({"": order} if _is_num(order) else order or {}).items():
+        if value <= 0:
+            err(f"expect.order{'.' + key if key else ''}", f"must be > 0, got {value!r}")
     if "tolerance" in expect and not (_is_num(expect["tolerance"]) and expect["tolerance"] >= 0):
         err("expect.tolerance", f"must be a number >= 0, got {expect['tolerance']!r}")
     no_claim = expect.get("no_claim", {})
@@ -532,6 +567,11 @@ def load_study(path: str | Path) -> StudySpec:
         if isinstance(exc, ConfigError):
             raise
         err("problem", str(exc))
+    except Exception as exc:  # the kind's own code (a plugin's, perhaps) failed: say which
+        err(
+            "kind",
+            f"study kind {spec.kind!r} could not check the spec ({type(exc).__name__}: {exc})",
+        )
     _check_resources(spec, err)
     return spec
 
@@ -556,6 +596,30 @@ def resource_limits() -> tuple[float, float]:
     return limits[0], limits[1]
 
 
+def _kind_cases(spec: StudySpec, tier: str, err: _Errors) -> list[tuple[str, Any]]:
+    """The kind's ``cases(spec, tier)``, checked: a kind (a plugin's, perhaps) that raises,
+    or builds a label that is no str or a config that is no JSON (the case key hashes it),
+    is a spec error naming the kind, before anything runs."""
+    from fplab.records import _json_copy
+
+    who = f"study kind {spec.kind!r}"
+    try:
+        cases = list(spec.kind_obj.cases(spec, tier))
+    except Exception as exc:  # the kind's code: any error is reported, not a traceback
+        err("kind", f"{who} could not list its cases ({type(exc).__name__}: {exc})")
+    for case in cases:
+        if not (isinstance(case, tuple) and len(case) == 2):
+            err("kind", f"{who} listed {case!r:.60} as a case", "(label, config) pairs")
+        label, config = case
+        if not isinstance(label, str):
+            err("kind", f"{who}: case label {label!r} is a {type(label).__name__}, not a str")
+        try:
+            _json_copy(config, what=f"case {label!r}: config field")
+        except TypeError as exc:
+            err("kind", f"{who}: {exc}")
+    return cases
+
+
 def _check_resources(spec: StudySpec, err: _Errors) -> None:
     """Refuse a case whose memory or work estimate exceeds :func:`resource_limits`."""
     max_bytes, max_work = resource_limits()
@@ -564,8 +628,15 @@ def _check_resources(spec: StudySpec, err: _Errors) -> None:
         if spec.sweep and tier not in spec.sweep and tier != "quick":
             continue
         key = f"sweep.{tier}" if tier in spec.sweep else "options"
-        for case in spec.kind_obj.cases(spec, tier):
-            need_bytes, need_work = spec.kind_obj.resources(case[1])
+        for case in _kind_cases(spec, tier, err):
+            try:
+                need_bytes, need_work = spec.kind_obj.resources(case[1])
+            except Exception as exc:  # the kind's own code: say which, not a traceback
+                err(
+                    "kind",
+                    f"study kind {spec.kind!r} could not estimate the resources of case "
+                    f"{case[0]!r} ({type(exc).__name__}: {exc})",
+                )
             if need_bytes > max_bytes:
                 err(
                     key,
@@ -588,6 +659,22 @@ def default_studies_dir() -> Path:
     if here.is_dir():
         return here
     return Path(__file__).resolve().parent.parent / "studies"
+
+
+def _one_per_name(specs: list[StudySpec]) -> list[StudySpec]:
+    """``specs`` with a file named twice kept once; two files of one name (their reports would
+    share ``DIR/<name>/``, the second replacing the first) are a ConfigError."""
+    seen: dict[str, StudySpec] = {}
+    for spec in specs:
+        first = seen.setdefault(spec.name, spec)
+        if first is not spec and first.path.resolve() != spec.path.resolve():
+            msg = (
+                f"{spec.path}: two studies named {spec.name!r} ({first.path} and {spec.path}); "
+                f"their reports would share the folder {spec.name}/; allowed: one study per "
+                "name (rename one file)"
+            )
+            raise ConfigError(msg)
+    return list(seen.values())
 
 
 def find_studies(names: list[str] | None = None) -> list[StudySpec]:
@@ -616,7 +703,7 @@ def find_studies(names: list[str] | None = None) -> list[StudySpec]:
                 raise ConfigError(msg)
             paths.append(cand)
     if names:
-        return [load_study(p) for p in paths]
+        return _one_per_name([load_study(p) for p in paths])
     specs = []
     for p in paths:  # every shipped study: skip (with a warning) those this install cannot run
         try:

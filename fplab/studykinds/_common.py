@@ -164,6 +164,24 @@ def timed(
     }
 
 
+def _left_out_why(h: float, error: float | None) -> str:
+    """Why a level cannot enter a log-log fit ("" when it can); "exact (0)" is the only
+    reason that is no sign of a broken measurement (``ConvergenceKind.claims``)."""
+    if not math.isfinite(h):
+        return f"h is {h}"
+    if error is None:
+        return "not measured (None)"
+    if math.isnan(error):
+        return "NaN or not measured"
+    if math.isinf(error):
+        return "infinite (diverged?)"
+    if error < 0:
+        return f"negative ({error:.3g})"
+    if error == 0:
+        return "exact (0)"
+    return ""
+
+
 def fit_order(
     h: list[float], err: list[float], stderr: list[float] | None = None, scale: float | None = None
 ) -> dict[str, Any]:
@@ -182,6 +200,11 @@ def fit_order(
         for hh, ee, ss in zip(h, err, stderr or [None] * len(h))  # type: ignore[list-item]
         if ee is not None and math.isfinite(ee) and ee > 0 and math.isfinite(hh)
     ]
+    left_out = [
+        {"h": hh, "error": ee, "why": _left_out_why(hh, ee)}
+        for hh, ee in zip(h, err)
+        if _left_out_why(hh, ee)
+    ]
     if len(pts) < 2:
         return {
             "order": math.nan,
@@ -190,6 +213,7 @@ def fit_order(
             "n_points": len(pts),
             "h": [p[0] for p in pts],
             "errors": [p[1] for p in pts],
+            "left_out": left_out,
         }
     scale = 1.0 if scale is None else scale
     kw: dict[str, Any] = {"scale": scale}
@@ -206,6 +230,7 @@ def fit_order(
         "n_points": int(fit.n_points),
         "h": list(fit.h),
         "errors": list(fit.err),
+        "left_out": left_out,
     }
     # coarse points off the fine-level slope: the claim is judged on the asymptotic levels
     # when at least 3 remain (fplab.judge.judge_order); the full fit stays on the page
@@ -227,6 +252,21 @@ def fit_order(
             "errors": [fit.err[i] for i in keep],
         }
     return out
+
+
+def _with_left_out(verdict: Any, left_out: list[dict[str, Any]]) -> Any:
+    """``verdict`` naming the levels its fit left out; a NaN, infinite, negative or missing
+    error is a broken or diverged level, so the claim cannot pass on the other levels."""
+    if not left_out:
+        return verdict
+    from dataclasses import replace
+
+    levels = ", ".join(f"h={p['h']:.6g}: {p['why']}" for p in left_out)
+    note = f"{verdict.note}; left out of the fit: {levels}"
+    broken = any(p["why"] != "exact (0)" for p in left_out)
+    if broken and verdict.verdict == "pass":
+        return replace(verdict, verdict="inconclusive", note=note)
+    return replace(verdict, note=note)
 
 
 def order_row(
@@ -430,17 +470,16 @@ class ConvergenceKind(StudyKind):
             if o.get("expected") is None:
                 continue
             statement = f"{o['label']} has order {o['expected']:g} in {o['quantity']}"
-            out.append(
-                judge_order(
-                    f"order[{o['label']}]",
-                    statement,
-                    o,
-                    float(o["expected"]),
-                    tol,
-                    reference_error=o.get("reference_error") if o.get("reference_judges") else None,
-                    reference_note=o.get("reference_note", ""),
-                )
+            verdict = judge_order(
+                f"order[{o['label']}]",
+                statement,
+                o,
+                float(o["expected"]),
+                tol,
+                reference_error=o.get("reference_error") if o.get("reference_judges") else None,
+                reference_note=o.get("reference_note", ""),
             )
+            out.append(_with_left_out(verdict, o.get("left_out", [])))
         return out
 
     def figures(

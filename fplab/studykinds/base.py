@@ -109,6 +109,8 @@ class StudyKind:
     needs : problem keys that must be present
     needs_metric : whether ``measure.metric`` (a METRICS key) is required
     accepts_metric : whether an optional ``measure.metric`` is allowed (when not required)
+    metric_args : the signatures (``fplab.metrics`` ``args``) a required ``measure.metric``
+        may have, checked with the spec; default two densities ``(p, q, grid)``, ``()`` any
     options : kind-specific ``[options]`` keys
     free_options : the ``[options]`` table is passed through unchecked (the kind validates it)
     order_atol, error_rtol : default regression-check tolerances (``[check]`` overrides)
@@ -125,6 +127,7 @@ class StudyKind:
     needs: ClassVar[tuple[str, ...]] = ("sde",)
     needs_metric: ClassVar[bool] = False
     accepts_metric: ClassVar[bool] = False
+    metric_args: ClassVar[tuple[tuple[str, ...], ...]] = (("p", "q", "grid"),)
     free_options: ClassVar[bool] = False
     options: ClassVar[dict[str, Option]] = {}
     order_atol: ClassVar[float] = 0.02
