@@ -20,6 +20,21 @@ from typing import IO, Any
 __all__ = ["FileLock", "atomic_save", "atomic_write", "atomic_writer"]
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: str, target: Path) -> None:
+    """Give the temporary file the mode a plain ``open(path, "w")`` would (``mkstemp`` makes it
+    0600, so reports and baselines were unreadable to a web server or another user), then
+    rename it onto ``target``."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, target)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]]:
     """Open a unique temporary file next to ``path``; on clean exit fsync it and rename it onto
@@ -32,7 +47,7 @@ def atomic_writer(path: str | Path, *, binary: bool = False) -> Iterator[IO[Any]
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        _publish(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -51,7 +66,7 @@ def atomic_save(path: str | Path, save: Callable[[str], Any]) -> None:
     os.close(fd)
     try:
         save(tmp)
-        os.replace(tmp, target)
+        _publish(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -385,3 +385,21 @@ def replace_rows(r):
     from dataclasses import replace
 
     return replace(r, result={"row": r.result["row"]})
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path):
+    # mkstemp makes its file 0600: reports and baselines written through it were unreadable to
+    # a web server or another user; they must get 0666 & ~umask like open(path, "w")
+    import os
+
+    from fplab._io import atomic_save, atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.html", "<p>x</p>")
+        atomic_save(tmp_path / "b.bin", lambda p: open(p, "wb").close())
+        (tmp_path / "c.txt").write_text("x")
+    finally:
+        os.umask(old)
+    modes = {n: (tmp_path / n).stat().st_mode & 0o777 for n in ("a.html", "b.bin", "c.txt")}
+    assert modes == {"a.html": 0o644, "b.bin": 0o644, "c.txt": 0o644}
