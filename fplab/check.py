@@ -42,7 +42,14 @@ VALUE_ATOL = 1e-9
 #: absolute floor of the error comparison: errors at round-off level (1e-15) vary between machines
 ERROR_ATOL = 1e-12
 
-__all__ = ["CheckOutcome", "compare", "default_baselines_dir", "quantities", "write_baseline"]
+__all__ = [
+    "BaselineError",
+    "CheckOutcome",
+    "compare",
+    "default_baselines_dir",
+    "quantities",
+    "write_baseline",
+]
 
 
 def default_baselines_dir() -> Path:
@@ -153,11 +160,51 @@ def baseline_path(folder: Path, spec: StudySpec) -> Path:
     return folder / f"{spec.name}.json"
 
 
+class BaselineError(ValueError):
+    """A baseline file that cannot be read as one (the message names the file)."""
+
+
 def load_baseline(folder: Path, spec: StudySpec) -> dict[str, Any] | None:
+    """The stored baseline of ``spec``, or None when there is none.
+
+    Raises
+    ------
+    BaselineError
+        The file is not UTF-8 JSON, not an object, or a section (``orders``, ``order_cis``,
+        ``errors``, ``values``) is not an object of numbers (intervals: pairs of numbers).
+    """
+    path = baseline_path(folder, spec)
     try:
-        return json.loads(baseline_path(folder, spec).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"{path}: not a JSON baseline ({exc}); rewrite it with `fplab check {spec.name} --update`"
+        raise BaselineError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{path}: a baseline is a JSON object, got a {type(data).__name__}"
+        raise BaselineError(msg)
+    for section in ("orders", "errors", "values", "order_cis"):
+        part = data.get(section, {})
+        if not isinstance(part, dict):
+            msg = f"{path}: {section!r} must be an object, got a {type(part).__name__}"
+            raise BaselineError(msg)
+        for label, value in part.items():
+            ok = (
+                isinstance(value, list) and len(value) == 2 and all(_number(v) for v in value)
+                if section == "order_cis"
+                else _number(value)
+            )
+            if not ok:
+                msg = f"{path}: {section}[{label!r}] is {value!r:.60}, not a number" + (
+                    " pair" if section == "order_cis" else ""
+                )
+                raise BaselineError(msg)
+    return data
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def write_baseline(

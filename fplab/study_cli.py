@@ -292,6 +292,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from fplab.check import (
+        BaselineError,
         compare,
         default_baselines_dir,
         load_baseline,
@@ -325,10 +326,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             if sr.missing:
                 regressions.append(f"{spec.name}: not updated, {len(sr.missing)} cases failed")
                 continue
+            if sr.error:  # the kind raised: its summary is empty, never a baseline
+                regressions.append(f"{spec.name}: not updated, the study kind raised: {sr.error}")
+                continue
             path = write_baseline(folder, spec, current, prov)
             notes.append(f"{spec.name}: baseline written to {path}")
             continue
-        baseline = load_baseline(folder, spec)
+        try:
+            baseline = load_baseline(folder, spec)
+        except BaselineError as exc:
+            regressions.append(f"{spec.name}: {exc}")
+            continue
         if baseline is None:
             regressions.append(
                 f"{spec.name}: no baseline in {folder}; run `fplab check {spec.name} --update`"

@@ -562,3 +562,42 @@ def test_sigterm_ends_a_command_as_ctrl_c_does(monkeypatch, capsys):
     assert cli.main(["list"]) == 128 + signal.SIGTERM
     assert "fplab: terminated; finished results are kept" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_check_update_refuses_to_baseline_a_study_whose_kind_raised(tmp_path, monkeypatch, capsys):
+    from fplab.cli import main
+    from fplab.studykinds.em_law import EulerLaw
+
+    def broken(self, spec, results):
+        raise KeyError("missing")
+
+    spec = _tiny_spec(tmp_path)
+    common = ["--workers", "1", "--cache", str(tmp_path / "c"), "--quiet"]
+    monkeypatch.setattr(EulerLaw, "summarize", broken)
+    code = main(["check", str(spec.path), "--update", "--baselines", str(tmp_path / "b"), *common])
+    out = capsys.readouterr().out
+    assert code == 1 and "not updated, the study kind raised" in out
+    assert not (tmp_path / "b" / f"{spec.name}.json").exists()  # no empty baseline written
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{not json", "not a JSON baseline"),
+        ("[]", "a baseline is a JSON object, got a list"),
+        ('{"errors": {"a": "x"}}', r"errors\['a'\] is 'x', not a number"),
+        ('{"order_cis": {"a": [1]}}', r"order_cis\['a'\] is \[1\], not a number pair"),
+    ],
+)
+def test_a_damaged_baseline_is_a_regression_naming_the_file(tmp_path, capsys, text, match):
+    import re
+
+    from fplab.cli import main
+
+    spec = _tiny_spec(tmp_path)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / f"{spec.name}.json").write_text(text)
+    common = ["--workers", "1", "--cache", str(tmp_path / "c"), "--quiet"]
+    assert main(["check", str(spec.path), "--baselines", str(tmp_path / "b"), *common]) == 1
+    out = capsys.readouterr().out
+    assert f"{spec.name}.json" in out and re.search(match, out), out
