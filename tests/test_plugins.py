@@ -481,3 +481,23 @@ def test_a_plugin_imported_before_it_is_named_still_records_its_entries(plugin_d
     from fplab.plugins import plugin_fingerprint
 
     assert plugin_fingerprint("reverse", {"compare": "early-euler"}) == {name: info.hash}
+
+
+def test_a_user_step_that_raises_says_which_sampler_and_step(plugin_dir):
+    @fp.register_sampler("raises-late", order=1, deterministic=True)
+    def raises_late(ctx, x, t, s, rng):
+        if s < 0.5:
+            raise RuntimeError("boom")
+        return x
+
+    try:
+        sde, x = fp.OU(), np.zeros((4, 1))
+        score = fp.exact_score(sde, fp.GaussianMixture([1.0], [[0.0]], [[[1.0]]]))
+        with pytest.raises(RuntimeError, match="boom") as info:
+            fp.sample_reverse(sde, score, x, t_end=0.0, n_steps=4, method="raises-late")
+        # the user's own exception, kept, with a note saying where it happened
+        assert info.value.__notes__ == [
+            "in fp.sample_reverse: method 'raises-late', step 3 of 4, t=0.5 -> 0.25"
+        ]
+    finally:
+        SAMPLERS.remove("raises-late")

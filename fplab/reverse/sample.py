@@ -354,7 +354,14 @@ def sample_reverse(
     saved: dict[int, FloatArray] = {0: x.copy()} if 0 in save_idx else {}
     # no samples, nothing to move (and the samplers' batch norms would be undefined)
     for k in range(nodes.shape[0] - 1 if x.shape[0] else 0):
-        x = sampler(ctx, x, float(nodes[k]), float(nodes[k + 1]), rng)
+        try:
+            x = sampler(ctx, x, float(nodes[k]), float(nodes[k + 1]), rng)
+        except Exception as exc:  # say where: a plugin's bare "RuntimeError: boom" names nothing
+            exc.add_note(
+                f"in fp.sample_reverse: method {method!r}, step {k + 1} of "
+                f"{nodes.shape[0] - 1}, t={nodes[k]:.6g} -> {nodes[k + 1]:.6g}"
+            )
+            raise
         if not sampler.adaptive:
             ctx.n_accepted += 1
         if not np.all(np.isfinite(x)):
