@@ -172,7 +172,8 @@ def _variants(raw: dict, leaf: tuple) -> list[dict]:
             outer = _get(raw, leaf[:depth])
             if not isinstance(outer, list):
                 break
-            out.append(_set(raw, leaf[:depth], outer[::-1]))
+            if leaf[0] != "sweep":  # a sweep's order means nothing: reversed, it is the same study
+                out.append(_set(raw, leaf[:depth], outer[::-1]))
             out.append(_set(raw, leaf[:depth], _scaled(outer)))
         if all(isinstance(v, float) for v in seq) and len(seq) > 1:  # keep the sum (weights)
             i, j = leaf[-1], (leaf[-1] + 1) % len(seq)
