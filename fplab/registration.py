@@ -315,13 +315,21 @@ def register_sde(name: str) -> Callable[[type], type]:
     return deco
 
 
-def register_metric(name: str, *, kind: str | None = None) -> Callable[[Callable[..., float]], Any]:
+def register_metric(
+    name: str, *, kind: str | None = None, power: int | None = None
+) -> Callable[[Callable[..., float]], Any]:
     """Register a metric in ``METRICS``.  Its leading parameters say what it compares:
     ``(p, q, grid)`` two densities on a grid (kind ``"density"``), ``(x, y)`` two sample sets
-    or ``(x, q, grid)`` samples against a density (kind ``"samples"``)."""
+    or ``(x, q, grid)`` samples against a density (kind ``"samples"``).  ``power`` is how it
+    grows with a small error δ: 1 for norms and distances (∝ |δ|), 2 for divergences (∝ δ²,
+    e.g. KL); a scheme of order p is of order power · p in the metric.  Left out, a density
+    metric's power is measured when a study needs it."""
     from fplab.metrics import METRICS
 
     _check_name(name, "metric")
+    if power is not None and (isinstance(power, bool) or power not in (1, 2)):
+        msg = f"register_metric({name!r}): power must be 1 (a distance) or 2 (a divergence), got {power!r}"
+        raise ValueError(msg)
     shapes = {("p", "q", "grid"): "density", ("x", "y"): "samples", ("x", "q", "grid"): "samples"}
 
     def deco(fn: Callable[..., float]) -> Any:
@@ -340,6 +348,8 @@ def register_metric(name: str, *, kind: str | None = None) -> Callable[[Callable
             raise ValueError(msg)
         fn.kind = k  # type: ignore[attr-defined]
         fn.args = args  # type: ignore[attr-defined]
+        if power is not None:
+            fn.power = power  # type: ignore[attr-defined]
         METRICS.register(name)(fn)
         return fn
 

@@ -353,3 +353,73 @@ def test_kl_of_objects_equals_kl_of_their_arrays_when_nothing_underflows():
         objs = fp.metrics.kl(a, b, g, normalize=normalize)
         arrs = fp.metrics.kl(g.sample_on(a.pdf), g.sample_on(b.pdf), g, normalize=normalize)
         assert objs == pytest.approx(arrs, rel=1e-12)
+
+
+def test_every_metric_declares_the_power_it_measures():
+    # a scheme of order p is of order power * p in the metric (fd-space / fd-time claim
+    # registry order * power without [expect] order); the declared power must be the measured
+    # one: f(2e) - f(0) against f(e) - f(0) for a shift e of N(0, 1) is 2 for |e|, 4 for e^2
+    from scipy import stats
+
+    from fplab.studykinds.fd import measured_metric_power, metric_power
+
+    grid = fp.Grid.uniform(-8.0, 8.0, 801)
+    x = grid.axes[0]
+    pdf = stats.norm.pdf(x)
+    score = -x
+    u = (np.arange(4000) + 0.5) / 4000
+    quant = stats.norm.ppf(u)[:, None]
+
+    def value(name, fn, e):
+        shifted = stats.norm.pdf(x, loc=e)
+        args = {
+            ("p", "q", "grid"): (shifted, pdf, grid),
+            ("s_a", "s_b", "p", "grid"): (score + e, score, pdf, grid),
+            ("x", "y"): (quant + e, quant),
+            ("x", "q", "grid"): (quant + e, pdf, grid),
+        }
+        return float(fn(*args[fn.args]))
+
+    checked = []
+    for name, fn in METRICS.items():
+        if fn.args in (("p", "grid"),):
+            continue  # a functional of one density, not a comparison: power unused
+        f0 = value(name, fn, 0.0)
+        ratio = (value(name, fn, 0.1) - f0) / (value(name, fn, 0.05) - f0)
+        measured = 2 if ratio > 2.0**1.5 else 1
+        assert fn.power == measured, (name, fn.power, ratio)
+        assert metric_power(name) == fn.power
+        if fn.args == ("p", "q", "grid"):
+            assert measured_metric_power(name) == fn.power, name
+        checked.append(name)
+    assert {"kl", "tv", "mmd", "w2", "relative-fisher-information"} <= set(checked)
+
+
+def test_metric_registration_refuses_a_power_other_than_one_or_two():
+    from fplab.metrics._base import metric
+
+    with pytest.raises(ValueError, match="metric power must be 1"):
+        metric("bogus-power", "density", ("p", "q", "grid"), power=3)
+    assert "bogus-power" not in METRICS.names()
+
+
+def test_a_plugin_metric_declares_its_power_or_has_it_measured():
+    from fplab.studykinds.fd import metric_power
+
+    def squared_tv(p, q, grid):
+        return float(M.tv(p, q, grid)) ** 2
+
+    def plain_tv(p, q, grid):
+        return float(M.tv(p, q, grid))
+
+    with pytest.raises(ValueError, match="power must be 1"):
+        fp.register_metric("x-power-three", power=3)
+    fp.register_metric("x-squared-tv-measured")(squared_tv)
+    fp.register_metric("x-tv-declared-two", power=2)(plain_tv)
+    try:
+        assert metric_power("x-squared-tv-measured") == 2  # measured: no declaration
+        assert metric_power("x-tv-declared-two") == 2  # the declaration wins
+        assert METRICS.get("x-tv-declared-two").power == 2
+    finally:
+        for name in ("x-squared-tv-measured", "x-tv-declared-two"):
+            METRICS.remove(name)

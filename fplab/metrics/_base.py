@@ -33,8 +33,10 @@ __all__ = [
     "metric",
 ]
 
-#: every metric, keyed by the name studies use; entries carry ``kind`` ("density" | "samples")
-#: and ``args`` (the names of their positional arguments).
+#: every metric, keyed by the name studies use; entries carry ``kind`` ("density" | "samples"),
+#: ``args`` (the names of their positional arguments) and ``power`` (how the metric grows with a
+#: small error δ of its first argument: 1 for norms and distances, ∝ |δ|; 2 for divergences and
+#: squared quantities, ∝ δ² -- a scheme of order p is of order power · p in the metric).
 METRICS: Registry[Callable[..., float]] = Registry("metric")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,15 +49,20 @@ class SupportWarning(UserWarning):
     """A divergence is infinite because p has mass where q is zero."""
 
 
-def metric(name: str, kind: str, args: tuple[str, ...]) -> Callable[[F], F]:
-    """Register ``fn`` in :data:`METRICS` under ``name`` tagged with ``kind`` and ``args``."""
+def metric(name: str, kind: str, args: tuple[str, ...], power: int = 1) -> Callable[[F], F]:
+    """Register ``fn`` in :data:`METRICS` under ``name`` tagged with ``kind``, ``args`` and
+    ``power`` (1: the metric is ∝ |δ| for a small error δ; 2: ∝ δ², e.g. KL)."""
     if kind not in ("density", "samples"):
         msg = f"metric kind must be 'density' or 'samples', got {kind!r}"
+        raise ValueError(msg)
+    if power not in (1, 2):
+        msg = f"metric power must be 1 (a norm or distance) or 2 (a divergence), got {power!r}"
         raise ValueError(msg)
 
     def deco(fn: F) -> F:
         fn.kind = kind  # type: ignore[attr-defined]
         fn.args = args  # type: ignore[attr-defined]
+        fn.power = power  # type: ignore[attr-defined]
         METRICS.register(name)(fn)
         return fn
 

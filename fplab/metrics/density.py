@@ -55,7 +55,7 @@ def _pair(p: Any, q: Any, grid: Any, normalize: bool, negative_tol: float) -> tu
     return pa, qa, g
 
 
-@metric("kl", "density", ("p", "q", "grid"))
+@metric("kl", "density", ("p", "q", "grid"), power=2)
 def kl(
     p: Any,
     q: Any,
@@ -304,7 +304,7 @@ def _score_with_support(s: Any, pa: FloatArray, g: Grid, name: str) -> FloatArra
     return as_score_field(arr, g, name)
 
 
-@metric("fisher-divergence", "density", ("s_a", "s_b", "p", "grid"))
+@metric("fisher-divergence", "density", ("s_a", "s_b", "p", "grid"), power=2)
 def fisher_divergence(
     s_a: Any,
     s_b: Any,

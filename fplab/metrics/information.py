@@ -110,7 +110,7 @@ def fisher_information(
     return float(np.sum(pa.ravel() * np.sum(s * s, axis=1)) * g.cell_volume)
 
 
-@metric("relative-fisher-information", "density", ("p", "q", "grid"))
+@metric("relative-fisher-information", "density", ("p", "q", "grid"), power=2)
 def relative_fisher_information(
     p: Any,
     q: Any,

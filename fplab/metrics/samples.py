@@ -188,7 +188,7 @@ def _coarsen(a: FloatArray, factor: int) -> FloatArray:
     return a
 
 
-@metric("kl-from-samples", "samples", ("x", "q", "grid"))
+@metric("kl-from-samples", "samples", ("x", "q", "grid"), power=2)
 def kl_from_samples(
     x: Any,
     q: Any,
@@ -370,7 +370,7 @@ def _kernel_sum(a: FloatArray, b: FloatArray, h2: float) -> float:
     return total
 
 
-@metric("mmd", "samples", ("x", "y"))
+@metric("mmd", "samples", ("x", "y"), power=2)
 def mmd(x: Any, y: Any, *, bandwidth: Any = "median", squared: bool = True) -> float:
     """Maximum mean discrepancy with the Gaussian kernel k(x, y) = exp(-|x - y|² / (2 h²)).
 
