@@ -111,6 +111,7 @@ class Row(Mapping[str, Any]):
                 raise ValueError(msg)
             seen.add(name)
             checked.append((name, _field_value(name, value)))
+            _check_shared_field(name, checked[-1][1])
         object.__setattr__(self, "fields", tuple(checked))
         object.__setattr__(self, "_index", {name: i for i, (name, _) in enumerate(checked)})
 
@@ -222,6 +223,30 @@ class Row(Mapping[str, Any]):
     def method(self) -> str:
         """The method the row measures (experiment kinds)."""
         return str(self._typed("method"))
+
+
+#: the fields every kind that has them means the same thing by: numbers (null: not measured)
+_NUMBER_FIELDS = ("h", "error", "stderr")
+
+
+def _check_shared_field(name: str, value: Any) -> None:
+    """A shared field with a value no reader can use (an ``error`` that is a string, an
+    ``n_steps`` of 2.5) is refused where the row is built -- in the worker, or when a cache
+    entry is read (which then is quarantined and recomputed) -- not in a figure later."""
+    shown = list(value) if isinstance(value, tuple) else value  # list fields are kept as tuples
+    if name in _NUMBER_FIELDS:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            msg = f"row field {name!r} is {shown!r:.60}, not a number (or null: not measured)"
+            raise TypeError(msg)
+    elif name == "n_steps" and value is not None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value != int(value)
+        ):
+            msg = f"row field 'n_steps' is {shown!r:.60}, not an integer"
+            raise TypeError(msg)
 
 
 def json_default(obj: Any) -> Any:

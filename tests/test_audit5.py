@@ -130,6 +130,11 @@ def _tiny_spec(tmp_path):
         (lambda e: e.update(timing=[1, 2]), "'timing' is not an object"),
         (lambda e: e.update(schema=99), "schema 99"),
         (lambda e: e.update(code_version=3), "'code_version' is missing or not a str"),
+        # valid JSON rows, wrong for any reader: they used to fail the study's claim `report`
+        # until the entry was deleted by hand, with a note that named no case
+        (lambda e: e["result"]["row"].update(error="abc"), "row field 'error' is 'abc'"),
+        (lambda e: e["result"]["row"].update(h=[0.1]), "row field 'h' is [0.1]"),
+        (lambda e: e["result"]["row"].update(n_steps=2.5), "row field 'n_steps' is 2.5"),
     ],
 )
 def test_a_damaged_record_field_is_quarantined_and_recomputed(tmp_path, damage, fragment):

@@ -199,3 +199,26 @@ def test_json_writers_write_a_row_by_its_fields_not_its_str():
     text = json.dumps({"best": row, "rows": [row]}, default=json_default)
     assert json.loads(text) == {"best": row.to_json(), "rows": [row.to_json()]}
     assert "Row(" not in text
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"error": "abc"}, "row field 'error' is 'abc', not a number"),
+        ({"h": True}, "row field 'h' is True, not a number"),
+        ({"stderr": [0.1, 0.2]}, "row field 'stderr' is [0.1, 0.2], not a number"),
+        ({"n_steps": 2.5}, "row field 'n_steps' is 2.5, not an integer"),
+        ({"n_steps": float("inf")}, "row field 'n_steps' is inf, not an integer"),
+    ],
+)
+def test_shared_fields_of_the_wrong_type_are_refused_where_the_row_is_built(fields, fragment):
+    # a kind (or a damaged cache entry) with error = "abc" used to pass the row check and fail
+    # later, in a figure or a claim, naming neither the field nor the case
+    with pytest.raises(TypeError) as info:
+        Row.of(**fields)
+    assert fragment in str(info.value), str(info.value)
+
+
+def test_shared_fields_accept_numbers_nan_and_null():
+    row = Row.of(h=1, error=float("nan"), stderr=None, n_steps=8.0)
+    assert math.isnan(row.error) and math.isnan(row.stderr) and row.h == 1.0 and row.n_steps == 8
