@@ -182,12 +182,10 @@ class Row(Mapping[str, Any]):
         return self.fields[i][1]
 
     def _float(self, name: str) -> float:
+        # a number or None: construction refused anything else (_check_shared_field)
         value = self._typed(name)
         if value is None:  # not measured (experiment kinds store non-finite numbers as null)
             return math.nan
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            msg = f"row field {name!r} is {value!r:.60}, not a number"
-            raise TypeError(msg)
         return float(value)
 
     @property
@@ -209,9 +207,8 @@ class Row(Mapping[str, Any]):
     def n_steps(self) -> int:
         """Number of steps of the row's run."""
         value = self._typed("n_steps")
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            msg = f"row field 'n_steps' is {value!r:.60}, not an integer"
-            raise TypeError(msg)
+        if value is None:  # allowed in a row (not run), but no step count to return
+            _refuse_n_steps(value)
         return int(value)
 
     @property
@@ -245,8 +242,12 @@ def _check_shared_field(name: str, value: Any) -> None:
             or not math.isfinite(value)
             or value != int(value)
         ):
-            msg = f"row field 'n_steps' is {shown!r:.60}, not an integer"
-            raise TypeError(msg)
+            _refuse_n_steps(shown)
+
+
+def _refuse_n_steps(value: Any) -> None:
+    msg = f"row field 'n_steps' is {value!r:.60}, not an integer"
+    raise TypeError(msg)
 
 
 def json_default(obj: Any) -> Any:

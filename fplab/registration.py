@@ -325,11 +325,11 @@ def register_metric(
     e.g. KL); a scheme of order p is of order power · p in the metric.  Left out, a density
     metric's power is measured when a study needs it."""
     from fplab.metrics import METRICS
+    from fplab.metrics._base import check_power
 
     _check_name(name, "metric")
-    if power is not None and (isinstance(power, bool) or power not in (1, 2)):
-        msg = f"register_metric({name!r}): power must be 1 (a distance) or 2 (a divergence), got {power!r}"
-        raise ValueError(msg)
+    if power is not None:
+        check_power(power, f"register_metric({name!r}):")
     shapes = {("p", "q", "grid"): "density", ("x", "y"): "samples", ("x", "q", "grid"): "samples"}
 
     def deco(fn: Callable[..., float]) -> Any:

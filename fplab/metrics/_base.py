@@ -30,6 +30,7 @@ __all__ = [
     "SupportWarning",
     "as_density",
     "check_grid",
+    "check_power",
     "metric",
 ]
 
@@ -49,15 +50,20 @@ class SupportWarning(UserWarning):
     """A divergence is infinite because p has mass where q is zero."""
 
 
+def check_power(power: Any, who: str = "metric") -> None:
+    """``ValueError`` unless ``power`` is 1 (a norm or distance) or 2 (a divergence)."""
+    if isinstance(power, bool) or power not in (1, 2):
+        msg = f"{who} power must be 1 (a norm or distance) or 2 (a divergence), got {power!r}"
+        raise ValueError(msg)
+
+
 def metric(name: str, kind: str, args: tuple[str, ...], power: int = 1) -> Callable[[F], F]:
     """Register ``fn`` in :data:`METRICS` under ``name`` tagged with ``kind``, ``args`` and
     ``power`` (1: the metric is ∝ |δ| for a small error δ; 2: ∝ δ², e.g. KL)."""
     if kind not in ("density", "samples"):
         msg = f"metric kind must be 'density' or 'samples', got {kind!r}"
         raise ValueError(msg)
-    if power not in (1, 2):
-        msg = f"metric power must be 1 (a norm or distance) or 2 (a divergence), got {power!r}"
-        raise ValueError(msg)
+    check_power(power)
 
     def deco(fn: F) -> F:
         fn.kind = kind  # type: ignore[attr-defined]
